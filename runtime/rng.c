@@ -1,0 +1,77 @@
+/* rng.c: counter-based random numbers (Philox4x32-10).
+ *
+ * Source: J. Salmon, M. Moraes, R. Dror, D. Shaw, "Parallel Random Numbers: As Easy as
+ * 1, 2, 3", SC'11, section 3.2 (Philox) and the Random123 known-answer tests. A random
+ * number is a pure function of (seed, stream, index), so a tensor filled in parallel is
+ * bitwise identical to one filled serially, whatever the thread count.
+ *   counter = (index lo, index hi, stream lo, stream hi), key = (seed lo, seed hi).
+ */
+#include <math.h>
+#include "rt.h"
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u /* golden ratio */
+#define PHILOX_W1 0xBB67AE85u /* sqrt(3) - 1 */
+
+/* One Philox S-box round: two 32x32->64 multiplies, xor with the key. */
+static void rt_philox_round(uint32_t c[4], const uint32_t k[2])
+{
+  uint64_t p0 = (uint64_t)PHILOX_M0 * c[0];
+  uint64_t p1 = (uint64_t)PHILOX_M1 * c[2];
+  uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
+  uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
+  uint32_t n0 = hi1 ^ c[1] ^ k[0], n2 = hi0 ^ c[3] ^ k[1];
+  c[0] = n0;
+  c[1] = lo1;
+  c[2] = n2;
+  c[3] = lo0;
+}
+
+void nnrt_philox4x32(uint32_t out[4], const uint32_t ctr[4], const uint32_t key[2])
+{
+  uint32_t c[4] = {ctr[0], ctr[1], ctr[2], ctr[3]};
+  uint32_t k[2] = {key[0], key[1]};
+  for (int r = 0; r < 10; r++) {
+    if (r > 0) {
+      k[0] += PHILOX_W0;
+      k[1] += PHILOX_W1;
+    }
+    rt_philox_round(c, k);
+  }
+  for (int i = 0; i < 4; i++) out[i] = c[i];
+}
+
+/* rt_philox_block: the four words for (seed, stream, index). */
+void rt_philox_block(uint32_t out[4], uint64_t seed, uint64_t stream, uint64_t index)
+{
+  uint32_t ctr[4] = {(uint32_t)index, (uint32_t)(index >> 32), (uint32_t)stream,
+                     (uint32_t)(stream >> 32)};
+  uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+  nnrt_philox4x32(out, ctr, key);
+}
+
+/* rt_u01: a 32-bit word to a float in (0,1): the top 24 bits, centred in their cell, so
+ * the result is (k + 0.5) * 2^-24 for k in [0, 2^24): never 0, never 1, exact in f32. */
+float rt_u01(uint32_t w)
+{
+  return ((float)(w >> 8) + 0.5f) * (1.0f / 16777216.0f);
+}
+
+float nnrt_rand_uniform(uint64_t seed, uint64_t stream, uint64_t index)
+{
+  uint32_t w[4];
+  rt_philox_block(w, seed, stream, index);
+  return rt_u01(w[0]);
+}
+
+/* Box-Muller on the first two words of one Philox block (Box & Muller 1958). Computed
+ * in double so that u1 near 2^-24 gives a finite tail (|z| <= ~5.8). */
+float nnrt_rand_normal(uint64_t seed, uint64_t stream, uint64_t index)
+{
+  uint32_t w[4];
+  rt_philox_block(w, seed, stream, index);
+  double u1 = rt_u01(w[0]), u2 = rt_u01(w[1]);
+  double r = sqrt(-2.0 * log(u1));
+  return (float)(r * cos(6.283185307179586 * u2));
+}
