@@ -1,0 +1,205 @@
+/* lang.h — the one internal header of the .nn front end (lexer, parser, AST, checker).
+ *
+ * Pipeline: src_load -> lex (re2c, lex.re) pushes tokens into the Lemon parser (parse.y)
+ * -> AST (ast.c) -> imports resolved (import.c) -> names, types and symbolic shapes
+ * checked (check.c, type.c, builtins.def). Every stage reports through one DiagSink:
+ * diagnostics are collected, never fatal, and rendered like clang's.
+ *
+ * Memory: a Lang (one per compilation) owns every file, token string, node and type it
+ * made, in arenas freed by lang_free. Nothing here prints, exits or aborts on bad input.
+ */
+#ifndef NNC_LANG_H
+#define NNC_LANG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct Lang Lang;
+typedef struct Node Node;
+typedef struct Type Type;
+typedef struct Dim Dim;
+typedef struct Sym Sym;
+
+/* ---------------------------------------------------------------- memory (arena.c) */
+
+typedef struct Arena Arena;
+Arena *arena_new(void);
+void arena_free(Arena *a);
+void *arena_alloc(Arena *a, size_t n);                  /* zeroed; NULL when out of memory */
+char *arena_strndup(Arena *a, const char *s, size_t n);
+const char *lang_intern(Lang *L, const char *s, size_t n); /* equal strings -> equal pointers */
+
+/* ---------------------------------------------------------------- sources (source.c) */
+
+typedef struct SrcFile {
+  int id;                 /* index in Lang.files */
+  const char *path;       /* as given, used in messages */
+  char *text;             /* NUL-terminated copy (the lexer's sentinel) */
+  size_t len;             /* bytes, excluding the NUL */
+  uint32_t *line_starts;  /* byte offset of each line start */
+  int nlines;
+} SrcFile;
+
+/* A half-open byte range [off, off+len) in one file. */
+typedef struct Span {
+  int file;
+  uint32_t off, len;
+} Span;
+
+SrcFile *src_load(Lang *L, const char *path);          /* NULL + diagnostic on I/O error */
+SrcFile *src_from_string(Lang *L, const char *name, const char *text, size_t len);
+SrcFile *src_get(Lang *L, int file);
+void src_linecol(const SrcFile *f, uint32_t off, int *line, int *col); /* 1-based; col in bytes */
+Span span_join(Span a, Span b);                          /* smallest span covering both */
+
+/* ---------------------------------------------------------------- diagnostics (diag.c) */
+
+typedef enum { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE } DiagLevel;
+
+typedef struct Diag {
+  DiagLevel level;
+  Span span;
+  char *msg;
+  struct Diag *notes;     /* attached notes, in order */
+  struct Diag *next;
+} Diag;
+
+/* Errors are counted; after `max_errors` (default 50) further errors are dropped and one
+ * "too many errors" line is rendered. Warnings can be turned into errors (-Werror). */
+Diag *diag_error(Lang *L, Span sp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+Diag *diag_warning(Lang *L, Span sp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void diag_note(Lang *L, Diag *d, Span sp, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int diag_error_count(const Lang *L);
+const Diag *diag_first(const Lang *L);
+/* Renders every diagnostic clang-style:
+ *   file:line:col: error: message
+ *    12 |   let y = x @ W
+ *       |           ~~^~~
+ *   file:line:col: note: declared as f32[B, 256] here
+ * A span of several bytes gets a caret at its start and tildes over the rest (clamped to
+ * the first line; tabs kept so columns line up). color: 0 plain, 1 ANSI. */
+void diag_render(const Lang *L, FILE *out, int color);
+
+/* ---------------------------------------------------------------- tokens (lex.re) */
+
+/* Token kinds are the Lemon terminals TK_* from the generated parse.h; 0 is end of input. */
+typedef struct Token {
+  int kind;
+  Span span;
+  int64_t ival;           /* TK_INT, TK_SIZE (bytes) */
+  double fval;            /* TK_FLOAT */
+  const char *str;        /* TK_IDENT (interned name), TK_STRING (unescaped, interned) */
+} Token;
+
+const char *tok_name(int kind);   /* "identifier", "'+'", "'scan'", ... for messages and dumps */
+
+/* ---------------------------------------------------------------- AST (ast.c) */
+
+typedef enum {
+#define X(k, name, kids) k,
+#include "ast.def"
+#undef X
+  N__COUNT
+} NodeKind;
+
+/* Tensor element types. DT_BIT is packed, 64 per word (binarized networks). */
+typedef enum { DT_NONE, DT_F32, DT_F64, DT_I32, DT_I64, DT_BOOL, DT_BIT } DType;
+/* Hyper-parameter (compile-time scalar) types. */
+typedef enum { ST_INT = 1, ST_FLOAT, ST_BOOL, ST_STR } ScalarType;
+
+struct Node {
+  NodeKind kind;
+  Span span;
+  int op;                 /* operator token, DType, ScalarType or a small count, per ast.def */
+  const char *name;       /* interned identifier or NULL */
+  const char *str;        /* string payload or NULL */
+  int64_t ival;
+  double fval;
+  Node **kids;
+  int nkids;
+  /* filled by the checker */
+  Type *type;
+  Sym *sym;
+};
+
+Node *ast_new(Lang *L, NodeKind k, Span sp);            /* NULL when out of memory */
+Node *ast_push(Lang *L, Node *parent, Node *kid);       /* appends kid (may be NULL); returns parent */
+const char *ast_kind_name(NodeKind k);
+/* Stable text dump, one node per line, indented two spaces per level:
+ *   (call :3:9
+ *     (name logits)
+ *     (kwarg axis (int 1)))
+ * Used by --dump=ast and the golden tests. */
+void ast_dump(const Lang *L, const Node *n, FILE *out);
+
+/* ---------------------------------------------------------------- types and shapes (type.c) */
+
+/* A symbolic dimension: an integer polynomial over named symbols (B, T, hidden), kept in a
+ * canonical form so that equal dimensions compare equal: 4*hidden == hidden*4,
+ * (h+1)*2 == 2*h+2. Division is exact-only (h/2 stays a symbol-like term when not). */
+Dim *dim_const(Lang *L, int64_t v);
+Dim *dim_sym(Lang *L, const char *name);
+Dim *dim_add(Lang *L, const Dim *a, const Dim *b);
+Dim *dim_sub(Lang *L, const Dim *a, const Dim *b);
+Dim *dim_mul(Lang *L, const Dim *a, const Dim *b);
+Dim *dim_div(Lang *L, const Dim *a, const Dim *b);
+int dim_equal(const Dim *a, const Dim *b);
+int dim_is_const(const Dim *d, int64_t *value);
+int dim_print(const Dim *d, char *buf, size_t n);       /* "4*hidden", "B", "T + 1" */
+
+typedef enum {
+  TY_ERROR,       /* already reported: suppresses cascades */
+  TY_TENSOR,      /* dtype + shape (rank 0 = scalar tensor) */
+  TY_TUPLE,
+  TY_SCALAR,      /* compile-time int/float/bool/str (hyper-parameters, loop indices) */
+  TY_MODULE,      /* an instance of a module */
+  TY_LIST,        /* a list of module instances (layer stacks) */
+  TY_FN,          /* a function value */
+  TY_NAMESPACE,   /* an imported file */
+  TY_DTYPE,
+  TY_OBJECT,      /* run-time objects of the training declaration: data sources, optimizers */
+} TypeKind;
+
+#define NNC_MAX_RANK 8
+
+struct Type {
+  TypeKind kind;
+  DType dtype;            /* TY_TENSOR */
+  int rank;
+  Dim *dims[NNC_MAX_RANK];
+  ScalarType scalar;      /* TY_SCALAR */
+  Type **elems;           /* TY_TUPLE, TY_LIST */
+  int nelems;
+  Node *decl;             /* TY_MODULE, TY_FN: the declaring node */
+  const char *objkind;    /* TY_OBJECT: "data", "optimizer", ... */
+};
+
+/* Prints a type the way users read it: f32[B, T, 128], (f32[B, H], f32[B, H]), int. */
+int type_print(const Type *t, char *buf, size_t n);
+
+/* ---------------------------------------------------------------- the compilation (lang.c) */
+
+typedef struct LangOptions {
+  const char **import_paths;  /* searched after the importing file's directory; NULL-terminated */
+  int warnings_as_errors;
+  int max_errors;             /* 0 = default (50) */
+} LangOptions;
+
+Lang *lang_new(const LangOptions *opt);  /* NULL only when out of memory */
+void lang_free(Lang *L);
+
+/* Parses one file (and, through its imports, the files it imports). Returns the N_FILE
+ * node, or NULL when the file could not be read; syntax errors leave a partial tree and
+ * diagnostics. */
+Node *lang_parse_file(Lang *L, const char *path);
+Node *lang_parse_string(Lang *L, const char *name, const char *text, size_t len);
+/* Names, types and shapes of everything reachable from `file`. Returns the error count. */
+int lang_check(Lang *L, Node *file);
+
+/* Dumps for --dump=tokens|ast|types (stable text, for people and golden tests). */
+int lang_dump_tokens(Lang *L, SrcFile *f, FILE *out);
+void lang_dump_types(Lang *L, Node *file, FILE *out);
+
+#endif
