@@ -1,0 +1,339 @@
+/* ir.h — nnc's graph IR: an SSA dataflow graph of tensor ops, its op table, the builder,
+ * the reference interpreter (ir_interp_*), reverse-mode autodiff (ad_*), the verifier,
+ * the printer and the simple passes (simplify, CSE). See docs/ir.md.
+ *
+ * Conventions
+ *  - A graph owns everything in it (nodes, constants, subgraphs). ir_graph_free frees all.
+ *  - A value (IrVal) is an int id of one output of one node. Nodes are kept in topological
+ *    (creation) order; a node may only use values of earlier nodes (SSA).
+ *  - The builder is "poisoned" on the first error: ir_add* return IR_NONE (-1), the graph
+ *    keeps the message (ir_errmsg) and every later ir_add* with an IR_NONE input returns
+ *    IR_NONE silently. So a front end may build a whole expression and check once.
+ *  - Nothing here prints, exits or aborts on bad input; functions returning int return
+ *    0 on success and -1 on failure with the message kept in the graph (or interpreter).
+ *  - Not thread-safe per graph; distinct graphs may be used from distinct threads.
+ */
+#ifndef NNC_IR_H
+#define NNC_IR_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ------------------------------------------------------------------ types ---- */
+
+#define IR_MAX_RANK 8
+#define IR_MAX_INTS 24 /* integer attributes per node */
+#define IR_MAX_FLTS 4  /* float attributes per node */
+#define IR_NONE (-1)
+
+typedef int32_t IrVal;
+
+typedef enum { IR_F32, IR_F64, IR_I32, IR_I64, IR_BOOL, IR_BIT, IR_NDTYPES } IrDType;
+
+typedef struct IrShape {
+  int rank;
+  int64_t dim[IR_MAX_RANK];
+} IrShape;
+
+typedef struct IrType {
+  IrDType dtype;
+  IrShape shape;
+} IrType;
+
+/* Fusion kinds (TVM's op pattern kinds): what a fuser may do with the op. */
+typedef enum {
+  IR_ELEMWISE,    /* out[i] = f(in[i]), same shapes */
+  IR_BROADCAST,   /* elementwise with numpy broadcasting of inputs */
+  IR_INJECTIVE,   /* each output element reads one input element (reshape, slice, ...) */
+  IR_REDUCTION,   /* reduces axes */
+  IR_CONTRACTION, /* matmul, convolution: a GEMM-like kernel with an epilogue */
+  IR_OPAQUE       /* anything else (leaves, scan, losses, sampling, ...) */
+} IrKind;
+
+/* Op flags (ops.def column 5). */
+enum {
+  IR_DIFF = 1 << 0,   /* has a gradient rule (w.r.t. its floating inputs) */
+  IR_ND = 1 << 1,     /* not differentiable: autodiff treats the output as a constant */
+  IR_LEAF = 1 << 2,   /* input/param/state/const: no inputs */
+  IR_RANDOM = 1 << 3, /* draws from the counter-based RNG (attr stream) */
+  IR_MULTI = 1 << 4,  /* may have several outputs */
+  IR_INTERNAL = 1 << 5 /* built by gradient rules; the front end need not expose it */
+};
+
+/* Scalar opcodes (scalar.def): the per-element semantics of elementwise ops. */
+typedef enum {
+#define SC(E, name, arity, doms, fexpr, iexpr) SC_##E,
+#include "scalar.def"
+#undef SC
+  SC_NOPS,
+  SC_NONE = -1
+} IrScalarOp;
+
+typedef enum {
+#define OP(E, name, arity, kind, flags, shape, grad, eval, sc, lower) OP_##E,
+#include "ops.def"
+#undef OP
+  OP_NOPS
+} IrOp;
+
+/* Attributes. Their meaning per op is documented in ops.def; use the typed builders below
+ * rather than filling this by hand. */
+typedef struct IrAttrs {
+  int nint;
+  int64_t ints[IR_MAX_INTS];
+  int nflt;
+  double flts[IR_MAX_FLTS];
+  IrDType dtype;   /* cast/one_hot/sampling/leaf result dtype */
+  uint64_t stream; /* sampling ops and dropout: unique RNG stream id */
+} IrAttrs;
+
+struct IrGraph;
+
+typedef struct IrNode {
+  IrOp op;
+  int id;        /* index in g->nodes */
+  int nin;
+  IrVal *in;
+  int nout;
+  IrVal *out;
+  IrAttrs attr;
+  char *name;    /* input/param/state name (owned) */
+  char *init;    /* param: initializer description, e.g. "glorot" or "normal(0,0.01)" */
+  double *cdata; /* const: values (ncdata == 1: a fill value) */
+  int64_t ncdata;
+  struct IrGraph *sub[2]; /* scan: body; custom_grad: forward, backward */
+} IrNode;
+
+typedef struct IrValue {
+  int node; /* producing node id */
+  int idx;  /* output index */
+  IrType t;
+} IrValue;
+
+typedef struct IrGraph {
+  int nnodes, capnodes;
+  IrNode **nodes;   /* stable pointers */
+  int nvals, capvals;
+  IrValue *vals;
+  int nouts;
+  IrVal *outs;      /* graph results (a subgraph's formal results) */
+  uint64_t next_stream; /* next RNG stream id handed out by sampling builders */
+  int failed;
+  char err[512];
+} IrGraph;
+
+/* One op's row of the op table (filled from ops.def). */
+typedef struct IrOpInfo {
+  const char *name;
+  int arity; /* -1: variadic */
+  IrKind kind;
+  int flags;
+  int (*shape)(IrGraph *g, IrNode *n); /* sets the output types or fails */
+  /* Gradient rule: gout[i] is the adjoint of output i (IR_NONE: zero); writes gin[j]
+   * (IR_NONE: no gradient for input j). Builds nodes in g. */
+  int (*grad)(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin);
+  IrScalarOp scalar; /* elementwise ops: the scalar opcode */
+  const char *lower; /* others: runtime function it lowers to ("" if inline/none) */
+} IrOpInfo;
+
+extern const IrOpInfo ir_ops[OP_NOPS];
+
+typedef struct IrScalarInfo {
+  const char *name;
+  int arity;
+  int doms; /* SC_DOM_* */
+} IrScalarInfo;
+enum { SC_DOM_F = 1, SC_DOM_I = 2 };
+extern const IrScalarInfo ir_scalars[SC_NOPS];
+
+/* Scalar helpers used by scalar.def's C reference semantics (double for floats). */
+static inline double sc_sigmoid(double a) {
+  return a >= 0 ? 1.0 / (1.0 + exp(-a)) : exp(a) / (1.0 + exp(a));
+}
+static inline double sc_softplus(double a) { return fmax(a, 0.0) + log1p(exp(-fabs(a))); }
+static inline double sc_fmod_floor(double a, double b) { return a - b * floor(a / b); }
+static inline int64_t sc_imod_floor(int64_t a, int64_t b) {
+  if (b == 0) return 0;
+  int64_t r = a % b;
+  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+static inline int64_t sc_idiv_floor(int64_t a, int64_t b) {
+  if (b == 0) return 0;
+  return (a - sc_imod_floor(a, b)) / b;
+}
+/* Evaluates scalar opcode op in double (floating) or int64 (integer/bool) semantics. */
+double ir_scalar_eval(IrScalarOp op, int is_int, double a, double b, double c, double p0,
+                      double p1);
+
+/* ----------------------------------------------------------- graph.c ---- */
+
+IrGraph *ir_graph_new(void);
+void ir_graph_free(IrGraph *g);
+const char *ir_errmsg(const IrGraph *g);
+int ir_fail(IrGraph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ir_clear_error(IrGraph *g);
+
+/* Generic builder: nin inputs, attrs a (NULL: none). Returns the first output value. */
+IrVal ir_add(IrGraph *g, IrOp op, int nin, const IrVal *in, const IrAttrs *a);
+/* Same, returning the node (NULL on failure); for multi-output ops. */
+IrNode *ir_add_node(IrGraph *g, IrOp op, int nin, const IrVal *in, const IrAttrs *a);
+
+static inline const IrType *ir_type(const IrGraph *g, IrVal v) { return &g->vals[v].t; }
+static inline IrNode *ir_producer(const IrGraph *g, IrVal v) {
+  return g->nodes[g->vals[v].node];
+}
+int64_t ir_numel(const IrShape *s);
+IrShape ir_shape(int rank, const int64_t *dims);
+int ir_shape_eq(const IrShape *a, const IrShape *b);
+int ir_is_float(IrDType t);
+const char *ir_dtype_name(IrDType t);
+size_t ir_dtype_size(IrDType t); /* bytes per element as stored by the runtime (bit: 1/8 rounds up per tensor) */
+/* Writes "f32[128, 256]" into buf. */
+char *ir_type_str(const IrType *t, char *buf, size_t cap);
+/* Appends outputs to the graph result list. */
+int ir_set_outputs(IrGraph *g, int n, const IrVal *v);
+/* Param/input/state values in creation order; returns the count (writes at most cap). */
+int ir_leaves(const IrGraph *g, IrOp kind, IrVal *out, int cap);
+IrVal ir_find_leaf(const IrGraph *g, const char *name);
+/* Appends nout extra outputs of types t to node n (used by autodiff on scan nodes). */
+int ir_node_add_outputs(IrGraph *g, IrNode *n, int nout, const IrType *t);
+
+/* Leaves. `init` for params: initializer description kept for the runtime/front end. */
+IrVal ir_input(IrGraph *g, const char *name, IrDType dt, IrShape s);
+IrVal ir_param(IrGraph *g, const char *name, IrDType dt, IrShape s, const char *init);
+IrVal ir_state(IrGraph *g, const char *name, IrDType dt, IrShape s);
+IrVal ir_const(IrGraph *g, IrDType dt, IrShape s, const double *data); /* copies numel */
+IrVal ir_fill(IrGraph *g, IrDType dt, IrShape s, double v);
+IrVal ir_scalar(IrGraph *g, IrDType dt, double v); /* rank-0 constant */
+/* A subgraph's formal parameter number pos (OP_INPUT with attr ints[0] = pos). */
+IrVal ir_formal(IrGraph *g, int pos, IrType t);
+
+/* Typed builders (each returns IR_NONE on error; see ops.def for semantics). */
+IrVal ir_unary(IrGraph *g, IrOp op, IrVal x);
+IrVal ir_binary(IrGraph *g, IrOp op, IrVal a, IrVal b);
+IrVal ir_where(IrGraph *g, IrVal c, IrVal a, IrVal b);
+IrVal ir_leaky_relu(IrGraph *g, IrVal x, double alpha);
+IrVal ir_clip(IrGraph *g, IrVal x, double lo, double hi);
+IrVal ir_cast(IrGraph *g, IrVal x, IrDType dt);
+IrVal ir_reduce(IrGraph *g, IrOp op, IrVal x, int naxes, const int *axes, int keepdims);
+IrVal ir_argmax(IrGraph *g, IrVal x, int axis, int keepdims);
+IrVal ir_matmul(IrGraph *g, IrVal a, IrVal b, int ta, int tb);
+IrVal ir_conv1d(IrGraph *g, IrVal x, IrVal w, int stride, int pad);
+IrVal ir_conv2d(IrGraph *g, IrVal x, IrVal w, int sh, int sw, int ph, int pw);
+IrVal ir_conv_t2d(IrGraph *g, IrVal x, IrVal w, int sh, int sw, int ph, int pw, int oph,
+                  int opw);
+IrVal ir_pool2d(IrGraph *g, IrOp op, IrVal x, int kh, int kw, int sh, int sw, int ph, int pw);
+IrVal ir_softmax(IrGraph *g, IrOp op, IrVal x, int axis); /* OP_SOFTMAX / OP_LOG_SOFTMAX */
+/* Losses: reduction 0 = mean, 1 = sum, 2 = none. */
+IrVal ir_loss(IrGraph *g, IrOp op, IrVal a, IrVal b, int reduction);
+IrVal ir_gather(IrGraph *g, IrVal x, IrVal idx, int axis);
+IrVal ir_embedding(IrGraph *g, IrVal table, IrVal idx); /* gather along axis 0 */
+IrVal ir_scatter_add(IrGraph *g, IrVal x, IrVal idx, IrVal src, int axis);
+IrVal ir_one_hot(IrGraph *g, IrVal idx, int depth, IrDType dt);
+IrVal ir_concat(IrGraph *g, int n, const IrVal *xs, int axis);
+/* Splits x along axis into n parts of the given sizes; writes n values into out. */
+int ir_split(IrGraph *g, IrVal x, int axis, int n, const int64_t *sizes, IrVal *out);
+IrVal ir_slice(IrGraph *g, IrVal x, const int64_t *start, const int64_t *end);
+IrVal ir_reshape(IrGraph *g, IrVal x, IrShape s);
+IrVal ir_transpose(IrGraph *g, IrVal x, const int *perm);
+IrVal ir_broadcast_to(IrGraph *g, IrVal x, IrShape s);
+IrVal ir_pad(IrGraph *g, IrVal x, const int64_t *before, const int64_t *after, double value);
+IrVal ir_uniform(IrGraph *g, IrDType dt, IrShape s, double lo, double hi);
+IrVal ir_normal(IrGraph *g, IrDType dt, IrShape s, double mean, double std);
+IrVal ir_bernoulli(IrGraph *g, IrVal p);
+IrVal ir_categorical(IrGraph *g, IrVal logits); /* logits[..., C] -> i64[...] */
+IrVal ir_dropout(IrGraph *g, IrVal x, double p);
+IrVal ir_stop_gradient(IrGraph *g, IrVal x);
+IrVal ir_straight_through(IrGraph *g, IrVal value, IrVal grad_path);
+/* custom_grad: fwd is a subgraph with nin formals -> 1 result; bwd a subgraph with formals
+ * (x_0..x_{nin-1}, y, gy) -> nin results (the input adjoints). The graph takes both. */
+IrVal ir_custom_grad(IrGraph *g, int nin, const IrVal *in, IrGraph *fwd, IrGraph *bwd);
+/* scan: body formals are (carry_0..carry_{nc-1}, x_0..x_{nx-1}, const_0..const_{nk-1}),
+ * its results (carry'_0.., y_0..). Each xs[j] has the time axis `axis`; ys are stacked
+ * along the same axis. Outputs: final carries then stacked ys. The graph takes `body`.
+ * reverse: iterate t = T-1 .. 0 (ys are still indexed by t). */
+IrNode *ir_scan(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx, const IrVal *xs,
+                int nk, const IrVal *consts, int axis, int reverse);
+
+/* The broadcast of two shapes (numpy rules); 0 ok, -1 incompatible. */
+int ir_broadcast_shapes(const IrShape *a, const IrShape *b, IrShape *out);
+
+/* --------------------------------------------------- graph_print.c ---- */
+
+/* Stable text dump: one line per node, e.g. "%12 = matmul %3, %7 : f32[128, 256]".
+ * Returns a malloc'ed string (caller frees) or NULL when out of memory. */
+char *ir_print_str(const IrGraph *g);
+int ir_print(const IrGraph *g, FILE *f);
+
+/* -------------------------------------------------------- verify.c ---- */
+
+/* Checks SSA order, arity, dtypes, shapes re-derived by the shape rules, scan bodies.
+ * Returns 0 if fine; else -1 with "after <pass>: <problem>" in msg. */
+int ir_verify(const IrGraph *g, const char *after_pass, char *msg, size_t cap);
+
+/* -------------------------------------------------------- interp.c ---- */
+
+/* A tensor as the interpreter holds it: every dtype stored as double (exact for ints
+ * up to 2^53; f32 values are rounded to float after every op; bit/bool are 0/1). */
+typedef struct IrTensor {
+  IrType t;
+  double *data;
+} IrTensor;
+
+typedef struct IrInterp IrInterp;
+IrInterp *ir_interp_new(const IrGraph *g); /* NULL when out of memory */
+void ir_interp_free(IrInterp *I);
+const char *ir_interp_error(const IrInterp *I);
+void ir_interp_set_seed(IrInterp *I, uint64_t seed);
+/* Binds a leaf (input, param or state) by name / by value id. Copies numel doubles. */
+int ir_interp_bind(IrInterp *I, const char *name, const double *data);
+int ir_interp_bind_id(IrInterp *I, IrVal v, const double *data);
+/* Unbound params/states are zero; an unbound input is an error. */
+int ir_interp_run(IrInterp *I);
+/* A value's tensor after a run (owned by I), NULL if not computed. */
+const IrTensor *ir_interp_value(const IrInterp *I, IrVal v);
+/* One-shot: runs subgraph g on the given argument tensors (formals in order), writing
+ * results into res[0..g->nouts-1] (caller frees res[i].data). msg gets the error. */
+int ir_interp_call(const IrGraph *g, uint64_t seed, uint64_t step, const IrTensor *args,
+                   IrTensor *res, char *msg, size_t cap);
+
+/* ------------------------------------------------------ autodiff.c ---- */
+
+/* Reverse mode. Appends to g the nodes computing, for each wrt[i], the gradient of the
+ * sum over k of <outs[k], gouts[k]> (a vector-Jacobian product). gouts[k] == IR_NONE
+ * means a ones tensor. grads[i] is a zeros constant where there is no path. */
+int ad_vjp(IrGraph *g, int nout, const IrVal *outs, const IrVal *gouts, int nwrt,
+           const IrVal *wrt, IrVal *grads);
+/* Gradient of the scalar loss w.r.t. each wrt value. */
+int ad_grad(IrGraph *g, IrVal loss, int nwrt, const IrVal *wrt, IrVal *grads);
+/* Gradient of the scalar loss w.r.t. every param (in ir_leaves order). grads must hold
+ * ir_leaves(g, OP_PARAM, NULL, 0) entries. */
+int ad_grad_params(IrGraph *g, IrVal loss, IrVal *grads);
+/* Sums adjoint a into the shape of x (un-broadcast): reduces the broadcast axes. */
+IrVal ad_unbroadcast(IrGraph *g, IrVal a, const IrShape *to);
+
+/* -------------------------------------------------- simplify.c / cse.c ---- */
+
+typedef struct IrPassOpts {
+  int no_fold;     /* constant folding off */
+  int no_identity; /* algebraic identities off */
+  int no_dce;      /* dead-code elimination off */
+} IrPassOpts;
+/* Each pass rewrites g in place (new value ids: callers read results from g->outs). */
+int ir_simplify(IrGraph *g, const IrPassOpts *o);
+int ir_cse(IrGraph *g);
+/* Copies g into a new graph keeping only nodes that reach g->outs (leaves are kept). */
+IrGraph *ir_graph_clone(const IrGraph *g);
+
+/* ------------------------------------------ shared by the IR's own .c files ---- */
+
+/* Deep-copies subgraph src. NULL when out of memory. */
+IrGraph *ir_subgraph_copy(const IrGraph *src);
+/* Inlines subgraph sub into g: formals map to args; results written to res. */
+int ir_inline(IrGraph *g, const IrGraph *sub, const IrVal *args, IrVal *res);
+/* Makes x of type t: the value itself, or a zeros constant when x == IR_NONE. */
+IrVal ir_or_zeros(IrGraph *g, IrVal x, const IrType *t);
+
+#endif
