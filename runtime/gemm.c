@@ -1,0 +1,404 @@
+/* gemm.c: the SGEMM driver (BLIS / Goto loop nest), operand packing, ISA dispatch and the
+ * portable scalar micro-kernel.
+ *
+ * Sources: K. Goto, R. van de Geijn, "Anatomy of High-Performance Matrix Multiplication",
+ * ACM TOMS 34(3), 2008; F. Van Zee, R. van de Geijn, "BLIS: A Framework for Rapidly
+ * Instantiating BLAS Functionality", ACM TOMS 41(3), 2015. Loop nest (compiler-techniques §6.1):
+ *
+ *   for jc in 0..N step NC          B panel op(B)[pc:pc+KC, jc:jc+NC], packed NR-wide (L3)
+ *     for pc in 0..K step KC
+ *       for ic in 0..M step MC      A block op(A)[ic:ic+MC, pc:pc+KC], packed MR-tall (L2)
+ *         for jr in 0..NC step NR   B micro-panel KC x NR stays in L1 ...
+ *           for ir in 0..MC step MR ... while the A micro-panels stream from L2
+ *             ukr: MR x NR tile of C in registers, epilogue applied at the store
+ *
+ * Packing zero-pads edge micro-panels; micro-kernels store partial tiles with masks.
+ * beta is applied on the first K block only (later blocks accumulate with beta = 1); bias
+ * and ReLU only on the last one, while the tile is still in registers.
+ *
+ * Threads: one OpenMP team runs the whole nest. Each (jc, pc) step packs the B panel in
+ * parallel, then takes up to MC * threads rows of A at a time, packs them in parallel, and
+ * splits the (row block, jr) pairs statically: a tall problem gives each thread its own row
+ * blocks (its own L2), a short one splits the columns. Small problems run serially.
+ */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels.h"
+
+/* Below this many flops (2 M N K) a second thread costs more than it brings. */
+#define GEMM_PAR_MIN_FLOPS (2.0 * 96 * 96 * 96)
+
+/* ---- error message (shared by conv.c and pool.c) ---- */
+
+static _Thread_local char kern_msg[256];
+
+const char *kern_errmsg(void)
+{
+  return kern_msg;
+}
+
+/* Keeps msg as this thread's last error and returns status. */
+int kern_fail(int status, const char *msg)
+{
+  snprintf(kern_msg, sizeof kern_msg, "%s", msg);
+  return status;
+}
+
+/* ---- scalar micro-kernel: 4 x 16, plain C ---- */
+
+enum { SC_MR = 4, SC_NR = 16 };
+
+/* Applies the epilogue to an mr x nr tile acc (row stride acs) and stores it into c. */
+static void gemm_store_tile(const float *acc, int acs, float *c, int64_t ldc, int mr, int nr,
+                            const kern_epi *e)
+{
+  for (int i = 0; i < mr; i++) {
+    float *ci = c + i * ldc;
+    float rb = e->bias_row ? e->bias_row[i] : 0.0f;
+    for (int j = 0; j < nr; j++) {
+      float v = e->alpha * acc[i * acs + j];
+      if (e->beta != 0.0f)
+        v += e->beta * ci[j];
+      v += rb + (e->bias_col ? e->bias_col[j] : 0.0f);
+      ci[j] = (e->relu && !(v > 0.0f)) ? 0.0f : v;
+    }
+  }
+}
+
+static void ukr_scalar(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                       int mr, int nr, const kern_epi *e)
+{
+  float acc[SC_MR][SC_NR];
+  memset(acc, 0, sizeof acc);
+  for (int64_t k = 0; k < kc; k++, a += SC_MR, b += SC_NR)
+    for (int i = 0; i < SC_MR; i++)
+      for (int j = 0; j < SC_NR; j++)
+        acc[i][j] += a[i] * b[j];
+  gemm_store_tile(&acc[0][0], SC_NR, c, ldc, mr, nr, e);
+}
+
+static const kern_gemm_arch kern_gemm_scalar = {
+  "scalar-4x16", KERN_ISA_SCALAR, SC_MR, SC_NR, 128, 256, 2048, ukr_scalar,
+};
+
+/* ---- dispatch ---- */
+
+static int gemm_forced;          /* KERN_ISA_*; AUTO = follow the host */
+static int gemm_mc, gemm_kc, gemm_nc; /* blocking overrides, 0 = default */
+
+int kern_isa_host(void)
+{
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("fma"))
+    return KERN_ISA_AVX512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return KERN_ISA_AVX2;
+  return KERN_ISA_SCALAR;
+}
+
+int kern_gemm_force_isa(int isa)
+{
+  if (isa < KERN_ISA_AUTO || isa > KERN_ISA_AVX512 || isa > kern_isa_host())
+    return -1;
+  gemm_forced = isa;
+  return 0;
+}
+
+int kern_gemm_isa(void)
+{
+  return gemm_forced ? gemm_forced : kern_isa_host();
+}
+
+static const kern_gemm_arch *gemm_arch(void)
+{
+  switch (kern_gemm_isa()) {
+  case KERN_ISA_AVX512: return &kern_gemm_avx512;
+  case KERN_ISA_AVX2: return &kern_gemm_avx2;
+  default: return &kern_gemm_scalar;
+  }
+}
+
+const char *kern_gemm_kernel_name(void)
+{
+  return gemm_arch()->name;
+}
+
+void kern_gemm_set_blocking(int mc, int kc, int nc)
+{
+  gemm_mc = mc > 0 ? mc : 0;
+  gemm_kc = kc > 0 ? kc : 0;
+  gemm_nc = nc > 0 ? nc : 0;
+}
+
+/* ---- packing ---- */
+
+/* A strided operand view: element (r, c) is p[r * rs + c * cs]. */
+typedef struct gemm_view {
+  const float *p;
+  int64_t rs, cs;
+} gemm_view;
+
+/* Packs one micro-panel: dst[t * W + l] = s[l * ls + t * ts] for lanes l < nl, zero for
+ * nl <= l < W, steps t < nt. A micro-panels have lanes = rows of op(A), steps = k; B ones
+ * have lanes = columns of op(B). */
+static void gemm_pack(const float *s, int64_t ls, int64_t ts, int nl, int W, int64_t nt,
+                      float *dst)
+{
+  if (ls == 1) { /* lanes contiguous: a copy per step */
+    for (int64_t t = 0; t < nt; t++, dst += W) {
+      memcpy(dst, s + t * ts, (size_t)nl * sizeof *dst);
+      for (int l = nl; l < W; l++)
+        dst[l] = 0.0f;
+    }
+    return;
+  }
+  for (int l = 0; l < nl; l++) { /* steps contiguous (when ts == 1): a transpose */
+    const float *sl = s + l * ls;
+    for (int64_t t = 0; t < nt; t++)
+      dst[t * W + l] = sl[t * ts];
+  }
+  for (int l = nl; l < W; l++)
+    for (int64_t t = 0; t < nt; t++)
+      dst[t * W + l] = 0.0f;
+}
+
+/* ---- the loop nest ---- */
+
+typedef struct gemm_job {
+  int64_t M, N, K;
+  gemm_view a, b; /* op(A) is M x K, op(B) is K x N */
+  float *c;
+  int64_t ldc;
+  float alpha, beta;
+  const float *bias_col, *bias_row;
+  int relu;
+  const kern_gemm_arch *arch;
+  int64_t mc, kc, nc;
+  float *abuf, *bbuf;
+  int nt;
+} gemm_job;
+
+static int64_t gemm_min(int64_t x, int64_t y)
+{
+  return x < y ? x : y;
+}
+
+static int64_t gemm_ceil(int64_t x, int64_t y)
+{
+  return (x + y - 1) / y;
+}
+
+/* Packs op(B)[pc:pc+kc, jc:jc+nc] into NR-wide micro-panels (work shared by the team). */
+static void gemm_pack_b(const gemm_job *g, int64_t pc, int64_t kc, int64_t jc, int64_t nc)
+{
+  int NR = g->arch->nr;
+  int64_t np = gemm_ceil(nc, NR);
+#pragma omp for schedule(static)
+  for (int64_t q = 0; q < np; q++) {
+    int64_t j = jc + q * NR;
+    const float *s = g->b.p + pc * g->b.rs + j * g->b.cs;
+    gemm_pack(s, g->b.cs, g->b.rs, (int)gemm_min(NR, jc + nc - j), NR, kc,
+              g->bbuf + q * NR * kc);
+  }
+}
+
+/* Packs op(A)[ic:ic+mc, pc:pc+kc] into MR-tall micro-panels (work shared by the team). */
+static void gemm_pack_a(const gemm_job *g, int64_t ic, int64_t mc, int64_t pc, int64_t kc)
+{
+  int MR = g->arch->mr;
+  int64_t np = gemm_ceil(mc, MR);
+#pragma omp for schedule(static)
+  for (int64_t q = 0; q < np; q++) {
+    int64_t i = ic + q * MR;
+    const float *s = g->a.p + i * g->a.rs + pc * g->a.cs;
+    gemm_pack(s, g->a.rs, g->a.cs, (int)gemm_min(MR, ic + mc - i), MR, kc,
+              g->abuf + q * MR * kc);
+  }
+}
+
+/* The epilogue of the tile at (i, j) for the K block starting at pc of length kc. */
+static kern_epi gemm_epi(const gemm_job *g, int64_t i, int64_t j, int64_t pc, int64_t kc)
+{
+  kern_epi e = {g->alpha, pc == 0 ? g->beta : 1.0f, NULL, NULL, 0};
+  if (pc + kc == g->K) {
+    e.bias_col = g->bias_col ? g->bias_col + j : NULL;
+    e.bias_row = g->bias_row ? g->bias_row + i : NULL;
+    e.relu = g->relu;
+  }
+  return e;
+}
+
+/* Runs micro-kernels over rows [i0, i1) (relative to the packed A at ic) and the B
+ * micro-panel q of the panel at jc. */
+static void gemm_tiles(const gemm_job *g, int64_t ic, int64_t i0, int64_t i1, int64_t jc,
+                       int64_t nc, int64_t q, int64_t pc, int64_t kc)
+{
+  const kern_gemm_arch *k = g->arch;
+  int64_t j = jc + q * k->nr;
+  int nr = (int)gemm_min(k->nr, jc + nc - j);
+  const float *bp = g->bbuf + q * k->nr * kc;
+  for (int64_t i = i0; i < i1; i += k->mr) {
+    int mr = (int)gemm_min(k->mr, i1 - i);
+    kern_epi e = gemm_epi(g, ic + i, j, pc, kc);
+    k->ukr(kc, g->abuf + i * kc, bp, g->c + (ic + i) * g->ldc + j, g->ldc, mr, nr, &e);
+  }
+}
+
+/* Computes C rows [ic, ic+mcc) against the packed B panel, splitting the work statically:
+ * row blocks when there are enough rows for every thread, else B micro-panels. */
+static void gemm_block(const gemm_job *g, int64_t ic, int64_t mcc, int64_t jc, int64_t nc,
+                       int64_t pc, int64_t kc)
+{
+  int MR = g->arch->mr;
+  int64_t nb = gemm_ceil(nc, g->arch->nr);
+  int64_t rows = gemm_ceil(gemm_ceil(mcc, g->nt), MR) * MR; /* rows per thread */
+  if (g->nt > 1 && mcc < g->nt * MR * 2)
+    rows = mcc; /* too short to split by rows */
+  rows = gemm_min(rows, g->mc);
+  int64_t nblk = gemm_ceil(mcc, rows);
+#pragma omp for schedule(static)
+  for (int64_t w = 0; w < nblk * nb; w++) {
+    int64_t ib = w / nb, q = w % nb;
+    gemm_tiles(g, ic, ib * rows, gemm_min(mcc, (ib + 1) * rows), jc, nc, q, pc, kc);
+  }
+}
+
+/* The whole nest; run by every thread of the team (or by the caller alone). */
+static void gemm_run(const gemm_job *g)
+{
+  for (int64_t jc = 0; jc < g->N; jc += g->nc) {
+    int64_t nc = gemm_min(g->nc, g->N - jc);
+    for (int64_t pc = 0; pc < g->K; pc += g->kc) {
+      int64_t kc = gemm_min(g->kc, g->K - pc);
+      gemm_pack_b(g, pc, kc, jc, nc);
+      for (int64_t ic = 0; ic < g->M; ic += g->mc * g->nt) {
+        int64_t mcc = gemm_min(g->mc * g->nt, g->M - ic);
+        gemm_pack_a(g, ic, mcc, pc, kc);
+        gemm_block(g, ic, mcc, jc, nc, pc, kc);
+      }
+    }
+  }
+}
+
+/* ---- scratch memory: one growing 64-byte aligned buffer per calling thread ---- */
+
+static _Thread_local float *gemm_buf;
+static _Thread_local size_t gemm_cap; /* floats */
+
+static float *gemm_scratch(size_t n)
+{
+  if (n <= gemm_cap)
+    return gemm_buf;
+  free(gemm_buf);
+  size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+  gemm_buf = aligned_alloc(64, bytes);
+  gemm_cap = gemm_buf ? n : 0;
+  return gemm_buf;
+}
+
+/* ---- fallbacks: no product (K == 0 or alpha == 0), and no memory ---- */
+
+/* C = beta * C + bias, then act, with no product term. */
+static void gemm_scale(const gemm_job *g)
+{
+  kern_epi e = {0.0f, g->beta, NULL, NULL, g->relu};
+  float zero[1] = {0.0f};
+  for (int64_t i = 0; i < g->M; i++) {
+    e.bias_row = g->bias_row ? g->bias_row + i : NULL;
+    for (int64_t j = 0; j < g->N; j++) {
+      e.bias_col = g->bias_col ? g->bias_col + j : NULL;
+      gemm_store_tile(zero, 1, g->c + i * g->ldc + j, g->ldc, 1, 1, &e);
+    }
+  }
+}
+
+/* Unpacked triple loop; only used when the packing buffers cannot be allocated. */
+static void gemm_naive(const gemm_job *g)
+{
+  for (int64_t i = 0; i < g->M; i++)
+    for (int64_t j = 0; j < g->N; j++) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < g->K; k++)
+        acc += g->a.p[i * g->a.rs + k * g->a.cs] * g->b.p[k * g->b.rs + j * g->b.cs];
+      kern_epi e = gemm_epi(g, i, j, 0, g->K);
+      gemm_store_tile(&acc, 1, g->c + i * g->ldc + j, g->ldc, 1, 1, &e);
+    }
+}
+
+/* ---- entry points ---- */
+
+static int gemm_threads(int64_t M, int64_t N, int64_t K)
+{
+  if (omp_in_parallel())
+    return 1;
+  double flops = 2.0 * (double)M * (double)N * (double)K;
+  int nt = omp_get_max_threads();
+  if (nt > 1 && flops < GEMM_PAR_MIN_FLOPS)
+    return 1;
+  if (nt > 1 && flops / nt < GEMM_PAR_MIN_FLOPS / 2)
+    nt = (int)(flops / (GEMM_PAR_MIN_FLOPS / 2));
+  return nt < 1 ? 1 : nt;
+}
+
+static void gemm_plan(gemm_job *g)
+{
+  const kern_gemm_arch *k = gemm_arch();
+  g->arch = k;
+  g->mc = gemm_mc ? gemm_mc : k->mc;
+  g->kc = gemm_kc ? gemm_kc : k->kc;
+  g->nc = gemm_nc ? gemm_nc : k->nc;
+  g->mc = gemm_ceil(g->mc, k->mr) * k->mr;
+  g->nc = gemm_ceil(g->nc, k->nr) * k->nr;
+  g->nt = gemm_threads(g->M, g->N, g->K);
+}
+
+void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                int64_t ldc, const float *bias_col, const float *bias_row, int act)
+{
+  if (M <= 0 || N <= 0)
+    return;
+  gemm_job g = {M, N, K, {A, trans_a ? 1 : lda, trans_a ? lda : 1},
+                {B, trans_b ? 1 : ldb, trans_b ? ldb : 1}, C, ldc, alpha, beta,
+                bias_col, bias_row, act == NNRT_ACT_RELU, NULL, 0, 0, 0, NULL, NULL, 1};
+  if (K <= 0 || alpha == 0.0f) {
+    gemm_scale(&g);
+    return;
+  }
+  gemm_plan(&g);
+  int64_t kc = gemm_min(g.kc, K), nc = gemm_min(g.nc, N);
+  int64_t mcc = gemm_min(g.mc * g.nt, M);
+  size_t na = (size_t)(gemm_ceil(mcc, g.arch->mr) * g.arch->mr * kc);
+  size_t nb = (size_t)(gemm_ceil(nc, g.arch->nr) * g.arch->nr * kc);
+  float *buf = gemm_scratch(na + nb + 16);
+  if (!buf) {
+    gemm_naive(&g);
+    return;
+  }
+  g.abuf = buf;
+  g.bbuf = buf + ((na + 15) & ~(size_t)15);
+  if (g.nt == 1) {
+    gemm_run(&g);
+    return;
+  }
+#pragma omp parallel num_threads(g.nt)
+  gemm_run(&g);
+}
+
+void nnrt_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                int64_t ldc)
+{
+  kern_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL,
+             NNRT_ACT_NONE);
+}
+
+void nnrt_sgemm_ex(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                   int64_t ldc, const float *bias, int act)
+{
+  kern_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, NULL, act);
+}
