@@ -75,3 +75,56 @@ float nnrt_rand_normal(uint64_t seed, uint64_t stream, uint64_t index)
   double r = sqrt(-2.0 * log(u1));
   return (float)(r * cos(6.283185307179586 * u2));
 }
+
+/* ---- fills: element i takes index i, so any chunking gives the same bits ---- */
+
+typedef struct {
+  float *x;
+  uint64_t seed, stream;
+  float a, b;
+} rt_fill_job;
+
+static void rt_fill_uniform_chunk(void *p, int64_t begin, int64_t end)
+{
+  rt_fill_job *j = p;
+  for (int64_t i = begin; i < end; i++)
+    j->x[i] = j->a + (j->b - j->a) * nnrt_rand_uniform(j->seed, j->stream, (uint64_t)i);
+}
+
+static void rt_fill_normal_chunk(void *p, int64_t begin, int64_t end)
+{
+  rt_fill_job *j = p;
+  for (int64_t i = begin; i < end; i++)
+    j->x[i] = j->a + j->b * nnrt_rand_normal(j->seed, j->stream, (uint64_t)i);
+}
+
+#define RT_FILL_GRAIN 4096
+
+void nnrt_fill_uniform(float *x, int64_t n, uint64_t seed, uint64_t stream, float lo, float hi)
+{
+  rt_fill_job j = {x, seed, stream, lo, hi};
+  nnrt_parallel_for_grain(n, RT_FILL_GRAIN, rt_fill_uniform_chunk, &j);
+}
+
+void nnrt_fill_normal(float *x, int64_t n, uint64_t seed, uint64_t stream, float mean, float std)
+{
+  rt_fill_job j = {x, seed, stream, mean, std};
+  nnrt_parallel_for_grain(n, RT_FILL_GRAIN, rt_fill_normal_chunk, &j);
+}
+
+/* nnrt_permutation: Fisher-Yates (Durstenfeld 1964, Knuth TAOCP 3.4.2 algorithm P); the
+ * swap partner of position i is a 64-bit Philox draw mapped to [0, i] by a multiply and
+ * shift (Lemire 2019; bias below 2^-40 for n < 2^24). */
+void nnrt_permutation(int64_t *perm, int64_t n, uint64_t seed, uint64_t stream)
+{
+  for (int64_t i = 0; i < n; i++) perm[i] = i;
+  for (int64_t i = n - 1; i > 0; i--) {
+    uint32_t w[4];
+    rt_philox_block(w, seed, stream, (uint64_t)i);
+    uint64_t r = (uint64_t)w[0] | (uint64_t)w[1] << 32;
+    int64_t j = (int64_t)(((unsigned __int128)r * (uint64_t)(i + 1)) >> 64);
+    int64_t t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+}
