@@ -51,11 +51,13 @@ void rt_philox_block(uint32_t out[4], uint64_t seed, uint64_t stream, uint64_t i
   nnrt_philox4x32(out, ctr, key);
 }
 
-/* rt_u01: a 32-bit word to a float in (0,1): the top 24 bits, centred in their cell, so
- * the result is (k + 0.5) * 2^-24 for k in [0, 2^24): never 0, never 1, exact in f32. */
+/* rt_u01: a 32-bit word to a float in (0,1): k = the top 24 bits, u = k * 2^-24, exact in
+ * f32; k = 0 gives 2^-25 instead of 0. (Centring every cell, (k + 0.5) * 2^-24, would need
+ * 25 bits and round the top cell to 1.0f.) */
 float rt_u01(uint32_t w)
 {
-  return ((float)(w >> 8) + 0.5f) * (1.0f / 16777216.0f);
+  uint32_t k = w >> 8;
+  return k ? (float)k * (1.0f / 16777216.0f) : 1.0f / 33554432.0f;
 }
 
 float nnrt_rand_uniform(uint64_t seed, uint64_t stream, uint64_t index)
