@@ -1,0 +1,134 @@
+/* cg.h — internal interface of nnc's back end: the ORC JIT wrapper (jit_), kernel IR to
+ * LLVM code generation (cg_), graph IR to kernel IR lowering (lower_) and AOT output (aot_).
+ * The kernel IR itself is declared in kir.h.
+ *
+ * Conventions: every function returning int returns 0 on success and -1 on failure; the
+ * message is then kept in the jit handle (jit_errmsg) and nothing was printed. No function
+ * here exits or aborts on user input or resource exhaustion.
+ * Thread safety: a jit_t and everything built in it belong to one thread at a time. */
+#ifndef NNC_CG_H
+#define NNC_CG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llvm-c/Core.h>
+
+#include "kir.h"
+
+/* ---------------------------------------------------------------- jit.c ---- */
+
+typedef struct jit_t jit_t;
+
+/* Optimisation level of the IR pipeline: default<O0..O3>. */
+typedef enum { JIT_O0, JIT_O1, JIT_O2, JIT_O3 } jit_opt_level;
+
+typedef struct jit_options {
+  jit_opt_level opt;    /* IR pipeline; JIT_O3 by default */
+  int fast_codegen;     /* 1: machine code by CodeGen None (fast-isel), about 15x faster */
+  int no_runtime_syms;  /* 1: do not register the runtime ABI (tests of the error path) */
+} jit_options;
+
+/* Wall-clock milliseconds spent per phase, summed over everything this jit compiled. */
+typedef struct jit_times {
+  double ir_ms;       /* building LLVM IR (cg_ adds to it) */
+  double opt_ms;      /* the default<On> pipeline */
+  double codegen_ms;  /* instruction selection + JIT link (first lookups) */
+  int modules;        /* modules added */
+} jit_times;
+
+/* One symbol the generated code may call, defined at an absolute address. */
+typedef struct jit_symbol {
+  const char *name;
+  void *addr;
+} jit_symbol;
+
+typedef enum { JIT_EMIT_LLVM, JIT_EMIT_ASM, JIT_EMIT_OBJ } jit_emit_kind;
+
+/* Creates a JIT for the host CPU. On success *out owns a handle (jit_destroy frees it) and 0
+ * is returned; on failure *out is NULL, -1 is returned and the reason is written to msg
+ * (msgsz bytes, may be 0). opt may be NULL (defaults). */
+int jit_create(jit_t **out, const jit_options *opt, char *msg, size_t msgsz);
+void jit_destroy(jit_t *j);
+
+/* The message of the last failure ("" if none). Owned by j, valid until the next call. */
+const char *jit_errmsg(const jit_t *j);
+/* Records a failure message (printf-style) and returns -1. */
+int jit_fail(jit_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+LLVMContextRef jit_context(jit_t *j);
+/* A new empty module in j's context with the host triple and data layout. Caller owns it
+ * until jit_add_module; NULL on failure. */
+LLVMModuleRef jit_new_module(jit_t *j, const char *name);
+/* Verifies m; returns -1 with the verifier's message if it is broken. */
+int jit_verify(jit_t *j, LLVMModuleRef m);
+/* Runs the default<On> pipeline of the options on m (timed). */
+int jit_optimize(jit_t *j, LLVMModuleRef m);
+/* Verifies and hands m to the JIT (m is consumed even on failure). Does not optimise:
+ * call jit_optimize first. Machine code is produced on the first lookup. */
+int jit_add_module(jit_t *j, LLVMModuleRef m);
+/* Address of a JIT-compiled function or data symbol into *addr. */
+int jit_lookup(jit_t *j, const char *name, void **addr);
+/* Defines symbols at absolute addresses for code added later (the runtime ABI is
+ * registered by jit_create unless no_runtime_syms). */
+int jit_define_symbols(jit_t *j, const jit_symbol *syms, size_t n);
+/* Emits m (unchanged: a clone is compiled) as textual LLVM IR, assembly or an ELF object.
+ * *out is malloc'ed (NUL-terminated for text), *len its size without the NUL. */
+int jit_emit(jit_t *j, LLVMModuleRef m, jit_emit_kind kind, char **out, size_t *len);
+/* Same, written to a file. */
+int jit_emit_file(jit_t *j, LLVMModuleRef m, jit_emit_kind kind, const char *path);
+
+jit_times jit_get_times(const jit_t *j);
+void jit_add_ir_time(jit_t *j, double ms);
+/* Host CPU name as LLVM sees it (e.g. "sapphirerapids"); owned by j. */
+const char *jit_cpu_name(const jit_t *j);
+/* Monotonic clock in milliseconds, for the phase timers. */
+double jit_now_ms(void);
+
+/* ------------------------------------------------------- codegen_abi.c ---- */
+
+/* Defines every runtime function generated code may call (runtime/abi.def), plus the libm
+ * functions the scalar fallbacks use, as absolute symbols in j (jit_create calls it). */
+int cg_define_runtime(jit_t *j);
+/* The LLVM function type of runtime or libm function name, from its C prototype; NULL if
+ * the function is not in the ABI. */
+LLVMTypeRef cg_abi_signature(LLVMContextRef C, const char *name);
+
+/* ----------------------------------------------------------- codegen.c ---- */
+
+typedef struct cg_options {
+  int strict_fp;      /* 1: no contract (FMA) and no reassociation of reductions */
+  int vector_width;   /* prefer-vector-width in bits; 0 = 512 */
+  int no_parallel;    /* 1: run parallel dims serially (no nnrt_parallel_for) */
+} cg_options;
+
+/* The compiled form of a kir_func: void name(void **slots). */
+typedef void (*cg_entry)(void **slots);
+
+/* Builds an LLVM module in j's context holding the external function f->name plus one
+ * internal function per kernel. f must pass kir_verify (checked again here). The caller
+ * owns *out. Building time is added to j's ir_ms. */
+int cg_build(jit_t *j, const kir_func *f, const cg_options *o, LLVMModuleRef *out);
+/* cg_build, jit_optimize, jit_add_module and jit_lookup in one call. */
+int cg_compile(jit_t *j, const kir_func *f, const cg_options *o, cg_entry *fn);
+
+/* ---------------------------------------------------- codegen_scalar.c ---- */
+
+/* What the scalar emitters need: the context, module, builder, and allowed FP flags. */
+typedef struct cg_ir {
+  LLVMContextRef C;
+  LLVMModuleRef M;
+  LLVMBuilderRef B;
+  int contract;   /* set the contract fast-math flag on FP arithmetic */
+} cg_ir;
+
+/* Emits opcode op (scalar.def) on args (operand types already equal; is_float: operands
+ * are f32/f64) with immediates p0, p1. NULL if the opcode has no emitter. */
+LLVMValueRef cg_scalar(cg_ir *x, int op, int is_float, LLVMValueRef *args, double p0, double p1);
+int cg_scalar_supported(int op);
+/* x != 0 as i1 (i1 values pass through). */
+LLVMValueRef cg_truth(cg_ir *x, LLVMValueRef v);
+/* A call to the overloaded intrinsic name ("llvm.fabs") at type t. */
+LLVMValueRef cg_intrinsic(cg_ir *x, const char *name, LLVMTypeRef t, int n, LLVMValueRef *args);
+
+#endif

@@ -1,0 +1,647 @@
+/* codegen.c — kernel IR (kir.h) to LLVM IR through the LLVM-C API.
+ *
+ * Shape of the module for a kir_func f:
+ *   void f(void **slots)                  external: computes each buffer's pointer (slot +
+ *                                         offset) and runs the kernels in order
+ *   void f.<k>(ptr noalias..., i64 b, i64 e)   internal, one per loop kernel: the nest with
+ *                                         dim 0 running over [b, e)
+ *   void f.<k>.par(ptr ctx, i64 b, i64 e) for kernels whose dim 0 is parallel: loads the
+ *                                         pointers from ctx and calls f.<k>; the driver
+ *                                         passes it to nnrt_parallel_for(n, fn, ctx)
+ * Loops are emitted in rotated form with a guard, i64 induction variables and nsw index
+ * arithmetic so that SCEV sees affine accesses and the loop vectorizer widens the innermost
+ * loop. Pointer params are noalias unless two buffers of one kernel overlap in memory.
+ * FP arithmetic carries `contract` (FMA) and reductions `reassoc` (vectorizable) unless
+ * strict_fp; functions carry prefer-vector-width=512 (LLVM prefers 256 on AVX-512 parts).
+ * Accumulators live in allocas that SROA turns into registers. Per-op IR is in
+ * codegen_scalar.c. */
+#include "cg.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm/Config/llvm-config.h>
+
+typedef struct cg {
+  jit_t *j;
+  cg_ir x;
+  const kir_func *f;
+  cg_options o;
+  LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, vd;
+  const kir_kernel *k;      /* kernel being emitted */
+  LLVMValueRef fn;          /* its function */
+  LLVMValueRef *bp;         /* [nbuf] buffer pointers inside fn (NULL: unused) */
+  LLVMValueRef iv[KIR_MAX_RANK];
+  LLVMValueRef *memo;       /* [nexpr] values emitted in the current block run */
+  LLVMValueRef *acc;        /* [nstore] accumulator allocas */
+  LLVMValueRef accval;      /* finished accumulator while emitting a post expression */
+  int failed;
+} cg;
+
+/* ------------------------------------------------------------ small helpers ---- */
+
+static LLVMTypeRef ty(cg *c, kir_dtype dt) {
+  switch (dt) {
+  case KIR_F32: return c->f32;
+  case KIR_F64: return c->f64;
+  case KIR_I32: return c->i32;
+  case KIR_I64: return c->i64;
+  default: return c->i1;
+  }
+}
+/* The in-memory type (bool is a byte). */
+static LLVMTypeRef mty(cg *c, kir_dtype dt) { return dt == KIR_BOOL ? c->i8 : ty(c, dt); }
+static LLVMValueRef ci64(cg *c, int64_t v) { return LLVMConstInt(c->i64, (uint64_t)v, 1); }
+
+static void add_attr(cg *c, LLVMValueRef fn, unsigned idx, const char *name) {
+  unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+  if (kind) /* 0 = unknown in this LLVM (nocapture is gone in 21+): never attach it */
+    LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(c->x.C, kind, 0));
+}
+
+static void fn_attrs(cg *c, LLVMValueRef fn) {
+  char w[16];
+  snprintf(w, sizeof w, "%d", c->o.vector_width ? c->o.vector_width : 512);
+  LLVMAddTargetDependentFunctionAttr(fn, "prefer-vector-width", w);
+  add_attr(c, fn, LLVMAttributeFunctionIndex, "nounwind");
+}
+
+static LLVMValueRef new_fn(cg *c, const char *name, LLVMTypeRef fty, int internal) {
+  LLVMValueRef fn = LLVMAddFunction(c->x.M, name, fty);
+  if (internal)
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+  fn_attrs(c, fn);
+  LLVMPositionBuilderAtEnd(c->x.B, LLVMAppendBasicBlockInContext(c->x.C, fn, "entry"));
+  return fn;
+}
+
+/* An alloca in fn's entry block (where SROA/mem2reg look for them). */
+static LLVMValueRef entry_alloca(cg *c, LLVMTypeRef t, const char *name) {
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(c->x.C);
+  LLVMBasicBlockRef e = LLVMGetEntryBasicBlock(c->fn);
+  LLVMValueRef first = LLVMGetFirstInstruction(e);
+  if (first)
+    LLVMPositionBuilderBefore(b, first);
+  else
+    LLVMPositionBuilderAtEnd(b, e);
+  LLVMValueRef a = LLVMBuildAlloca(b, t, name);
+  LLVMDisposeBuilder(b);
+  return a;
+}
+
+static int fail(cg *c, const char *fmt, const char *arg) {
+  if (!c->failed)
+    jit_fail(c->j, fmt, arg);
+  c->failed = 1;
+  return -1;
+}
+
+/* ----------------------------------------------------------------- loops ---- */
+
+typedef struct loop {
+  LLVMValueRef iv, hi;
+  LLVMBasicBlockRef header, exit;
+} loop;
+
+/* for (iv = lo; iv < hi; iv++): guard, then a body block that is also the header. */
+static loop loop_begin(cg *c, LLVMValueRef lo, LLVMValueRef hi, const char *name) {
+  loop l = {.hi = hi};
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->x.B);
+  l.header = LLVMAppendBasicBlockInContext(c->x.C, c->fn, name);
+  l.exit = LLVMAppendBasicBlockInContext(c->x.C, c->fn, "exit");
+  LLVMBuildCondBr(c->x.B, LLVMBuildICmp(c->x.B, LLVMIntSLT, lo, hi, ""), l.header, l.exit);
+  LLVMPositionBuilderAtEnd(c->x.B, l.header);
+  l.iv = LLVMBuildPhi(c->x.B, c->i64, name);
+  LLVMAddIncoming(l.iv, &lo, &pre, 1);
+  return l;
+}
+
+static void loop_end(cg *c, loop *l) {
+  LLVMValueRef next = LLVMBuildNSWAdd(c->x.B, l->iv, ci64(c, 1), "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->x.B);
+  LLVMBuildCondBr(c->x.B, LLVMBuildICmp(c->x.B, LLVMIntSLT, next, l->hi, ""), l->header, l->exit);
+  LLVMAddIncoming(l->iv, &next, &latch, 1);
+  LLVMPositionBuilderAtEnd(c->x.B, l->exit);
+}
+
+/* ----------------------------------------------------------- expressions ---- */
+
+/* Element pointer of buf at affine index x. */
+static LLVMValueRef elem_ptr(cg *c, int buf, const kir_index *x) {
+  LLVMValueRef i = ci64(c, x->offset);
+  for (int d = 0; d < c->k->rank; d++)
+    if (x->stride[d])
+      i = LLVMBuildNSWAdd(c->x.B, i, LLVMBuildNSWMul(c->x.B, c->iv[d], ci64(c, x->stride[d]), ""), "");
+  return LLVMBuildInBoundsGEP2(c->x.B, mty(c, c->f->buf[buf].dt), c->bp[buf], &i, 1, "");
+}
+
+static LLVMValueRef emit_load(cg *c, const kir_expr *e) {
+  LLVMValueRef v = LLVMBuildLoad2(c->x.B, mty(c, e->dt), elem_ptr(c, e->buf, &e->idx), "");
+  return e->dt == KIR_BOOL ? LLVMBuildICmp(c->x.B, LLVMIntNE, v, LLVMConstNull(c->i8), "") : v;
+}
+
+static LLVMValueRef emit_const(cg *c, const kir_expr *e) {
+  if (kir_dtype_is_float(e->dt))
+    return LLVMConstReal(ty(c, e->dt), e->f);
+  return LLVMConstInt(ty(c, e->dt), (uint64_t)e->i, 1);
+}
+
+/* Converts v of type from to type to (float->int truncates; anything->bool is v != 0). */
+static LLVMValueRef convert(cg *c, LLVMValueRef v, kir_dtype from, kir_dtype to) {
+  LLVMBuilderRef b = c->x.B;
+  LLVMTypeRef t = ty(c, to);
+  if (from == to)
+    return v;
+  if (to == KIR_BOOL)
+    return cg_truth(&c->x, v);
+  int ff = kir_dtype_is_float(from), tf = kir_dtype_is_float(to);
+  if (ff && tf)
+    return to == KIR_F64 ? LLVMBuildFPExt(b, v, t, "") : LLVMBuildFPTrunc(b, v, t, "");
+  if (ff)
+    return LLVMBuildFPToSI(b, v, t, "");
+  if (tf)
+    return from == KIR_BOOL ? LLVMBuildUIToFP(b, v, t, "") : LLVMBuildSIToFP(b, v, t, "");
+  if (from == KIR_BOOL)
+    return LLVMBuildZExt(b, v, t, "");
+  return LLVMBuildIntCast2(b, v, t, 1, "");
+}
+
+static LLVMValueRef emit_expr(cg *c, int id);
+
+static LLVMValueRef emit_op(cg *c, const kir_expr *e) {
+  LLVMValueRef a[3] = {0};
+  int ar = kir_scalars[e->op].arity;
+  for (int i = 0; i < ar; i++)
+    if (!(a[i] = emit_expr(c, e->arg[i])))
+      return NULL;
+  int typed = e->op == SC_SELECT ? 1 : 0;
+  int fl = kir_dtype_is_float(c->f->expr[e->arg[typed]].dt);
+  LLVMValueRef v = cg_scalar(&c->x, e->op, fl, a, e->p0, e->p1);
+  if (!v)
+    fail(c, "no code generator for scalar opcode %s", kir_scalars[e->op].name);
+  return v;
+}
+
+static LLVMValueRef emit_expr(cg *c, int id) {
+  if (c->memo[id])
+    return c->memo[id];
+  const kir_expr *e = &c->f->expr[id];
+  LLVMValueRef v = NULL;
+  switch (e->kind) {
+  case KX_CONST: v = emit_const(c, e); break;
+  case KX_IV: v = c->iv[e->iv]; break;
+  case KX_LOAD: v = emit_load(c, e); break;
+  case KX_ACC: v = c->accval; break;
+  case KX_OP: v = emit_op(c, e); break;
+  case KX_CAST: {
+    LLVMValueRef a = emit_expr(c, e->arg[0]);
+    v = a ? convert(c, a, c->f->expr[e->arg[0]].dt, e->dt) : NULL;
+    break;
+  }
+  }
+  if (e->kind != KX_ACC)
+    c->memo[id] = v;
+  return v;
+}
+
+/* Values are reused only within one straight-line region: forget them at block changes. */
+static void forget(cg *c) { memset(c->memo, 0, sizeof *c->memo * (size_t)c->f->nexpr); }
+
+/* -------------------------------------------------------- stores and reductions ---- */
+
+static void store_value(cg *c, const kir_store *st, LLVMValueRef v) {
+  if (c->f->buf[st->buf].dt == KIR_BOOL)
+    v = LLVMBuildZExt(c->x.B, v, c->i8, "");
+  LLVMBuildStore(c->x.B, v, elem_ptr(c, st->buf, &st->idx));
+}
+
+static LLVMValueRef red_identity(cg *c, kir_red r, kir_dtype dt) {
+  LLVMTypeRef t = ty(c, dt);
+  int fl = kir_dtype_is_float(dt);
+  int bits = dt == KIR_I32 ? 32 : 64;
+  switch (r) {
+  case KIR_RED_PROD: return fl ? LLVMConstReal(t, 1) : LLVMConstInt(t, 1, 0);
+  case KIR_RED_MAX: return fl ? LLVMConstReal(t, -INFINITY) : LLVMConstInt(t, 1ull << (bits - 1), 0);
+  case KIR_RED_MIN: return fl ? LLVMConstReal(t, INFINITY) : LLVMConstInt(t, ~0ull >> (65 - bits), 0);
+  default: return LLVMConstNull(t);
+  }
+}
+
+static LLVMValueRef red_combine(cg *c, kir_red r, kir_dtype dt, LLVMValueRef a, LLVMValueRef v) {
+  LLVMBuilderRef b = c->x.B;
+  int fl = kir_dtype_is_float(dt);
+  LLVMValueRef out, args[2] = {a, v};
+  switch (r) {
+  case KIR_RED_PROD: out = fl ? LLVMBuildFMul(b, a, v, "") : LLVMBuildMul(b, a, v, ""); break;
+  case KIR_RED_MAX:
+    out = fl ? cg_intrinsic(&c->x, "llvm.maxnum", ty(c, dt), 2, args)
+             : LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGE, a, v, ""), a, v, "");
+    break;
+  case KIR_RED_MIN:
+    out = fl ? cg_intrinsic(&c->x, "llvm.minnum", ty(c, dt), 2, args)
+             : LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLE, a, v, ""), a, v, "");
+    break;
+  default: out = fl ? LLVMBuildFAdd(b, a, v, "") : LLVMBuildAdd(b, a, v, ""); break;
+  }
+  if (fl && !c->o.strict_fp && LLVMCanValueUseFastMathFlags(out)) {
+    LLVMFastMathFlags fm = LLVMFastMathAllowReassoc | LLVMFastMathAllowContract;
+    if (r == KIR_RED_MAX || r == KIR_RED_MIN)
+      fm |= LLVMFastMathNoNaNs | LLVMFastMathNoSignedZeros;
+    LLVMSetFastMathFlags(out, fm);
+  }
+  return out;
+}
+
+static kir_dtype value_dt(cg *c, const kir_store *st) { return c->f->expr[st->value].dt; }
+
+static void init_accs(cg *c) {
+  for (int s = c->k->store0; s < c->k->store0 + c->k->nstore; s++) {
+    const kir_store *st = &c->f->store[s];
+    if (st->red != KIR_RED_NONE)
+      LLVMBuildStore(c->x.B, red_identity(c, st->red, value_dt(c, st)), c->acc[s]);
+  }
+}
+
+static void finish_accs(cg *c) {
+  forget(c);
+  for (int s = c->k->store0; s < c->k->store0 + c->k->nstore && !c->failed; s++) {
+    const kir_store *st = &c->f->store[s];
+    if (st->red == KIR_RED_NONE)
+      continue;
+    LLVMValueRef a = LLVMBuildLoad2(c->x.B, ty(c, value_dt(c, st)), c->acc[s], "");
+    if (st->post >= 0) {
+      c->accval = a;
+      a = emit_expr(c, st->post);
+    }
+    if (a)
+      store_value(c, st, a);
+  }
+}
+
+static void emit_body(cg *c) {
+  forget(c);
+  for (int s = c->k->store0; s < c->k->store0 + c->k->nstore && !c->failed; s++) {
+    const kir_store *st = &c->f->store[s];
+    LLVMValueRef v = emit_expr(c, st->value);
+    if (!v)
+      return;
+    if (st->red == KIR_RED_NONE) {
+      store_value(c, st, v);
+      continue;
+    }
+    kir_dtype dt = value_dt(c, st);
+    LLVMValueRef a = LLVMBuildLoad2(c->x.B, ty(c, dt), c->acc[s], "");
+    LLVMBuildStore(c->x.B, red_combine(c, st->red, dt, a, v), c->acc[s]);
+  }
+}
+
+static int first_reduce_dim(const kir_kernel *k) {
+  for (int d = 0; d < k->rank; d++)
+    if (k->dim[d].reduce)
+      return d;
+  return k->rank;
+}
+
+static int has_reduction(cg *c) {
+  for (int s = c->k->store0; s < c->k->store0 + c->k->nstore; s++)
+    if (c->f->store[s].red != KIR_RED_NONE)
+      return 1;
+  return 0;
+}
+
+/* Emits dims d.. of the nest; dim 0 runs over [lo0, hi0). */
+static void emit_nest(cg *c, int d, LLVMValueRef lo0, LLVMValueRef hi0) {
+  int r = first_reduce_dim(c->k), red = has_reduction(c);
+  if (d == r && red)
+    init_accs(c);
+  if (d == c->k->rank)
+    emit_body(c);
+  else {
+    char name[16];
+    snprintf(name, sizeof name, "i%d", d);
+    LLVMValueRef lo = d == 0 ? lo0 : ci64(c, 0), hi = d == 0 ? hi0 : ci64(c, c->k->dim[d].extent);
+    loop l = loop_begin(c, lo, hi, name);
+    c->iv[d] = l.iv;
+    emit_nest(c, d + 1, lo0, hi0);
+    loop_end(c, &l);
+  }
+  if (d == r && red)
+    finish_accs(c);
+}
+
+/* ------------------------------------------------------------ kernels ---- */
+
+/* The distinct buffers a loop kernel touches, in first-use order. */
+typedef struct bufset {
+  int n;
+  int *ids;
+  char *used; /* [nbuf] */
+} bufset;
+
+static void mark_expr(const kir_func *f, int id, bufset *s) {
+  const kir_expr *e = &f->expr[id];
+  if (e->kind == KX_LOAD && !s->used[e->buf]) {
+    s->used[e->buf] = 1;
+    s->ids[s->n++] = e->buf;
+  }
+  if (e->kind == KX_OP)
+    for (int i = 0; i < kir_scalars[e->op].arity; i++)
+      mark_expr(f, e->arg[i], s);
+  if (e->kind == KX_CAST)
+    mark_expr(f, e->arg[0], s);
+}
+
+static void kernel_bufs(const kir_func *f, const kir_kernel *k, bufset *s) {
+  memset(s->used, 0, (size_t)f->nbuf);
+  s->n = 0;
+  for (int i = k->store0; i < k->store0 + k->nstore; i++) {
+    const kir_store *st = &f->store[i];
+    if (!s->used[st->buf]) {
+      s->used[st->buf] = 1;
+      s->ids[s->n++] = st->buf;
+    }
+    mark_expr(f, st->value, s);
+    if (st->post >= 0)
+      mark_expr(f, st->post, s);
+  }
+}
+
+/* Do buffers a and b share bytes? (Then neither may be noalias.) */
+static int overlap(const kir_func *f, int a, int b) {
+  const kir_buf *x = &f->buf[a], *y = &f->buf[b];
+  if (x->slot != y->slot)
+    return 0;
+  int64_t x0 = x->offset * kir_dtype_size(x->dt), x1 = x0 + x->size * kir_dtype_size(x->dt);
+  int64_t y0 = y->offset * kir_dtype_size(y->dt), y1 = y0 + y->size * kir_dtype_size(y->dt);
+  return x0 < y1 && y0 < x1;
+}
+
+static void param_attrs(cg *c, LLVMValueRef fn, const bufset *s) {
+  for (int i = 0; i < s->n; i++) {
+    int alias = 0;
+    for (int j = 0; j < s->n; j++)
+      alias |= j != i && overlap(c->f, s->ids[i], s->ids[j]);
+    if (!alias)
+      add_attr(c, fn, i + 1, "noalias");
+#if LLVM_VERSION_MAJOR < 21
+    add_attr(c, fn, i + 1, "nocapture");
+#endif
+  }
+}
+
+/* void f.<k>(ptr..., i64 b, i64 e): the loop nest of kernel k. */
+static LLVMValueRef emit_loop_fn(cg *c, int ki, const bufset *s) {
+  const kir_kernel *k = &c->f->kernel[ki];
+  LLVMTypeRef ps[KIR_MAX_RANK + 64];
+  int np = 0;
+  for (int i = 0; i < s->n && np < 64; i++)
+    ps[np++] = c->ptr;
+  ps[np++] = c->i64;
+  ps[np++] = c->i64;
+  char name[2 * KIR_NAME + 16];
+  snprintf(name, sizeof name, "%s.%s.%d", c->f->name, k->name, ki);
+  c->k = k;
+  c->fn = new_fn(c, name, LLVMFunctionType(c->vd, ps, np, 0), 1);
+  param_attrs(c, c->fn, s);
+  memset(c->bp, 0, sizeof *c->bp * (size_t)c->f->nbuf);
+  for (int i = 0; i < s->n; i++)
+    c->bp[s->ids[i]] = LLVMGetParam(c->fn, i);
+  for (int st = k->store0; st < k->store0 + k->nstore; st++)
+    if (c->f->store[st].red != KIR_RED_NONE)
+      c->acc[st] = entry_alloca(c, ty(c, value_dt(c, &c->f->store[st])), "acc");
+  LLVMValueRef lo = LLVMGetParam(c->fn, s->n), hi = LLVMGetParam(c->fn, s->n + 1);
+  if (k->rank == 0) { /* one point: run once when the range is non-empty */
+    LLVMBasicBlockRef once = LLVMAppendBasicBlockInContext(c->x.C, c->fn, "once");
+    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(c->x.C, c->fn, "exit");
+    LLVMBuildCondBr(c->x.B, LLVMBuildICmp(c->x.B, LLVMIntSLT, lo, hi, ""), once, exit);
+    LLVMPositionBuilderAtEnd(c->x.B, once);
+    emit_nest(c, 0, lo, hi);
+    LLVMBuildBr(c->x.B, exit);
+    LLVMPositionBuilderAtEnd(c->x.B, exit);
+  } else
+    emit_nest(c, 0, lo, hi);
+  LLVMBuildRetVoid(c->x.B);
+  return c->fn;
+}
+
+/* void f.<k>.par(ptr ctx, i64 b, i64 e) { f.<k>(ctx[0], ..., ctx[n-1], b, e); } */
+static LLVMValueRef emit_par_fn(cg *c, LLVMValueRef kfn, int n) {
+  char name[256];
+  snprintf(name, sizeof name, "%s.par", LLVMGetValueName(kfn));
+  LLVMTypeRef ps[3] = {c->ptr, c->i64, c->i64};
+  c->fn = new_fn(c, name, LLVMFunctionType(c->vd, ps, 3, 0), 1);
+  LLVMValueRef args[66];
+  for (int i = 0; i < n; i++) {
+    LLVMValueRef idx = ci64(c, i);
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(c->x.B, c->ptr, LLVMGetParam(c->fn, 0), &idx, 1, "");
+    args[i] = LLVMBuildLoad2(c->x.B, c->ptr, p, "");
+  }
+  args[n] = LLVMGetParam(c->fn, 1);
+  args[n + 1] = LLVMGetParam(c->fn, 2);
+  LLVMBuildCall2(c->x.B, LLVMGlobalGetValueType(kfn), kfn, args, n + 2, "");
+  LLVMBuildRetVoid(c->x.B);
+  return c->fn;
+}
+
+/* ------------------------------------------------------------- driver ---- */
+
+typedef struct driver {
+  LLVMValueRef fn;
+  LLVMValueRef *ptrs;  /* [nbuf] buffer pointers computed from slots */
+  LLVMValueRef ctx;    /* [64 x ptr] alloca for parallel contexts */
+} driver;
+
+static LLVMValueRef runtime_fn(cg *c, const char *name, LLVMTypeRef *fty) {
+  *fty = cg_abi_signature(c->x.C, name);
+  if (!*fty) {
+    fail(c, "kernel calls '%s', which is not in the runtime ABI (runtime/abi.def)", name);
+    return NULL;
+  }
+  LLVMValueRef fn = LLVMGetNamedFunction(c->x.M, name);
+  return fn ? fn : LLVMAddFunction(c->x.M, name, *fty);
+}
+
+static void call_loop_kernel(cg *c, driver *dv, int ki, const bufset *s, LLVMBasicBlockRef at) {
+  const kir_kernel *k = &c->f->kernel[ki];
+  LLVMValueRef kfn = emit_loop_fn(c, ki, s);
+  int64_t n0 = k->rank ? k->dim[0].extent : 1;
+  int par = k->rank && k->dim[0].parallel && !c->o.no_parallel && n0 > 1;
+  LLVMValueRef pfn = par ? emit_par_fn(c, kfn, s->n) : NULL;
+  LLVMPositionBuilderAtEnd(c->x.B, at);
+  c->fn = dv->fn;
+  LLVMValueRef args[66];
+  for (int i = 0; i < s->n; i++)
+    args[i] = dv->ptrs[s->ids[i]];
+  if (!par) {
+    args[s->n] = ci64(c, 0);
+    args[s->n + 1] = ci64(c, n0);
+    LLVMBuildCall2(c->x.B, LLVMGlobalGetValueType(kfn), kfn, args, s->n + 2, "");
+    return;
+  }
+  for (int i = 0; i < s->n; i++) {
+    LLVMValueRef idx = ci64(c, i);
+    LLVMBuildStore(c->x.B, args[i], LLVMBuildInBoundsGEP2(c->x.B, c->ptr, dv->ctx, &idx, 1, ""));
+  }
+  LLVMTypeRef fty;
+  LLVMValueRef pf = runtime_fn(c, "nnrt_parallel_for", &fty);
+  if (pf)
+    LLVMBuildCall2(c->x.B, fty, pf, (LLVMValueRef[]){ci64(c, n0), pfn, dv->ctx}, 3, "");
+}
+
+/* One argument of a call kernel, converted to the callee's parameter type. */
+static LLVMValueRef call_arg(cg *c, driver *dv, const kir_arg *a, LLVMTypeRef pt) {
+  LLVMTypeKind tk = LLVMGetTypeKind(pt);
+  if (a->kind == KIR_ARG_BUF)
+    return tk == LLVMPointerTypeKind ? dv->ptrs[a->buf] : NULL;
+  if (tk == LLVMIntegerTypeKind)
+    return LLVMConstInt(pt, (uint64_t)(a->kind == KIR_ARG_I64 || a->kind == KIR_ARG_I32 ? a->i : (int64_t)a->f), 1);
+  if (tk == LLVMFloatTypeKind || tk == LLVMDoubleTypeKind)
+    return LLVMConstReal(pt, a->kind == KIR_ARG_F32 || a->kind == KIR_ARG_F64 ? a->f : (double)a->i);
+  return NULL;
+}
+
+static void call_runtime_kernel(cg *c, driver *dv, const kir_kernel *k) {
+  LLVMTypeRef fty;
+  LLVMValueRef fn = runtime_fn(c, k->callee, &fty);
+  if (!fn)
+    return;
+  unsigned np = LLVMCountParamTypes(fty);
+  if ((int)np != k->narg || np > 32) {
+    fail(c, "call to '%s' with the wrong number of arguments", k->callee);
+    return;
+  }
+  LLVMTypeRef pt[32];
+  LLVMValueRef args[32];
+  LLVMGetParamTypes(fty, pt);
+  for (unsigned i = 0; i < np; i++)
+    if (!(args[i] = call_arg(c, dv, &c->f->arg[k->arg0 + i], pt[i]))) {
+      fail(c, "call to '%s': an argument does not match the prototype", k->callee);
+      return;
+    }
+  LLVMBuildCall2(c->x.B, fty, fn, args, np, "");
+}
+
+/* The entry block of f: load each slot once and offset each buffer pointer. */
+static void driver_prologue(cg *c, driver *dv) {
+  LLVMValueRef slots = LLVMGetParam(dv->fn, 0);
+  LLVMValueRef *slot = calloc((size_t)c->f->nslots + 1, sizeof *slot);
+  for (int b = 0; b < c->f->nbuf && slot; b++) {
+    const kir_buf *x = &c->f->buf[b];
+    if (!slot[x->slot]) {
+      LLVMValueRef i = ci64(c, x->slot);
+      slot[x->slot] = LLVMBuildLoad2(c->x.B, c->ptr, LLVMBuildInBoundsGEP2(c->x.B, c->ptr, slots, &i, 1, ""), "");
+    }
+    LLVMValueRef off = ci64(c, x->offset * kir_dtype_size(x->dt));
+    dv->ptrs[b] = LLVMBuildInBoundsGEP2(c->x.B, c->i8, slot[x->slot], &off, 1, x->name);
+  }
+  if (!slot)
+    fail(c, "out of memory in %s", "codegen");
+  free(slot);
+  dv->ctx = LLVMBuildAlloca(c->x.B, LLVMArrayType2(c->ptr, 64), "ctx");
+}
+
+static void emit_driver(cg *c, bufset *s) {
+  driver dv = {0};
+  dv.ptrs = calloc((size_t)c->f->nbuf + 1, sizeof *dv.ptrs);
+  if (!dv.ptrs) {
+    fail(c, "out of memory in %s", "codegen");
+    return;
+  }
+  dv.fn = c->fn = new_fn(c, c->f->name, LLVMFunctionType(c->vd, &c->ptr, 1, 0), 0);
+  driver_prologue(c, &dv);
+  LLVMBasicBlockRef at = LLVMGetInsertBlock(c->x.B);
+  for (int ki = 0; ki < c->f->nkernel && !c->failed; ki++) {
+    const kir_kernel *k = &c->f->kernel[ki];
+    if (k->kind == KIR_CALL)
+      call_runtime_kernel(c, &dv, k);
+    else {
+      kernel_bufs(c->f, k, s);
+      if (s->n > 64) {
+        fail(c, "kernel %s touches more than 64 buffers", k->name);
+        break;
+      }
+      call_loop_kernel(c, &dv, ki, s, at);
+    }
+    at = LLVMGetInsertBlock(c->x.B);
+  }
+  LLVMPositionBuilderAtEnd(c->x.B, at);
+  LLVMBuildRetVoid(c->x.B);
+  free(dv.ptrs);
+}
+
+static void init_types(cg *c) {
+  LLVMContextRef C = c->x.C;
+  c->i1 = LLVMInt1TypeInContext(C);
+  c->i8 = LLVMInt8TypeInContext(C);
+  c->i32 = LLVMInt32TypeInContext(C);
+  c->i64 = LLVMInt64TypeInContext(C);
+  c->f32 = LLVMFloatTypeInContext(C);
+  c->f64 = LLVMDoubleTypeInContext(C);
+  c->ptr = LLVMPointerTypeInContext(C, 0);
+  c->vd = LLVMVoidTypeInContext(C);
+}
+
+static int build(cg *c) {
+  const kir_func *f = c->f;
+  bufset s = {0};
+  s.ids = calloc((size_t)f->nbuf + 1, sizeof *s.ids);
+  s.used = calloc((size_t)f->nbuf + 1, 1);
+  c->bp = calloc((size_t)f->nbuf + 1, sizeof *c->bp);
+  c->memo = calloc((size_t)f->nexpr + 1, sizeof *c->memo);
+  c->acc = calloc((size_t)f->nstore + 1, sizeof *c->acc);
+  if (!s.ids || !s.used || !c->bp || !c->memo || !c->acc)
+    fail(c, "out of memory in %s", "codegen");
+  else
+    emit_driver(c, &s);
+  free(s.ids);
+  free(s.used);
+  free(c->bp);
+  free(c->memo);
+  free(c->acc);
+  return c->failed ? -1 : 0;
+}
+
+int cg_build(jit_t *j, const kir_func *f, const cg_options *o, LLVMModuleRef *out) {
+  *out = NULL;
+  char msg[512];
+  if (kir_verify(f, msg, sizeof msg))
+    return jit_fail(j, "invalid kernel IR: %s", msg);
+  double t0 = jit_now_ms();
+  cg c = {.j = j, .f = f};
+  if (o)
+    c.o = *o;
+  c.x.C = jit_context(j);
+  c.x.contract = !c.o.strict_fp;
+  if (!(c.x.M = jit_new_module(j, f->name)))
+    return -1;
+  c.x.B = LLVMCreateBuilderInContext(c.x.C);
+  init_types(&c);
+  int rc = build(&c);
+  LLVMDisposeBuilder(c.x.B);
+  if (rc == 0)
+    rc = jit_verify(j, c.x.M);
+  jit_add_ir_time(j, jit_now_ms() - t0);
+  if (rc) {
+    LLVMDisposeModule(c.x.M);
+    return -1;
+  }
+  *out = c.x.M;
+  return 0;
+}
+
+int cg_compile(jit_t *j, const kir_func *f, const cg_options *o, cg_entry *fn) {
+  LLVMModuleRef m;
+  void *addr;
+  *fn = NULL;
+  if (cg_build(j, f, o, &m))
+    return -1;
+  if (jit_optimize(j, m)) {
+    LLVMDisposeModule(m);
+    return -1;
+  }
+  if (jit_add_module(j, m) || jit_lookup(j, f->name, &addr))
+    return -1;
+  *fn = (cg_entry)addr;
+  return 0;
+}
