@@ -120,10 +120,14 @@ void rt_json_free(nnrt_ctx *ctx, rt_json *v);
 /* rt_json_get: the member called key of an object, or NULL. */
 const rt_json *rt_json_get(const rt_json *obj, const char *key);
 
-/* ---- data.c helpers shared with weights.c ---- */
+/* ---- io.c: whole-file reads and atomic writes ---- */
 
-/* rt_read_file: the whole file into memory from ctx's allocator (*size bytes; free with
- * rt_free(ctx, buf, *size)). NNRT_EIO with the file name and strerror on failure. */
+/* rt_read_gz: the whole file, inflated if it is gzip; *buf has capacity *cap (free with
+ * rt_free(ctx, *buf, *cap)). NNRT_EIO / NNRT_EFORMAT (truncated gzip) name the file. */
+int rt_read_gz(nnrt_ctx *ctx, const char *path, void **buf, size_t *size, size_t *cap);
+
+/* rt_read_file: the whole file into memory from ctx's allocator (*size bytes plus a NUL;
+ * free with rt_free(ctx, buf, *size + 1)). NNRT_EIO with the file name and strerror on failure. */
 int rt_read_file(nnrt_ctx *ctx, const char *path, void **buf, size_t *size);
 /* rt_write_atomic: writes buf to path through path.tmp.PID, fsync, rename; fsyncs the
  * directory too. */

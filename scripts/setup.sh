@@ -4,7 +4,7 @@
 set -eu
 [ "${NNC_SKIP_SETUP:-0}" = 1 ] && exit 0
 PKGS="build-essential cmake ninja-build pkg-config llvm-19-dev clang-19 libclang-rt-19-dev \
-  re2c lemon libcriterion-dev libedit-dev dataset-fashion-mnist fortunes fortunes-min"
+  re2c lemon libcriterion-dev libedit-dev zlib1g-dev dataset-fashion-mnist fortunes fortunes-min"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
