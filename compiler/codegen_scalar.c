@@ -66,15 +66,17 @@ static LLVMValueRef sel(cg_ir *x, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b
 
 /* ---- vectorizable f32 transcendental functions ---- */
 
-/* 2^n for i32 n in [-150, 128] as a float, via two exponent-field scalings. */
-static LLVMValueRef pow2i(cg_ir *x, LLVMValueRef n) {
+/* p * 2^n for i32 n in [-150, 128], as (p * 2^(n>>1)) * 2^(n - (n>>1)): each factor is a
+ * normal float and the intermediate cannot overflow or flush early. */
+static LLVMValueRef pow2_scale(cg_ir *x, LLVMValueRef p, LLVMValueRef n) {
   LLVMTypeRef i32 = LLVMInt32TypeInContext(x->C), f32 = LLVMFloatTypeInContext(x->C);
   LLVMValueRef h = LLVMBuildAShr(x->B, n, LLVMConstInt(i32, 1, 0), "");
   LLVMValueRef r = LLVMBuildSub(x->B, n, h, "");
   LLVMValueRef bias = LLVMConstInt(i32, 127, 0), sh = LLVMConstInt(i32, 23, 0);
   LLVMValueRef e1 = LLVMBuildShl(x->B, LLVMBuildAdd(x->B, h, bias, ""), sh, "");
   LLVMValueRef e2 = LLVMBuildShl(x->B, LLVMBuildAdd(x->B, r, bias, ""), sh, "");
-  return b_fmul(x, LLVMBuildBitCast(x->B, e1, f32, ""), LLVMBuildBitCast(x->B, e2, f32, ""));
+  LLVMValueRef y = b_fmul(x, p, LLVMBuildBitCast(x->B, e1, f32, ""));
+  return b_fmul(x, y, LLVMBuildBitCast(x->B, e2, f32, ""));
 }
 
 static LLVMValueRef exp_f32(cg_ir *x, LLVMValueRef v) {
@@ -92,7 +94,7 @@ static LLVMValueRef exp_f32(cg_ir *x, LLVMValueRef v) {
     p = b_fadd(x, b_fmul(x, p, r), fconst(x, f, cf[i]));
   p = b_fadd(x, b_fadd(x, b_fmul(x, p, b_fmul(x, r, r)), r), fconst(x, f, 1.0));
   LLVMValueRef ni = LLVMBuildFPToSI(x->B, n, LLVMInt32TypeInContext(x->C), "");
-  LLVMValueRef y = b_fmul(x, p, pow2i(x, ni));
+  LLVMValueRef y = pow2_scale(x, p, ni);
   y = sel(x, fcmp(x, LLVMRealOGT, v, hi), fconst(x, f, INFINITY), y);
   return sel(x, fcmp(x, LLVMRealUNO, v, v), v, y);
 }
@@ -158,9 +160,14 @@ static LLVMValueRef e_div(cg_ir *x, LLVMValueRef *a, int fl, double p0, double p
   return q;
 }
 static LLVMValueRef e_mod(cg_ir *x, LLVMValueRef *a, int fl, double p0, double p1) {
-  if (fl) { /* a - b * floor(a / b) */
-    LLVMValueRef fl_ = intr1(x, "llvm.floor", b_fdiv(x, a[0], a[1]));
-    return b_fsub(x, a[0], b_fmul(x, a[1], fl_));
+  if (fl) { /* a - b * floor(a / b), in double: an f32 quotient may round across an integer */
+    LLVMTypeRef d = LLVMDoubleTypeInContext(x->C), t = LLVMTypeOf(a[0]);
+    LLVMValueRef u = LLVMBuildFPExt(x->B, a[0], d, ""), v = LLVMBuildFPExt(x->B, a[1], d, "");
+    if (!is_f32(a[0]))
+      u = a[0], v = a[1];
+    LLVMValueRef q = intr1(x, "llvm.floor", LLVMBuildFDiv(x->B, u, v, ""));
+    LLVMValueRef r = LLVMBuildFSub(x->B, u, LLVMBuildFMul(x->B, v, q, ""), "");
+    return is_f32(a[0]) ? LLVMBuildFPTrunc(x->B, r, t, "") : r;
   }
   LLVMValueRef q;
   return imod_floor(x, a[0], a[1], &q);

@@ -235,11 +235,9 @@ int jit_add_module(jit_t *j, LLVMModuleRef m) {
   }
   LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, j->tsc);
   LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->lljit);
-  LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(j->lljit, jd, tsm);
-  if (e) {
-    LLVMOrcDisposeThreadSafeModule(tsm);
+  LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(j->lljit, jd, tsm); /* takes tsm, even on error */
+  if (e)
     return fail_llvm_error(j, "cannot add module to the JIT", e);
-  }
   j->times.modules++;
   j->looked_up_since_add = 0;
   return 0;

@@ -145,3 +145,13 @@ Test(jit, emit_file_to_bad_path_fails) {
 }
 
 Test(jit, cpu_name_known) { cr_assert(strlen(jit_cpu_name(J)) > 0); }
+
+Test(jit, duplicate_definition_is_an_error) {
+  cr_assert_eq(jit_add_module(J, int_fn("dup", 1, NULL)), 0, "%s", jit_errmsg(J));
+  int rc = jit_add_module(J, int_fn("dup", 2, NULL));
+  void *p = NULL;
+  if (rc == 0)
+    rc = jit_lookup(J, "dup", &p);
+  cr_assert_eq(rc, -1, "second definition accepted");
+  cr_assert(strstr(jit_errmsg(J), "dup"), "%s", jit_errmsg(J));
+}
