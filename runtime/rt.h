@@ -107,13 +107,16 @@ struct rt_json {
   int64_t inum;     /* its value when is_int */
   char *str;        /* RT_JSON_STR: NUL-terminated UTF-8 (may contain no NUL) */
   size_t len;       /* string length, or number of items / members */
+  size_t cap, kcap; /* allocated slots of items and of keys */
   rt_json **items;  /* RT_JSON_ARR items, RT_JSON_OBJ values */
   char **keys;      /* RT_JSON_OBJ keys */
 };
 
 /* rt_json_parse: parses text[0..n) as one JSON value. On a syntax error returns
  * NNRT_EFORMAT with "byte OFFSET: what" written to err (size errsize); on ENOMEM returns
- * NNRT_ENOMEM. Duplicate object keys are an error. Free the result with rt_json_free. */
+ * NNRT_ENOMEM. Stricter than RFC 8259 where safetensors needs no more: duplicate object
+ * keys, "\u0000" in strings and nesting deeper than 64 are errors. Free the result with
+ * rt_json_free. */
 int rt_json_parse(nnrt_ctx *ctx, const char *text, size_t n, rt_json **out, char *err,
                   size_t errsize);
 void rt_json_free(nnrt_ctx *ctx, rt_json *v);
