@@ -202,4 +202,117 @@ int lang_check(Lang *L, Node *file);
 int lang_dump_tokens(Lang *L, SrcFile *f, FILE *out);
 void lang_dump_types(Lang *L, Node *file, FILE *out);
 
+
+/* ================================================================ front end internals
+ * (section owned by "parse": lexer, parser driver, imports, the Lang struct) */
+
+/* Zeroed memory living until lang_free; NULL when out of memory. */
+void *lang_alloc(Lang *L, size_t n);
+Arena *lang_arena(Lang *L);
+const LangOptions *lang_options(const Lang *L);
+
+/* Parses one source without resolving its imports (golden tests, the REPL). Returns the
+ * N_FILE node (never NULL unless out of memory); errors are left as diagnostics. */
+Node *lang_parse_source(Lang *L, SrcFile *f);
+/* The N_FILE of the file an N_IMPORT resolved to, or NULL when it did not resolve. */
+Node *lang_import_file(Lang *L, const Node *import);
+/* Every file parsed so far, in load order (the root first). */
+int lang_file_count(const Lang *L);
+Node *lang_file_ast(Lang *L, int file);
+
+/* The compilation. Fields are private to lang/ (parse's files and check's). */
+struct Lang {
+  Arena *arena;
+  LangOptions opt;
+  SrcFile **files;        /* malloc'd; index = SrcFile.id */
+  Node **asts;            /* N_FILE per file, NULL until parsed */
+  const char **keys;      /* canonical path per file (parse-once), or NULL */
+  int *state;             /* per file: 0 loaded, 1 parsing (cycle check), 2 done */
+  int nfiles, capfiles;
+  const char **itab;      /* intern table, open addressing */
+  size_t icap, icount;
+  Diag *dhead, *dtail;
+  int nerrors, nwarnings, ndropped;
+  const Node **imp_nodes; /* import node -> file index */
+  int *imp_files;
+  int nimp, capimp;
+  void *check;            /* owned by check.c */
+};
+
+/* The lexer (lex.re). Tokens are produced one at a time; newlines become TK_SEMI by the
+ * Go rule (see docs/language.md §1). Errors become diagnostics; bad bytes are skipped. */
+typedef struct Lexer {
+  Lang *L;
+  SrcFile *f;
+  const unsigned char *cur, *tok, *end;
+  int last;               /* kind of the previous token (0 at the start) */
+  char *brackets;         /* stack of open '(' '[' '{' (malloc'd) */
+  char *bctx;             /* per '{': 'm' module, 't' train, 's' statements */
+  uint32_t *bpos;         /* per bracket: byte offset of the opener */
+  int depth, cap;
+  int pending_ctx;        /* context for the next '{' */
+  int too_deep;           /* nesting limit hit: the driver stops */
+} Lexer;
+
+#define LEX_MAX_NESTING 256
+
+void lex_init(Lexer *lx, Lang *L, SrcFile *f);
+void lex_done(Lexer *lx);
+int lex_next(Lexer *lx, Token *t);          /* returns t->kind; 0 at end of input */
+char lex_context(const Lexer *lx);          /* innermost '{': 'm', 't', 's'; 'f' top level */
+void lex_unwind_parens(Lexer *lx);          /* pops '(' '[' above the innermost '{' */
+int lex_inserted_semi(const SrcFile *f, const Token *t); /* a ';' that stands for a newline */
+
+
+/* The parser driver (frontend.c) and the Lemon parser (parse.y). */
+typedef struct ParseState {
+  Lang *L;
+  SrcFile *f;
+  Lexer *lx;
+  Node *root;             /* the N_FILE being built */
+  char ctx;               /* lex_context before the current token */
+  int error;              /* set when the last token pushed raised a syntax error */
+  int dead;               /* parser stack exhausted: stop */
+} ParseState;
+
+void *NncParseAlloc(void *(*mallocproc)(size_t));
+void NncParse(void *parser, int kind, Token tok, ParseState *ps);
+void NncParseFree(void *parser, void (*freeproc)(void *));
+void NncParseResetErrors(void *parser);     /* report the next syntax error again */
+int NncParseInError(void *parser);          /* recovering from a syntax error */
+
+void parse_syntax_error(ParseState *ps, int kind, const Token *tok, const int *expected, int n);
+void parse_stack_overflow(ParseState *ps);
+
+/* AST constructors used by the grammar actions (ast.c). Kids may be NULL. A "list" is a
+ * temporary node whose kids are spliced into their final parent. */
+Node *ast_make(Lang *L, NodeKind k, Span sp, int n, ...);
+Node *ast_named(Lang *L, NodeKind k, Span sp, const Token *name, int n, ...);
+Node *ast_tok(Lang *L, NodeKind k, const Token *t);
+Node *ast_list(Lang *L, NodeKind k, Node *first);
+Node *ast_add(Lang *L, Node *list, Node *kid);
+Node *ast_splice(Lang *L, Node *dst, Node *list);
+Node *ast_enclose(Lang *L, Node *n, NodeKind k, Span open, Span close);
+Node *ast_unary(Lang *L, const Token *op, Node *e);
+Node *ast_binary(Lang *L, const Token *op, Node *a, Node *b);
+Node *ast_chained(Lang *L, const Token *op, Node *a, Node *b);
+Node *ast_module(Lang *L, const Token *kw, const Token *name, Node *hparams, Node *members,
+                 Span close);
+Node *ast_fn(Lang *L, Span kw, const Token *name, Node *args, Node *ret, Node *body);
+Node *ast_extern(Lang *L, Span kw, const Token *name, Node *args, Node *ret);
+Node *ast_grad(Lang *L, Span kw, const Token *name, Node *args, Node *body);
+Node *ast_import(Lang *L, Span kw, const Token *path, int is_string, const Token *alias);
+Token ast_dotted(Lang *L, const Token *a, const Token *b);
+Node *ast_ttensor(Lang *L, const Token *dt, Node *dims, Span close);
+Node *ast_pname(Lang *L, const Token *name);
+Node *ast_call(Lang *L, Node *callee, Node *args, Span close);
+Node *ast_index(Lang *L, Node *obj, Node *subs, Span close);
+Node *ast_member(Lang *L, Node *obj, const Token *name);
+Node *ast_scan(Lang *L, Span kw, int reverse, Node *step, Node *over, Node *along, Node *init);
+Node *ast_titem(Lang *L, const Token *kind, const Token *name, Node *value);
+Node *ast_train(Lang *L, Span kw, const Token *name, Node *items, Span close);
+Node *ast_comprehension(Lang *L, Span open, Node *elem, const Token *var, Node *lo, Node *hi,
+                        Span close);
+Node *ast_lambda(Lang *L, Span kw, Node *args, Node *body);
+
 #endif

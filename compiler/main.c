@@ -1,0 +1,198 @@
+/* main.c — the nnc command line.
+ *
+ *   nnc --check FILE          parse and check; exit 0 when clean, 1 on errors
+ *   nnc --dump=WHAT FILE      tokens | ast | types, on stdout
+ *   nnc FILE                  compile and run the file's training declaration
+ *   nnc --version | --help
+ *
+ * Options live in one table (name, argument, help); each sets a field of Cli. Later
+ * stages (running, training, the REPL) add rows and modes here. Diagnostics go to
+ * stderr, in color only when stderr is a terminal and NO_COLOR is unset.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lang.h"
+
+#ifndef NNC_VERSION
+#define NNC_VERSION "0.1.0"
+#endif
+
+enum { MAX_IMPORT_PATHS = 64 };
+
+typedef enum { MODE_RUN, MODE_CHECK, MODE_DUMP, MODE_HELP, MODE_VERSION } Mode;
+
+typedef struct Cli {
+  Mode mode;
+  const char *dump;       /* tokens | ast | types */
+  const char *file;
+  int werror;
+  int max_errors;
+  const char *import_paths[MAX_IMPORT_PATHS + 1];
+  int npaths;
+} Cli;
+
+typedef struct Option {
+  const char *name;       /* "--dump=" takes its value after '='; "-I" the next word */
+  int takes_value;
+  int (*apply)(Cli *cli, const char *value);   /* 0 on a bad value */
+  const char *help;
+} Option;
+
+static int opt_check(Cli *c, const char *v) { (void)v; c->mode = MODE_CHECK; return 1; }
+static int opt_help(Cli *c, const char *v) { (void)v; c->mode = MODE_HELP; return 1; }
+static int opt_version(Cli *c, const char *v) { (void)v; c->mode = MODE_VERSION; return 1; }
+static int opt_werror(Cli *c, const char *v) { (void)v; c->werror = 1; return 1; }
+
+static int opt_dump(Cli *c, const char *v) {
+  if (strcmp(v, "tokens") != 0 && strcmp(v, "ast") != 0 && strcmp(v, "types") != 0)
+    return 0;
+  c->mode = MODE_DUMP;
+  c->dump = v;
+  return 1;
+}
+
+static int opt_max_errors(Cli *c, const char *v) {
+  char *end;
+  long n = strtol(v, &end, 10);
+  if (*v == '\0' || *end != '\0' || n < 1 || n > 1000000)
+    return 0;
+  c->max_errors = (int)n;
+  return 1;
+}
+
+static int opt_import_path(Cli *c, const char *v) {
+  if (c->npaths >= MAX_IMPORT_PATHS)
+    return 0;
+  c->import_paths[c->npaths++] = v;
+  return 1;
+}
+
+static const Option options[] = {
+  {"--check", 0, opt_check, "parse and check FILE; exit 0 when clean, 1 on errors"},
+  {"--dump=", 1, opt_dump, "--dump=tokens|ast|types: print the tokens, syntax tree or types"},
+  {"-I", 1, opt_import_path, "-I DIR: also look for imports in DIR"},
+  {"-Werror", 0, opt_werror, "treat warnings as errors"},
+  {"--max-errors=", 1, opt_max_errors, "--max-errors=N: stop reporting after N errors (50)"},
+  {"--help", 0, opt_help, "show this help"},
+  {"--version", 0, opt_version, "show the version"},
+};
+
+enum { NOPTIONS = sizeof options / sizeof options[0] };
+
+static void usage(FILE *out) {
+  fprintf(out, "usage: nnc [options] FILE\n\n");
+  for (int i = 0; i < NOPTIONS; i++)
+    fprintf(out, "  %-16s %s\n", options[i].name, options[i].help);
+  fprintf(out, "\nWithout --check or --dump, nnc compiles FILE and runs its training "
+          "declaration.\nImports are also searched in $NNC_PATH (':'-separated).\n");
+}
+
+/* Applies argv[*i] (and its value); returns 0 on an unknown option or a bad value. */
+static int apply_option(Cli *cli, int argc, char **argv, int *i) {
+  const char *arg = argv[*i];
+  for (int k = 0; k < NOPTIONS; k++) {
+    const Option *o = &options[k];
+    size_t n = strlen(o->name);
+    if (o->takes_value && o->name[n - 1] == '=' && strncmp(arg, o->name, n) == 0)
+      return o->apply(cli, arg + n);
+    if (o->takes_value && o->name[n - 1] != '=' && strncmp(arg, o->name, n) == 0) {
+      if (arg[n])
+        return o->apply(cli, arg + n);
+      if (*i + 1 >= argc)
+        return 0;
+      return o->apply(cli, argv[++*i]);
+    }
+    if (!o->takes_value && strcmp(arg, o->name) == 0)
+      return o->apply(cli, NULL);
+  }
+  return 0;
+}
+
+/* Fills cli from argv; returns 0 (after a message) on a usage error. */
+static int parse_args(Cli *cli, int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] == '-' && argv[i][1] != '\0') {
+      if (!apply_option(cli, argc, argv, &i)) {
+        fprintf(stderr, "nnc: bad option '%s' (see nnc --help)\n", argv[i]);
+        return 0;
+      }
+    } else if (cli->file) {
+      fprintf(stderr, "nnc: more than one input file ('%s' and '%s')\n", cli->file, argv[i]);
+      return 0;
+    } else {
+      cli->file = argv[i];
+    }
+  }
+  if (!cli->file && cli->mode != MODE_HELP && cli->mode != MODE_VERSION) {
+    fprintf(stderr, "nnc: no input file (see nnc --help)\n");
+    return 0;
+  }
+  return 1;
+}
+
+static int use_color(void) {
+  return isatty(2) && !getenv("NO_COLOR");
+}
+
+/* Does the file declare something to train? */
+static int has_train(const Node *file) {
+  for (int i = 0; file && i < file->nkids; i++)
+    if (file->kids[i] && file->kids[i]->kind == N_TRAIN)
+      return 1;
+  return 0;
+}
+
+/* Runs the selected mode on cli->file; returns the exit status. */
+static int run_file(const Cli *cli, Lang *L) {
+  if (cli->mode == MODE_DUMP && strcmp(cli->dump, "tokens") == 0) {
+    SrcFile *f = src_load(L, cli->file);
+    if (f)
+      lang_dump_tokens(L, f, stdout);
+    return 0;
+  }
+  Node *file = lang_parse_file(L, cli->file);
+  if (!file)
+    return 0;
+  if (cli->mode == MODE_DUMP && strcmp(cli->dump, "ast") == 0) {
+    ast_dump(L, file, stdout);
+    return 0;
+  }
+  if (diag_error_count(L) == 0)
+    lang_check(L, file);
+  if (cli->mode == MODE_DUMP && diag_error_count(L) == 0)
+    lang_dump_types(L, file, stdout);
+  if (cli->mode == MODE_RUN && diag_error_count(L) == 0 && !has_train(file))
+    diag_error(L, (Span){file->span.file, 0, 0},
+               "nothing to run: '%s' has no train declaration (use --check to only check it)",
+               cli->file);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  Cli cli = {0};
+  if (!parse_args(&cli, argc, argv))
+    return 2;
+  if (cli.mode == MODE_HELP) {
+    usage(stdout);
+    return 0;
+  }
+  if (cli.mode == MODE_VERSION) {
+    printf("nnc %s\n", NNC_VERSION);
+    return 0;
+  }
+  LangOptions opt = {cli.import_paths, cli.werror, cli.max_errors};
+  Lang *L = lang_new(&opt);
+  if (!L) {
+    fprintf(stderr, "nnc: out of memory\n");
+    return 1;
+  }
+  run_file(&cli, L);
+  fflush(stdout);
+  diag_render(L, stderr, use_color());
+  int status = diag_error_count(L) ? 1 : 0;
+  lang_free(L);
+  return status;
+}
