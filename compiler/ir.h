@@ -163,6 +163,10 @@ static inline int64_t sc_idiv_floor(int64_t a, int64_t b) {
   if (b == 0) return 0;
   return (a - sc_imod_floor(a, b)) / b;
 }
+/* The Philox stream of a random op: its node stream id and the step of the enclosing scan
+ * (0 outside scans; inside, step = parent_step * 1000003 + t + 1 for time index t). Draws
+ * are nnrt_rand_uniform(seed, ir_rng_stream(stream, step), element index). */
+static inline uint64_t ir_rng_stream(uint64_t stream, uint64_t step) { return stream + (step << 32); }
 /* Evaluates scalar opcode op in double (floating) or int64 (integer/bool) semantics. */
 double ir_scalar_eval(IrScalarOp op, int is_int, double a, double b, double c, double p0,
                       double p1);
@@ -331,6 +335,11 @@ IrGraph *ir_graph_clone(const IrGraph *g);
 
 /* Deep-copies subgraph src. NULL when out of memory. */
 IrGraph *ir_subgraph_copy(const IrGraph *src);
+/* Copies node n of graph src into dst, its inputs renamed through map (src value -> dst
+ * value), output types kept. NULL on failure (message in dst). */
+IrNode *ir_copy_node(IrGraph *dst, const IrGraph *src, const IrNode *n, const IrVal *map);
+/* Exchanges the contents of two graphs (passes build a new graph, then swap). */
+void ir_graph_swap(IrGraph *a, IrGraph *b);
 /* Inlines subgraph sub into g: formals map to args; results written to res. */
 int ir_inline(IrGraph *g, const IrGraph *sub, const IrVal *args, IrVal *res);
 /* Makes x of type t: the value itself, or a zeros constant when x == IR_NONE. */

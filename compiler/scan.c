@@ -1,0 +1,170 @@
+/* scan.c — the gradient rule of scan: backpropagation through time, kept as a loop.
+ *
+ * Algorithm (compiler-techniques.md §5.2; Werbos 1990 "Backpropagation through time";
+ * JAX's scan transpose): the forward scan is switched to store the carry entering every
+ * step (its "saved" outputs, stacked along the time axis). The backward is one more scan
+ * running in the opposite direction whose body is the reverse-mode derivative of the
+ * forward body: it recomputes the step from the stored carry (so no other residual is
+ * kept), then applies the body's VJP.
+ *
+ *   backward body formals: dc[nc], dk_acc[nkf]          (carries)
+ *                          c_t[nc], x_t[nx], dy_t[ny]   (per step)
+ *                          k[nk]                        (constants)
+ *   results:               dc_t-1[nc], dk_acc + dk_t[nkf] (carries), dx_t[nxf] (per step)
+ *
+ * nkf and nxf count the floating constants and step inputs (others get no gradient). The
+ * gradient of a constant is accumulated in the carry rather than stacked per step, so its
+ * memory does not grow with T. Checkpointing policies (bptt_plan.c) may later replace the
+ * "store every carry" choice made here. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+
+typedef struct {
+  int nc, nx, nk, ny, ax, rev;
+  int nkf, nxf;
+} Geo;
+
+static Geo geo(const IrGraph *g, const IrNode *n)
+{
+  Geo s;
+  s.nc = (int)n->attr.ints[0], s.nx = (int)n->attr.ints[1], s.nk = (int)n->attr.ints[2];
+  s.ax = (int)n->attr.ints[3], s.rev = (int)n->attr.ints[4];
+  s.ny = n->sub[0]->nouts - s.nc;
+  s.nkf = s.nxf = 0;
+  for (int j = 0; j < s.nk; j++) s.nkf += ir_is_float(ir_type(g, n->in[s.nc + s.nx + j])->dtype);
+  for (int j = 0; j < s.nx; j++) s.nxf += ir_is_float(ir_type(g, n->in[s.nc + j])->dtype);
+  return s;
+}
+
+/* Makes the forward scan store its per-step carries (outputs nc+ny .. nc+ny+nc-1). */
+static int ensure_saved(IrGraph *g, IrNode *n, const Geo *s)
+{
+  if (n->attr.ints[5]) return 0;
+  IrType t[64];
+  if (s->nc > 64) return ir_fail(g, "scan: too many carries");
+  for (int j = 0; j < s->nc; j++) {
+    t[j] = *ir_type(g, n->in[j]);
+    IrShape *sh = &t[j].shape;
+    if (sh->rank >= IR_MAX_RANK || s->ax > sh->rank) return ir_fail(g, "scan: carry %d cannot be stacked", j);
+    for (int i = sh->rank; i > s->ax; i--) sh->dim[i] = sh->dim[i - 1];
+    sh->dim[s->ax] = ir_type(g, n->in[s->nc])->shape.dim[s->ax];
+    sh->rank++;
+  }
+  n->attr.ints[5] = 1;
+  return ir_node_add_outputs(g, n, s->nc, t);
+}
+
+/* One step's type of the stacked value v (time axis removed). */
+static IrType step_type(const IrGraph *g, IrVal v, int ax)
+{
+  IrType t = *ir_type(g, v);
+  for (int i = ax; i + 1 < t.shape.rank; i++) t.shape.dim[i] = t.shape.dim[i + 1];
+  t.shape.rank--;
+  return t;
+}
+
+/* Builds the backward body described at the top of this file. */
+static IrGraph *backward_body(IrGraph *g, const IrNode *n, const Geo *s)
+{
+  const IrGraph *B = n->sub[0];
+  IrGraph *bb = ir_graph_new();
+  int nf = 2 * s->nc + s->nkf + s->nx + s->ny + s->nk, p = 0;
+  IrVal *f = malloc((size_t)nf * sizeof *f), *res = malloc((size_t)B->nouts * sizeof *res);
+  IrVal *wrt = malloc((size_t)(s->nc + s->nx + s->nk + 1) * sizeof *wrt);
+  IrVal *d = malloc((size_t)(s->nc + s->nx + s->nk + 1) * sizeof *d), *outs = NULL;
+  if (!bb || !f || !res || !wrt || !d) goto oom;
+  const IrNode *fw = n;
+  for (int j = 0; j < s->nc; j++) f[p] = ir_formal(bb, p, *ir_type(g, fw->in[j])), p++; /* dc */
+  for (int j = 0; j < s->nk; j++) {
+    IrVal k = fw->in[s->nc + s->nx + j];
+    if (ir_is_float(ir_type(g, k)->dtype)) f[p] = ir_formal(bb, p, *ir_type(g, k)), p++; /* dk_acc */
+  }
+  int cbase = p;
+  for (int j = 0; j < s->nc; j++) f[p] = ir_formal(bb, p, *ir_type(g, fw->in[j])), p++;           /* c_t */
+  for (int j = 0; j < s->nx; j++) f[p] = ir_formal(bb, p, step_type(g, fw->in[s->nc + j], s->ax)), p++; /* x_t */
+  for (int j = 0; j < s->ny; j++) f[p] = ir_formal(bb, p, B->vals[B->outs[s->nc + j]].t), p++;   /* dy_t */
+  for (int j = 0; j < s->nk; j++) f[p] = ir_formal(bb, p, *ir_type(g, fw->in[s->nc + s->nx + j])), p++; /* k */
+  /* recompute the step: body(c_t, x_t, k) */
+  IrVal args[256];
+  if (s->nc + s->nx + s->nk > 256) goto oom;
+  for (int j = 0; j < s->nc + s->nx; j++) args[j] = f[cbase + j];
+  for (int j = 0; j < s->nk; j++) args[s->nc + s->nx + j] = f[cbase + s->nc + s->nx + s->ny + j];
+  if (ir_inline(bb, B, args, res)) goto fail;
+  /* VJP with seeds (dc, dy_t) w.r.t. (c_t, x_t, k) */
+  IrVal gseed[256];
+  if (B->nouts > 256) goto oom;
+  for (int j = 0; j < s->nc; j++) gseed[j] = f[j];
+  for (int j = 0; j < s->ny; j++) gseed[s->nc + j] = f[cbase + s->nc + s->nx + j];
+  for (int j = 0; j < s->nc + s->nx + s->nk; j++) wrt[j] = args[j];
+  if (ad_vjp(bb, B->nouts, res, gseed, s->nc + s->nx + s->nk, wrt, d)) goto fail;
+  /* results: dc_prev, dk_acc + dk_t, dx_t */
+  outs = malloc((size_t)(s->nc + s->nkf + s->nxf + 1) * sizeof *outs);
+  if (!outs) goto oom;
+  int q = 0, acc = s->nc;
+  for (int j = 0; j < s->nc; j++) outs[q++] = d[j];
+  for (int j = 0; j < s->nk; j++)
+    if (ir_is_float(ir_type(bb, args[s->nc + s->nx + j])->dtype))
+      outs[q++] = ir_binary(bb, OP_ADD, f[acc++], d[s->nc + s->nx + j]);
+  for (int j = 0; j < s->nx; j++)
+    if (ir_is_float(ir_type(bb, args[s->nc + j])->dtype)) outs[q++] = d[s->nc + j];
+  if (bb->failed || ir_set_outputs(bb, q, outs)) goto fail;
+  free(f), free(res), free(wrt), free(d), free(outs);
+  return bb;
+oom:
+  ir_fail(g, "out of memory");
+  goto out;
+fail:
+  ir_fail(g, "scan gradient: %s", bb->err);
+out:
+  free(f), free(res), free(wrt), free(d), free(outs);
+  ir_graph_free(bb);
+  return NULL;
+}
+
+/* Inputs of the backward scan: carries (dcT, zero accumulators), step inputs (saved
+ * carries, xs, dys), constants. */
+static IrNode *backward_scan(IrGraph *g, const IrNode *n, const IrVal *gout, const Geo *s, IrGraph *bb)
+{
+  int nc2 = s->nc + s->nkf, nx2 = s->nc + s->nx + s->ny;
+  IrVal init[128], xs[256], ks[128];
+  if (nc2 > 128 || nx2 > 256 || s->nk > 128) {
+    ir_graph_free(bb);
+    ir_fail(g, "scan gradient: too many carries or inputs");
+    return NULL;
+  }
+  for (int j = 0; j < s->nc; j++) init[j] = ir_or_zeros(g, gout[j], ir_type(g, n->out[j]));
+  int q = s->nc;
+  for (int j = 0; j < s->nk; j++) {
+    IrVal k = n->in[s->nc + s->nx + j];
+    if (ir_is_float(ir_type(g, k)->dtype)) init[q++] = ir_or_zeros(g, IR_NONE, ir_type(g, k));
+    ks[j] = k;
+  }
+  for (int j = 0; j < s->nc; j++) xs[j] = n->out[s->nc + s->ny + j];
+  for (int j = 0; j < s->nx; j++) xs[s->nc + j] = n->in[s->nc + j];
+  for (int j = 0; j < s->ny; j++) xs[s->nc + s->nx + j] = ir_or_zeros(g, gout[s->nc + j], ir_type(g, n->out[s->nc + j]));
+  return ir_scan(g, bb, nc2, init, nx2, xs, s->nk, ks, s->ax, !s->rev);
+}
+
+int gr_scan(IrGraph *g, const IrNode *cn, const IrVal *gout, IrVal *gin)
+{
+  IrNode *n = g->nodes[cn->id]; /* the forward scan is changed to save its carries */
+  Geo s = geo(g, n);
+  if (ensure_saved(g, n, &s)) return -1;
+  IrGraph *bb = backward_body(g, n, &s);
+  if (!bb) return -1;
+  IrNode *b = backward_scan(g, n, gout, &s, bb);
+  if (!b) return -1;
+  for (int j = 0; j < s.nc; j++) gin[j] = b->out[j];
+  int acc = s.nc, dx = s.nc + s.nkf;
+  for (int j = 0; j < s.nk; j++) {
+    IrVal k = n->in[s.nc + s.nx + j];
+    gin[s.nc + s.nx + j] = ir_is_float(ir_type(g, k)->dtype) ? b->out[acc++] : IR_NONE;
+  }
+  for (int j = 0; j < s.nx; j++) {
+    IrVal x = n->in[s.nc + j];
+    gin[s.nc + j] = ir_is_float(ir_type(g, x)->dtype) ? b->out[dx++] : IR_NONE;
+  }
+  return g->failed ? -1 : 0;
+}

@@ -1,0 +1,2 @@
+#include <criterion/criterion.h>
+#include "ir_testutil.h"
