@@ -77,6 +77,17 @@ static double rt_idx_value(const unsigned char *p, unsigned char code, int64_t i
   }
 }
 
+/* rt_idx_u8: the fast path for u8 data (images, labels): one tight loop per target. */
+static int rt_idx_u8(void *dst, nnrt_dtype dt, const unsigned char *src, int64_t n, double scale)
+{
+  switch (dt) {
+  case NNRT_U8: memcpy(dst, src, (size_t)n); return 1;
+  case NNRT_F32: for (int64_t i = 0; i < n; i++) ((float *)dst)[i] = (float)(src[i] * scale); return 1;
+  case NNRT_I32: for (int64_t i = 0; i < n; i++) ((int32_t *)dst)[i] = src[i]; return 1;
+  default: return 0;
+  }
+}
+
 /* rt_idx_header: checks the magic and dims of an IDX image of n bytes; sets *type (index
  * into rt_idx_types), rank, dims and the offset of the data. */
 static int rt_idx_header(nnrt_ctx *ctx, const char *path, const unsigned char *b, size_t n,
@@ -122,6 +133,7 @@ static int rt_idx_parse(nnrt_ctx *ctx, const char *path, const unsigned char *b,
   void *dst = nnrt_tensor_data(*out);
   int isfloat = dt == NNRT_F32 || dt == NNRT_F64;
   unsigned char code = rt_idx_types[type].code;
+  if (code == 0x08 && rt_idx_u8(dst, dt, b + off, numel, scale)) return NNRT_OK;
   for (int64_t i = 0; i < numel; i++) {
     double v = rt_idx_value(b + off, code, i);
     rt_store(dst, dt, i, isfloat ? v * scale : v);

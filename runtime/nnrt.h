@@ -70,7 +70,7 @@ void nnrt_ctx_free(nnrt_ctx *ctx);
  * default). Errors are also logged at NNRT_LOG_ERROR when they are recorded. */
 void nnrt_ctx_set_log(nnrt_ctx *ctx, nnrt_log_fn fn, void *ud, nnrt_log_level min_level);
 
-/* nnrt_ctx_set_threads: the number of threads parallel work uses (n <= 0: all cores).
+/* nnrt_ctx_set_threads: the number of threads parallel work uses (n <= 0: the default).
  * It calls nnrt_set_threads, so it is process-wide (OpenMP has one pool per process). */
 void nnrt_ctx_set_threads(nnrt_ctx *ctx, int n);
 int nnrt_ctx_threads(const nnrt_ctx *ctx);
@@ -200,8 +200,9 @@ void nnrt_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t begin, int64_t e
  * least grain items (grain < 1 counts as 1); runs inline when n < 2 * grain. */
 void nnrt_parallel_for_grain(int64_t n, int64_t grain,
                              void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx);
-/* nnrt_set_threads: process-wide thread count for nnrt_parallel_for (n <= 0: the number
- * of cores, the default). nnrt_get_threads: the count in effect. */
+/* nnrt_set_threads: process-wide thread count for nnrt_parallel_for (n <= 0: OpenMP's
+ * default, i.e. OMP_NUM_THREADS or else the number of cores). nnrt_get_threads: the count
+ * in effect. */
 void nnrt_set_threads(int n);
 int nnrt_get_threads(void);
 
@@ -362,8 +363,9 @@ void nnrt_progress_free(nnrt_progress *p);
 void nnrt_progress_set_interval(nnrt_progress *p, double seconds);
 /* nnrt_progress_set_clock: a clock in seconds, for tests (default: CLOCK_MONOTONIC). */
 void nnrt_progress_set_clock(nnrt_progress *p, double (*now)(void *ud), void *ud);
-/* nnrt_progress_step: step (1-based) of epoch (0-based) finished with this loss on
- * samples samples. Redraws when due. */
+/* nnrt_progress_step: step (1-based) of epoch (0-based) finished with this loss (NaN is
+ * left out of the mean) on samples samples. Redraws when due. An epoch's clock starts at
+ * the previous nnrt_progress_epoch_end (or at creation). */
 void nnrt_progress_step(nnrt_progress *p, int64_t epoch, int64_t step, double loss,
                         int64_t samples);
 /* nnrt_progress_epoch_end: ends the epoch's line with a summary (mean loss and, if not

@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 #include "rt.h"
 
-static atomic_int rt_threads; /* 0: not set, use all cores */
+static atomic_int rt_threads; /* 0: not set, use OpenMP's default */
 
 void nnrt_set_threads(int n)
 {
@@ -18,7 +18,7 @@ void nnrt_set_threads(int n)
 int nnrt_get_threads(void)
 {
   int n = atomic_load(&rt_threads);
-  return n > 0 ? n : omp_get_num_procs();
+  return n > 0 ? n : omp_get_max_threads(); /* OMP_NUM_THREADS, else the cores */
 }
 
 /* rt_run_chunks: fn over [0, n) in nt contiguous chunks, one per thread. */

@@ -89,7 +89,7 @@ Test(thread, set_threads_and_default)
   nnrt_set_threads(3);
   cr_assert_eq(nnrt_get_threads(), 3);
   nnrt_set_threads(0);
-  cr_assert_eq(nnrt_get_threads(), omp_get_num_procs());
+  cr_assert_eq(nnrt_get_threads(), omp_get_max_threads());
   nnrt_ctx *ctx = nnrt_ctx_create(NULL, NULL);
   nnrt_ctx_set_threads(ctx, 2);
   cr_assert_eq(nnrt_get_threads(), 2);
