@@ -112,6 +112,9 @@ int cg_build(jit_t *j, const kir_func *f, const cg_options *o, LLVMModuleRef *ou
 /* cg_build, jit_optimize, jit_add_module and jit_lookup in one call. */
 int cg_compile(jit_t *j, const kir_func *f, const cg_options *o, cg_entry *fn);
 
+/* Is name a function of the runtime ABI (so a kernel may call it)? */
+int cg_abi_has(const char *name);
+
 /* ---------------------------------------------------- codegen_scalar.c ---- */
 
 /* What the scalar emitters need: the context, module, builder, and allowed FP flags. */
@@ -130,5 +133,62 @@ int cg_scalar_supported(int op);
 LLVMValueRef cg_truth(cg_ir *x, LLVMValueRef v);
 /* A call to the overloaded intrinsic name ("llvm.fabs") at type t. */
 LLVMValueRef cg_intrinsic(cg_ir *x, const char *name, LLVMTypeRef t, int n, LLVMValueRef *args);
+
+/* ------------------------------------------------------ lower.c, lower_ops.c ---- */
+
+/* Graph IR -> kernel IR, one kernel (or a few) per node, one buffer per value.
+ * Slots of the compiled function, in order: one per leaf (input, param, state) in node
+ * order, one per graph output (g->outs order), and last the arena holding every temporary
+ * (no reuse yet: memory planning is a later pass). */
+typedef enum { LOWER_SLOT_LEAF, LOWER_SLOT_OUTPUT, LOWER_SLOT_ARENA } lower_slot_kind;
+
+typedef struct lower_slot {
+  lower_slot_kind kind;
+  IrVal val;        /* the leaf or output value (-1 for the arena) */
+  int64_t bytes;    /* size the caller must provide */
+} lower_slot;
+
+typedef struct lower_plan {
+  kir_func *f;      /* owned */
+  int nslots;
+  lower_slot *slots;
+  int *buf_of;      /* [g->nvals] the kir buffer holding each value, -1 if none */
+} lower_plan;
+
+/* Lowers g (its outputs g->outs) into plan->f named name. Returns 0, or -1 with a message
+ * naming the node (e.g. "node %7 (gather): not lowered yet"). plan is empty on failure. */
+int lower_graph(const IrGraph *g, const char *name, lower_plan *plan, char *msg, size_t msgsz);
+void lower_plan_free(lower_plan *plan);
+/* Does the lowering handle op? (Tests walk the op table with it.) */
+int lower_supports(IrOp op);
+
+/* Internal to lower*.c. */
+typedef struct lower_ctx {
+  const IrGraph *g;
+  kir_func *f;
+  int *buf;         /* [nvals] */
+  int *oslot;       /* [nvals] output slot a value should be computed into, -1 */
+  int arena_slot;
+  int64_t arena_bytes;
+  const IrNode *n;  /* node being lowered (for names and messages) */
+  char *msg;
+  size_t msgsz;
+} lower_ctx;
+
+typedef int (*lower_fn)(lower_ctx *L, const IrNode *n);
+int lower_fail(lower_ctx *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The buffer of an input value (already lowered). */
+int lower_in(lower_ctx *L, IrVal v);
+/* A fresh buffer for node output v: its output slot if it is a graph output, else arena. */
+int lower_out(lower_ctx *L, IrVal v);
+/* A temporary buffer of n elements in the arena. */
+int lower_tmp(lower_ctx *L, const char *name, kir_dtype dt, int64_t n);
+/* Row-major strides of shape s into st[0..rank). */
+void lower_strides(const IrShape *s, int64_t *st);
+/* Loop flags: dim 0 parallel when the nest has >= 32768 points and dim 0 is not reduced;
+ * dims >= nkeep are reduce dims. */
+void lower_flags(int rank, const int64_t *ext, int nkeep, int *flags);
+/* Per-op rules of lower_ops.c for ops without a scalar opcode; NULL if not lowered. */
+lower_fn lower_rule(IrOp op);
 
 #endif

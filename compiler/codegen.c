@@ -370,7 +370,7 @@ static void kernel_bufs(const kir_func *f, const kir_kernel *k, bufset *s) {
 /* Do buffers a and b share bytes? (Then neither may be noalias.) */
 static int overlap(const kir_func *f, int a, int b) {
   const kir_buf *x = &f->buf[a], *y = &f->buf[b];
-  if (x->slot != y->slot)
+  if (x->slot != y->slot || x->slot < 0)
     return 0;
   int64_t x0 = x->offset * kir_dtype_size(x->dt), x1 = x0 + x->size * kir_dtype_size(x->dt);
   int64_t y0 = y->offset * kir_dtype_size(y->dt), y1 = y0 + y->size * kir_dtype_size(y->dt);
@@ -492,8 +492,12 @@ static void call_loop_kernel(cg *c, driver *dv, int ki, const bufset *s, LLVMBas
 /* One argument of a call kernel, converted to the callee's parameter type. */
 static LLVMValueRef call_arg(cg *c, driver *dv, const kir_arg *a, LLVMTypeRef pt) {
   LLVMTypeKind tk = LLVMGetTypeKind(pt);
-  if (a->kind == KIR_ARG_BUF)
-    return tk == LLVMPointerTypeKind ? dv->ptrs[a->buf] : NULL;
+  if (a->kind == KIR_ARG_BUF) {
+    if (tk != LLVMPointerTypeKind)
+      return NULL;
+    LLVMValueRef off = ci64(c, a->i * kir_dtype_size(c->f->buf[a->buf].dt));
+    return a->i ? LLVMBuildInBoundsGEP2(c->x.B, c->i8, dv->ptrs[a->buf], &off, 1, "") : dv->ptrs[a->buf];
+  }
   if (tk == LLVMIntegerTypeKind)
     return LLVMConstInt(pt, (uint64_t)(a->kind == KIR_ARG_I64 || a->kind == KIR_ARG_I32 ? a->i : (int64_t)a->f), 1);
   if (tk == LLVMFloatTypeKind || tk == LLVMDoubleTypeKind)
@@ -522,12 +526,28 @@ static void call_runtime_kernel(cg *c, driver *dv, const kir_kernel *k) {
   LLVMBuildCall2(c->x.B, fty, fn, args, np, "");
 }
 
+/* A constant buffer as an internal, 64-byte aligned global holding its raw bytes. */
+static LLVMValueRef const_global(cg *c, const kir_buf *x) {
+  size_t n = (size_t)x->size * (size_t)kir_dtype_size(x->dt);
+  LLVMValueRef init = LLVMConstStringInContext2(c->x.C, x->data, n, 1);
+  LLVMValueRef g = LLVMAddGlobal(c->x.M, LLVMTypeOf(init), x->name);
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMInternalLinkage);
+  LLVMSetAlignment(g, 64);
+  return g;
+}
+
 /* The entry block of f: load each slot once and offset each buffer pointer. */
 static void driver_prologue(cg *c, driver *dv) {
   LLVMValueRef slots = LLVMGetParam(dv->fn, 0);
   LLVMValueRef *slot = calloc((size_t)c->f->nslots + 1, sizeof *slot);
   for (int b = 0; b < c->f->nbuf && slot; b++) {
     const kir_buf *x = &c->f->buf[b];
+    if (x->slot < 0) {
+      dv->ptrs[b] = const_global(c, x);
+      continue;
+    }
     if (!slot[x->slot]) {
       LLVMValueRef i = ci64(c, x->slot);
       slot[x->slot] = LLVMBuildLoad2(c->x.B, c->ptr, LLVMBuildInBoundsGEP2(c->x.B, c->ptr, slots, &i, 1, ""), "");

@@ -97,3 +97,10 @@ LLVMTypeRef cg_abi_signature(LLVMContextRef C, const char *name) {
     return NULL;
   return LLVMFunctionType(rt, pt, n, 0);
 }
+
+int cg_abi_has(const char *name) {
+  for (int i = 0; i < rt_abi_count; i++)
+    if (!strcmp(rt_abi_table[i].name, name))
+      return 1;
+  return 0;
+}

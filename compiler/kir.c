@@ -37,6 +37,8 @@ kir_func *kir_new(const char *name, int nslots) {
 void kir_free(kir_func *f) {
   if (!f)
     return;
+  for (int b = 0; b < f->nbuf; b++)
+    free(f->buf[b].data);
   free(f->buf);
   free(f->kernel);
   free(f->expr);
@@ -75,6 +77,24 @@ int kir_buffer(kir_func *f, const char *name, kir_dtype dt, int slot, int64_t of
   b->slot = slot;
   b->offset = offset;
   b->size = size;
+  return id;
+}
+
+int kir_const_buffer(kir_func *f, const char *name, kir_dtype dt, int64_t size, const void *data) {
+  size_t bytes = (size_t)size * (size_t)kir_dtype_size(dt);
+  void *copy = malloc(bytes ? bytes : 1);
+  if (!copy) {
+    f->oom = 1;
+    return -1;
+  }
+  memcpy(copy, data, bytes);
+  int id = kir_buffer(f, name, dt, 0, 0, size);
+  if (id < 0) {
+    free(copy);
+    return -1;
+  }
+  f->buf[id].slot = -1;
+  f->buf[id].data = copy;
   return id;
 }
 
@@ -130,6 +150,9 @@ static int add_arg(kir_func *f, kir_arg a) {
 }
 
 int kir_arg_buf(kir_func *f, int buf) { return add_arg(f, (kir_arg){.kind = KIR_ARG_BUF, .buf = buf}); }
+int kir_arg_buf_at(kir_func *f, int buf, int64_t elem) {
+  return add_arg(f, (kir_arg){.kind = KIR_ARG_BUF, .buf = buf, .i = elem});
+}
 int kir_arg_i64(kir_func *f, int64_t v) { return add_arg(f, (kir_arg){.kind = KIR_ARG_I64, .i = v}); }
 int kir_arg_f32(kir_func *f, double v) { return add_arg(f, (kir_arg){.kind = KIR_ARG_F32, .f = v}); }
 
@@ -326,8 +349,10 @@ static int check_kernel(vctx *v) {
   const kir_kernel *k = v->k;
   if (k->kind == KIR_CALL) {
     for (int a = k->arg0; a < k->arg0 + k->narg; a++)
-      if (v->f->arg[a].kind == KIR_ARG_BUF && (v->f->arg[a].buf < 0 || v->f->arg[a].buf >= v->f->nbuf))
-        return vfail(v, "argument %d names no buffer", a - k->arg0);
+      if (v->f->arg[a].kind == KIR_ARG_BUF &&
+          (v->f->arg[a].buf < 0 || v->f->arg[a].buf >= v->f->nbuf || v->f->arg[a].i < 0 ||
+           v->f->arg[a].i >= v->f->buf[v->f->arg[a].buf].size))
+        return vfail(v, "argument %d names no buffer element", a - k->arg0);
     return 0;
   }
   if (check_dims(v))
@@ -344,7 +369,7 @@ int kir_verify(const kir_func *f, char *msg, size_t msgsz) {
     return vfail(&v, "out of memory while building");
   for (int b = 0; b < f->nbuf; b++) {
     const kir_buf *x = &f->buf[b];
-    if (x->slot < 0 || x->slot >= f->nslots || x->offset < 0)
+    if ((x->slot < 0 && !x->data) || x->slot >= f->nslots || x->offset < 0)
       return vfail(&v, "buffer %s: bad slot or offset", x->name);
     if (x->dt != KIR_F32 && x->dt != KIR_F64 && x->dt != KIR_I32 && x->dt != KIR_I64 && x->dt != KIR_BOOL)
       return vfail(&v, "buffer %s: %s is not supported by kernels", x->name, kir_dtype_name(x->dt));
@@ -439,7 +464,9 @@ static void print_call(const kir_func *f, const kir_kernel *k, FILE *out) {
   for (int a = k->arg0; a < k->arg0 + k->narg; a++) {
     const kir_arg *x = &f->arg[a];
     fprintf(out, "%s", a > k->arg0 ? ", " : "");
-    if (x->kind == KIR_ARG_BUF)
+    if (x->kind == KIR_ARG_BUF && x->i)
+      fprintf(out, "%s+%lld", f->buf[x->buf].name, (long long)x->i);
+    else if (x->kind == KIR_ARG_BUF)
       fprintf(out, "%s", f->buf[x->buf].name);
     else if (x->kind == KIR_ARG_F32 || x->kind == KIR_ARG_F64)
       fprintf(out, "%.9g", x->f);
@@ -453,8 +480,11 @@ void kir_print(const kir_func *f, FILE *out) {
   fprintf(out, "func %s(slots %d)\n", f->name, f->nslots);
   for (int b = 0; b < f->nbuf; b++) {
     const kir_buf *x = &f->buf[b];
-    fprintf(out, "  buf %s %s[%lld] = slot%d + %lld\n", x->name, kir_dtype_name(x->dt), (long long)x->size,
-            x->slot, (long long)x->offset);
+    if (x->slot < 0)
+      fprintf(out, "  buf %s %s[%lld] = const\n", x->name, kir_dtype_name(x->dt), (long long)x->size);
+    else
+      fprintf(out, "  buf %s %s[%lld] = slot%d + %lld\n", x->name, kir_dtype_name(x->dt), (long long)x->size,
+              x->slot, (long long)x->offset);
   }
   for (int i = 0; i < f->nkernel; i++) {
     if (f->kernel[i].kind == KIR_LOOP)

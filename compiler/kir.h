@@ -86,7 +86,7 @@ typedef enum { KIR_ARG_BUF, KIR_ARG_I64, KIR_ARG_I32, KIR_ARG_F32, KIR_ARG_F64 }
 
 typedef struct kir_arg {
   kir_argkind kind;
-  int buf;          /* KIR_ARG_BUF: pointer to this buffer's first element */
+  int buf;          /* KIR_ARG_BUF: pointer to element i of this buffer */
   int64_t i;
   double f;
 } kir_arg;
@@ -106,9 +106,10 @@ typedef struct kir_kernel {
 typedef struct kir_buf {
   char name[KIR_NAME];
   kir_dtype dt;
-  int slot;
+  int slot;         /* -1: a constant buffer holding data */
   int64_t offset;   /* elements of dt from the slot's pointer */
   int64_t size;     /* elements */
+  void *data;       /* constant buffers: size elements, owned by the function */
 } kir_buf;
 
 typedef struct kir_func {
@@ -132,6 +133,8 @@ int kir_dtype_is_float(kir_dtype dt);
 
 /* Buffers and kernels. */
 int kir_buffer(kir_func *f, const char *name, kir_dtype dt, int slot, int64_t offset, int64_t size);
+/* A read-only buffer holding a copy of size elements of data (emitted as a constant). */
+int kir_const_buffer(kir_func *f, const char *name, kir_dtype dt, int64_t size, const void *data);
 /* A loop kernel over extents ext[0..rank); flags per dim: KIR_PAR and/or KIR_RED. */
 enum { KIR_PAR = 1, KIR_RED = 2 };
 int kir_loop(kir_func *f, const char *name, int rank, const int64_t *ext, const int *flags);
@@ -140,6 +143,7 @@ int kir_store_to(kir_func *f, int buf, kir_index idx, int value, kir_red red, in
 /* A call kernel; add its arguments with kir_arg_* in order. */
 int kir_call(kir_func *f, const char *name, const char *callee);
 int kir_arg_buf(kir_func *f, int buf);
+int kir_arg_buf_at(kir_func *f, int buf, int64_t elem);   /* pointer to buf + elem */
 int kir_arg_i64(kir_func *f, int64_t v);
 int kir_arg_f32(kir_func *f, double v);
 

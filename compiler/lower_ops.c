@@ -1,0 +1,479 @@
+/* lower_ops.c — lowering rules for the ops that have no scalar opcode: reductions,
+ * argmax, matmul, data movement, softmax and the losses. One rule per op family, picked
+ * from a table keyed by op (lower_rule).
+ *
+ * Reductions put the kept dims first and the reduced dims last (reduce dims must be the
+ * innermost loops of a kir nest), indexing the input through its strides in that order.
+ * Two-pass ops (logsumexp, argmax, softmax, cross-entropy) first compute the row maximum
+ * into an arena temporary, as in the interpreter. Matmul calls nnrt_sgemm for f32 when the
+ * runtime ABI has it (one call per batch matrix), and is otherwise an (i, j, k) loop nest
+ * with k reduced. Gather, scatter, convolution, pooling, sampling, scan and custom_grad are
+ * not lowered yet (they need runtime entry points or data-dependent indexing). */
+#include "cg.h"
+
+#include <string.h>
+
+static int64_t numel(const IrShape *s) {
+  int64_t n = 1;
+  for (int d = 0; d < s->rank; d++)
+    n *= s->dim[d];
+  return n;
+}
+
+static const IrType *vt(lower_ctx *L, IrVal v) { return ir_type(L->g, v); }
+
+/* The iteration space of shape s with axes marked in red[] moved last. perm[p] = the
+ * shape dim iterated by loop dim p. Returns the number of kept dims. */
+static int kept_then_reduced(const IrShape *s, const int *red, int *perm, int64_t *ext) {
+  int p = 0, nk;
+  for (int d = 0; d < s->rank; d++)
+    if (!red[d])
+      perm[p] = d, ext[p++] = s->dim[d];
+  nk = p;
+  for (int d = 0; d < s->rank; d++)
+    if (red[d])
+      perm[p] = d, ext[p++] = s->dim[d];
+  return nk;
+}
+
+/* Index of a tensor of shape s iterated in loop order perm (all its dims). */
+static kir_index idx_perm(const IrShape *s, const int *perm) {
+  int64_t st[IR_MAX_RANK];
+  kir_index x = {0};
+  lower_strides(s, st);
+  for (int p = 0; p < s->rank; p++)
+    x.stride[p] = st[perm[p]];
+  return x;
+}
+
+/* Row-major index over the first nk loop dims (the kept dims, in order). */
+static kir_index idx_kept(int nk, const int64_t *ext) {
+  kir_index x = {0};
+  int64_t m = 1;
+  for (int p = nk - 1; p >= 0; p--) {
+    x.stride[p] = m;
+    m *= ext[p];
+  }
+  return x;
+}
+
+static int cnst(lower_ctx *L, kir_dtype dt, double v) { return kir_const(L->f, dt, v); }
+
+/* ------------------------------------------------------------- reductions ---- */
+
+static kir_red red_of(IrOp op) {
+  switch (op) {
+  case OP_MAX: return KIR_RED_MAX;
+  case OP_MIN: return KIR_RED_MIN;
+  case OP_PROD: return KIR_RED_PROD;
+  default: return KIR_RED_SUM;
+  }
+}
+
+/* sum, mean, max, min, prod, logsumexp over attr axes ints[1..]. */
+static int r_reduce(lower_ctx *L, const IrNode *n) {
+  const IrType *xt = vt(L, n->in[0]);
+  int red[IR_MAX_RANK] = {0}, perm[IR_MAX_RANK], flags[IR_MAX_RANK];
+  int64_t ext[IR_MAX_RANK];
+  for (int i = 1; i < n->attr.nint; i++)
+    red[n->attr.ints[i]] = 1;
+  int r = xt->shape.rank, nk = kept_then_reduced(&xt->shape, red, perm, ext);
+  int64_t cnt = 1;
+  for (int p = nk; p < r; p++)
+    cnt *= ext[p];
+  kir_dtype dt = xt->dtype;
+  int xb = lower_in(L, n->in[0]), o = lower_out(L, n->out[0]);
+  kir_index xi = idx_perm(&xt->shape, perm), xo = idx_kept(nk, ext);
+  lower_flags(r, ext, nk, flags);
+  int m = -1;
+  if (n->op == OP_LOGSUMEXP) { /* m = max; out = log(sum exp(x - m)) + m */
+    m = lower_tmp(L, "rowmax", dt, numel(&vt(L, n->out[0])->shape));
+    kir_loop(L->f, "lse_max", r, ext, flags);
+    kir_store_to(L->f, m, xo, kir_load(L->f, xb, xi), KIR_RED_MAX, -1);
+  }
+  kir_loop(L->f, ir_ops[n->op].name, r, ext, flags);
+  int v = kir_load(L->f, xb, xi), post = -1;
+  if (n->op == OP_LOGSUMEXP) {
+    v = kir_op1(L->f, SC_EXP, kir_op2(L->f, SC_SUB, v, kir_load(L->f, m, xo)));
+    post = kir_op2(L->f, SC_ADD, kir_op1(L->f, SC_LOG, kir_acc(L->f, dt)), kir_load(L->f, m, xo));
+  } else if (n->op == OP_MEAN)
+    post = kir_op2(L->f, SC_DIV, kir_acc(L->f, dt), cnst(L, dt, (double)(cnt ? cnt : 1)));
+  kir_store_to(L->f, o, xo, v, red_of(n->op), post);
+  return 0;
+}
+
+/* argmax over ints[1] -> i64: m = max; idx = min over j of (x == m ? j : len). */
+static int r_argmax(lower_ctx *L, const IrNode *n) {
+  const IrType *xt = vt(L, n->in[0]);
+  int red[IR_MAX_RANK] = {0}, perm[IR_MAX_RANK], flags[IR_MAX_RANK];
+  int64_t ext[IR_MAX_RANK];
+  int ax = (int)n->attr.ints[1];
+  red[ax] = 1;
+  int r = xt->shape.rank, nk = kept_then_reduced(&xt->shape, red, perm, ext);
+  int xb = lower_in(L, n->in[0]), o = lower_out(L, n->out[0]);
+  kir_index xi = idx_perm(&xt->shape, perm), xo = idx_kept(nk, ext);
+  lower_flags(r, ext, nk, flags);
+  int m = lower_tmp(L, "argmax_m", xt->dtype, numel(&vt(L, n->out[0])->shape));
+  kir_loop(L->f, "argmax_max", r, ext, flags);
+  kir_store_to(L->f, m, xo, kir_load(L->f, xb, xi), KIR_RED_MAX, -1);
+  kir_loop(L->f, "argmax", r, ext, flags);
+  int hit = kir_op2(L->f, SC_EQ, kir_load(L->f, xb, xi), kir_load(L->f, m, xo));
+  int j = kir_op3(L->f, SC_SELECT, hit, kir_iv(L->f, r - 1), cnst(L, KIR_I64, (double)ext[r - 1]));
+  int post = kir_op2(L->f, SC_MIN, kir_acc(L->f, KIR_I64), cnst(L, KIR_I64, (double)(ext[r - 1] - 1)));
+  kir_store_to(L->f, o, xo, j, KIR_RED_MIN, post);
+  return 0;
+}
+
+/* ------------------------------------------------------------- matmul ---- */
+
+typedef struct mm {
+  int ta, tb;
+  int64_t M, N, K, ar, ac, br, bc, nb;
+  IrShape cb, ab, bb; /* batch shapes of out, a, b */
+} mm;
+
+static mm mm_geom(lower_ctx *L, const IrNode *n) {
+  mm g = {.ta = (int)n->attr.ints[0], .tb = (int)n->attr.ints[1]};
+  const IrShape *as = &vt(L, n->in[0])->shape, *bs = &vt(L, n->in[1])->shape;
+  const IrShape *cs = &vt(L, n->out[0])->shape;
+  g.M = cs->dim[cs->rank - 2], g.N = cs->dim[cs->rank - 1];
+  g.ar = as->dim[as->rank - 2], g.ac = as->dim[as->rank - 1];
+  g.br = bs->dim[bs->rank - 2], g.bc = bs->dim[bs->rank - 1];
+  g.K = g.ta ? g.ar : g.ac;
+  g.cb = *cs, g.ab = *as, g.bb = *bs;
+  g.cb.rank -= 2, g.ab.rank -= 2, g.bb.rank -= 2;
+  g.nb = numel(&g.cb);
+  return g;
+}
+
+/* Flat batch index in broadcast shape s of out-batch element i (out batch shape o). */
+static int64_t bcast_off(const IrShape *s, const IrShape *o, int64_t i) {
+  int64_t off = 0, m = 1;
+  for (int d = o->rank - 1; d >= 0; d--) {
+    int64_t c = i % o->dim[d];
+    i /= o->dim[d];
+    int sd = d - (o->rank - s->rank);
+    if (sd >= 0) {
+      off += (s->dim[sd] == 1 ? 0 : c) * m;
+      m *= s->dim[sd];
+    }
+  }
+  return off;
+}
+
+static int mm_sgemm(lower_ctx *L, const IrNode *n, const mm *g, int a, int b, int o) {
+  for (int64_t i = 0; i < g->nb; i++) {
+    kir_call(L->f, "matmul", "nnrt_sgemm");
+    kir_arg_i64(L->f, g->ta);
+    kir_arg_i64(L->f, g->tb);
+    kir_arg_i64(L->f, g->M);
+    kir_arg_i64(L->f, g->N);
+    kir_arg_i64(L->f, g->K);
+    kir_arg_f32(L->f, 1.0);
+    kir_arg_buf_at(L->f, a, bcast_off(&g->ab, &g->cb, i) * g->ar * g->ac);
+    kir_arg_i64(L->f, g->ac);
+    kir_arg_buf_at(L->f, b, bcast_off(&g->bb, &g->cb, i) * g->br * g->bc);
+    kir_arg_i64(L->f, g->bc);
+    kir_arg_f32(L->f, 0.0);
+    kir_arg_buf_at(L->f, o, i * g->M * g->N);
+    kir_arg_i64(L->f, g->N);
+  }
+  return 0;
+}
+
+/* out[batch..., i, j] = sum_k a[.., i, k] * b[.., k, j]: loop dims (batch..., i, j, k). */
+static int mm_loops(lower_ctx *L, const IrNode *n, const mm *g, int a, int b, int o) {
+  int nbd = g->cb.rank, r = nbd + 3, flags[IR_MAX_RANK + 1];
+  if (r > KIR_MAX_RANK)
+    return lower_fail(L, "matmul with %d batch dims", nbd);
+  int64_t ext[KIR_MAX_RANK];
+  for (int d = 0; d < nbd; d++)
+    ext[d] = g->cb.dim[d];
+  ext[nbd] = g->M, ext[nbd + 1] = g->N, ext[nbd + 2] = g->K;
+  kir_index xa = kir_index_bcast(nbd, g->ab.rank, g->ab.dim), xb = kir_index_bcast(nbd, g->bb.rank, g->bb.dim);
+  kir_index xo = kir_index_bcast(nbd, nbd, g->cb.dim);
+  for (int d = 0; d < nbd; d++) {
+    xa.stride[d] *= g->ar * g->ac;
+    xb.stride[d] *= g->br * g->bc;
+    xo.stride[d] *= g->M * g->N;
+  }
+  xa.stride[nbd] = g->ta ? 1 : g->ac, xa.stride[nbd + 2] = g->ta ? g->ac : 1;
+  xb.stride[nbd + 1] = g->tb ? g->bc : 1, xb.stride[nbd + 2] = g->tb ? 1 : g->bc;
+  xo.stride[nbd] = g->N, xo.stride[nbd + 1] = 1;
+  lower_flags(r, ext, r - 1, flags);
+  kir_loop(L->f, "matmul", r, ext, flags);
+  int v = kir_op2(L->f, SC_MUL, kir_load(L->f, a, xa), kir_load(L->f, b, xb));
+  kir_store_to(L->f, o, xo, v, KIR_RED_SUM, -1);
+  return 0;
+}
+
+static int r_matmul(lower_ctx *L, const IrNode *n) {
+  mm g = mm_geom(L, n);
+  int a = lower_in(L, n->in[0]), b = lower_in(L, n->in[1]), o = lower_out(L, n->out[0]);
+  if (vt(L, n->out[0])->dtype == IR_F32 && cg_abi_has("nnrt_sgemm") && g.nb <= 256 && g.K > 0)
+    return mm_sgemm(L, n, &g, a, b, o);
+  return mm_loops(L, n, &g, a, b, o);
+}
+
+/* --------------------------------------------------------- data movement ---- */
+
+/* dst[dx] = src[sx] over ext (rank r): one copy nest. */
+static void copy_nest(lower_ctx *L, const char *name, int r, const int64_t *ext, int src, kir_index sx,
+                      int dst, kir_index dx) {
+  int flags[IR_MAX_RANK];
+  lower_flags(r, ext, r, flags);
+  kir_loop(L->f, name, r, ext, flags);
+  kir_store_to(L->f, dst, dx, kir_load(L->f, src, sx), KIR_RED_NONE, -1);
+}
+
+static kir_index rowmajor(const IrShape *s) { return kir_index_bcast(s->rank, s->rank, s->dim); }
+
+/* reshape: a view of the input when it lives in a slot, else a copy. */
+static int r_reshape(lower_ctx *L, const IrNode *n) {
+  const IrType *t = vt(L, n->out[0]);
+  int in = lower_in(L, n->in[0]);
+  const kir_buf *b = &L->f->buf[in];
+  if (L->oslot[n->out[0]] < 0 && b->slot >= 0) {
+    char name[KIR_NAME];
+    snprintf(name, sizeof name, "v%d", n->out[0]);
+    L->buf[n->out[0]] = kir_buffer(L->f, name, t->dtype, b->slot, b->offset, b->size);
+    return 0;
+  }
+  int64_t k = numel(&t->shape);
+  kir_index x = kir_index_bcast(1, 1, &k);
+  copy_nest(L, "reshape", 1, &k, in, x, lower_out(L, n->out[0]), x);
+  return 0;
+}
+
+static int r_copy(lower_ctx *L, const IrNode *n) { /* stop_gradient, straight_through */
+  const IrShape *s = &vt(L, n->out[0])->shape;
+  copy_nest(L, ir_ops[n->op].name, s->rank, s->dim, lower_in(L, n->in[0]), rowmajor(s), lower_out(L, n->out[0]),
+            rowmajor(s));
+  return 0;
+}
+
+static int r_transpose(lower_ctx *L, const IrNode *n) {
+  const IrShape *s = &vt(L, n->out[0])->shape, *is = &vt(L, n->in[0])->shape;
+  int64_t st[IR_MAX_RANK];
+  lower_strides(is, st);
+  kir_index xi = {0};
+  for (int d = 0; d < s->rank; d++)
+    xi.stride[d] = st[n->attr.ints[d]];
+  copy_nest(L, "transpose", s->rank, s->dim, lower_in(L, n->in[0]), xi, lower_out(L, n->out[0]), rowmajor(s));
+  return 0;
+}
+
+static int r_broadcast_to(lower_ctx *L, const IrNode *n) {
+  const IrShape *s = &vt(L, n->out[0])->shape, *is = &vt(L, n->in[0])->shape;
+  copy_nest(L, "broadcast_to", s->rank, s->dim, lower_in(L, n->in[0]), kir_index_bcast(s->rank, is->rank, is->dim),
+            lower_out(L, n->out[0]), rowmajor(s));
+  return 0;
+}
+
+/* A part (shape ps) of a whole (shape ws) at offset off along axis ax, as an index of the
+ * whole over the part's loop dims. */
+static kir_index part_index(const IrShape *ws, int ax, int64_t off) {
+  kir_index x = rowmajor(ws);
+  x.offset = off * x.stride[ax];
+  return x;
+}
+
+static int r_slice(lower_ctx *L, const IrNode *n) {
+  const IrShape *s = &vt(L, n->out[0])->shape, *is = &vt(L, n->in[0])->shape;
+  kir_index xi = rowmajor(is);
+  for (int d = 0; d < is->rank; d++)
+    xi.offset += n->attr.ints[d] * xi.stride[d];
+  copy_nest(L, "slice", s->rank, s->dim, lower_in(L, n->in[0]), xi, lower_out(L, n->out[0]), rowmajor(s));
+  return 0;
+}
+
+static int r_concat(lower_ctx *L, const IrNode *n) {
+  const IrShape *ws = &vt(L, n->out[0])->shape;
+  int ax = (int)n->attr.ints[0], o = lower_out(L, n->out[0]);
+  int64_t off = 0;
+  for (int j = 0; j < n->nin; j++) {
+    const IrShape *ps = &vt(L, n->in[j])->shape;
+    copy_nest(L, "concat", ps->rank, ps->dim, lower_in(L, n->in[j]), rowmajor(ps), o, part_index(ws, ax, off));
+    off += ps->dim[ax];
+  }
+  return 0;
+}
+
+static int r_split(lower_ctx *L, const IrNode *n) {
+  const IrShape *ws = &vt(L, n->in[0])->shape;
+  int ax = (int)n->attr.ints[0], in = lower_in(L, n->in[0]);
+  int64_t off = 0;
+  for (int j = 0; j < n->nout; j++) {
+    const IrShape *ps = &vt(L, n->out[j])->shape;
+    copy_nest(L, "split", ps->rank, ps->dim, in, part_index(ws, ax, off), lower_out(L, n->out[j]), rowmajor(ps));
+    off += ps->dim[ax];
+  }
+  return 0;
+}
+
+/* pad: fill with the value, then copy the input inside. */
+static int r_pad(lower_ctx *L, const IrNode *n) {
+  const IrType *t = vt(L, n->out[0]);
+  const IrShape *s = &t->shape, *is = &vt(L, n->in[0])->shape;
+  int o = lower_out(L, n->out[0]), flags[IR_MAX_RANK];
+  lower_flags(s->rank, s->dim, s->rank, flags);
+  kir_loop(L->f, "pad_fill", s->rank, s->dim, flags);
+  kir_store_to(L->f, o, rowmajor(s), cnst(L, t->dtype, n->attr.flts[0]), KIR_RED_NONE, -1);
+  kir_index xo = rowmajor(s);
+  for (int d = 0; d < s->rank; d++)
+    xo.offset += n->attr.ints[d] * xo.stride[d];
+  copy_nest(L, "pad", is->rank, is->dim, lower_in(L, n->in[0]), rowmajor(is), o, xo);
+  return 0;
+}
+
+/* one_hot: out[..., d] = (idx[...] == d); out-of-range indices give zeros. */
+static int r_one_hot(lower_ctx *L, const IrNode *n) {
+  const IrType *t = vt(L, n->out[0]), *it = vt(L, n->in[0]);
+  int r = t->shape.rank, flags[IR_MAX_RANK];
+  int o = lower_out(L, n->out[0]);
+  lower_flags(r, t->shape.dim, r, flags);
+  kir_loop(L->f, "one_hot", r, t->shape.dim, flags);
+  int idx = kir_load(L->f, lower_in(L, n->in[0]), kir_index_bcast(r - 1, it->shape.rank, it->shape.dim));
+  if (it->dtype != IR_I64)
+    idx = kir_cast(L->f, KIR_I64, idx);
+  int hit = kir_op2(L->f, SC_EQ, idx, kir_iv(L->f, r - 1));
+  kir_store_to(L->f, o, rowmajor(&t->shape), kir_cast(L->f, t->dtype, hit), KIR_RED_NONE, -1);
+  return 0;
+}
+
+/* ------------------------------------------------------ softmax and losses ---- */
+
+/* Row max m and row sum s of exp(x - m) over axis ax of x: two kernels. The caller's
+ * loops use the same (kept..., axis) order: *xi indexes x, *xo the row temporaries. */
+typedef struct rows {
+  int r, nk, m, s;
+  int64_t ext[IR_MAX_RANK];
+  int flags[IR_MAX_RANK];
+  kir_index xi, xo;
+} rows;
+
+static rows row_stats(lower_ctx *L, int x, const IrType *xt, int ax, int want_sum) {
+  rows R;
+  int red[IR_MAX_RANK] = {0}, perm[IR_MAX_RANK];
+  red[ax] = 1;
+  R.r = xt->shape.rank;
+  R.nk = kept_then_reduced(&xt->shape, red, perm, R.ext);
+  R.xi = idx_perm(&xt->shape, perm);
+  R.xo = idx_kept(R.nk, R.ext);
+  lower_flags(R.r, R.ext, R.nk, R.flags);
+  int64_t nrow = numel(&xt->shape) / (xt->shape.dim[ax] ? xt->shape.dim[ax] : 1);
+  R.m = lower_tmp(L, "rowmax", xt->dtype, nrow);
+  kir_loop(L->f, "rowmax", R.r, R.ext, R.flags);
+  kir_store_to(L->f, R.m, R.xo, kir_load(L->f, x, R.xi), KIR_RED_MAX, -1);
+  R.s = -1;
+  if (want_sum) {
+    R.s = lower_tmp(L, "rowsum", xt->dtype, nrow);
+    kir_loop(L->f, "rowsum", R.r, R.ext, R.flags);
+    int d = kir_op2(L->f, SC_SUB, kir_load(L->f, x, R.xi), kir_load(L->f, R.m, R.xo));
+    kir_store_to(L->f, R.s, R.xo, kir_op1(L->f, SC_EXP, d), KIR_RED_SUM, -1);
+  }
+  return R;
+}
+
+static int r_softmax(lower_ctx *L, const IrNode *n) {
+  const IrType *xt = vt(L, n->in[0]);
+  int x = lower_in(L, n->in[0]);
+  rows R = row_stats(L, x, xt, (int)n->attr.ints[0], 1);
+  int o = lower_out(L, n->out[0]);
+  int keep[IR_MAX_RANK];
+  lower_flags(R.r, R.ext, R.r, keep);
+  kir_loop(L->f, ir_ops[n->op].name, R.r, R.ext, keep);
+  int d = kir_op2(L->f, SC_SUB, kir_load(L->f, x, R.xi), kir_load(L->f, R.m, R.xo));
+  int s = kir_load(L->f, R.s, R.xo), v;
+  if (n->op == OP_SOFTMAX)
+    v = kir_op2(L->f, SC_DIV, kir_op1(L->f, SC_EXP, d), s);
+  else
+    v = kir_op2(L->f, SC_SUB, d, kir_op1(L->f, SC_LOG, s));
+  kir_store_to(L->f, o, R.xi, v, KIR_RED_NONE, -1);
+  return 0;
+}
+
+/* Per-row (or per-element) terms l[k] reduced by attr ints[0]: 0 mean, 1 sum, 2 none. */
+static void loss_reduce(lower_ctx *L, const IrNode *n, int l, kir_dtype dt, int64_t k) {
+  int64_t red = n->attr.ints[0];
+  int o = lower_out(L, n->out[0]);
+  kir_index x = kir_index_bcast(1, 1, &k);
+  if (red == 2) {
+    copy_nest(L, "loss", 1, &k, l, x, o, x);
+    return;
+  }
+  int flags[1] = {KIR_RED};
+  kir_loop(L->f, "loss_reduce", 1, &k, flags);
+  int post = red == 0 ? kir_op2(L->f, SC_DIV, kir_acc(L->f, dt), cnst(L, dt, (double)(k ? k : 1))) : -1;
+  kir_store_to(L->f, o, kir_index_zero(), kir_load(L->f, l, x), KIR_RED_SUM, post);
+}
+
+/* mse: (a - b)^2; bce_logits: max(x, 0) - x y + log1p(exp(-|x|)) = softplus(x) - x y. */
+static int r_loss_ew(lower_ctx *L, const IrNode *n) {
+  const IrType *t = vt(L, n->in[0]);
+  int64_t k = numel(&t->shape);
+  int a = lower_in(L, n->in[0]), b = lower_in(L, n->in[1]);
+  int l = lower_tmp(L, "terms", t->dtype, k), flags[1];
+  lower_flags(1, &k, 1, flags);
+  kir_loop(L->f, ir_ops[n->op].name, 1, &k, flags);
+  kir_index x = kir_index_bcast(1, 1, &k);
+  int la = kir_load(L->f, a, x), lb = kir_load(L->f, b, x), v;
+  if (n->op == OP_MSE) {
+    int d = kir_op2(L->f, SC_SUB, la, lb);
+    v = kir_op2(L->f, SC_MUL, d, d);
+  } else
+    v = kir_op2(L->f, SC_SUB, kir_op1(L->f, SC_SOFTPLUS, la), kir_op2(L->f, SC_MUL, la, lb));
+  kir_store_to(L->f, l, x, v, KIR_RED_NONE, -1);
+  loss_reduce(L, n, l, t->dtype, k);
+  return 0;
+}
+
+/* cross_entropy: m + log(sum exp(x - m)) - x[t]; nll: -x[t]; kl: sum exp(p) (p - q). The
+ * picked logit is sum_c (c == t ? x : 0), which keeps every access affine. */
+static int r_loss_rows(lower_ctx *L, const IrNode *n) {
+  const IrType *xt = vt(L, n->in[0]);
+  kir_dtype dt = xt->dtype;
+  int64_t rowsn = xt->shape.rank ? xt->shape.dim[0] : 1, cols = rowsn ? numel(&xt->shape) / rowsn : 0;
+  IrShape flat = {.rank = 2, .dim = {rowsn, cols}};
+  IrType ft = {.dtype = dt, .shape = flat};
+  int x = lower_in(L, n->in[0]), y = lower_in(L, n->in[1]);
+  rows R = row_stats(L, x, &ft, 1, n->op == OP_CROSS_ENTROPY);
+  int l = lower_tmp(L, "terms", dt, rowsn);
+  kir_loop(L->f, ir_ops[n->op].name, 2, R.ext, R.flags);
+  int lx = kir_load(L->f, x, R.xi), v;
+  if (n->op == OP_KL)
+    v = kir_op2(L->f, SC_MUL, kir_op1(L->f, SC_EXP, lx), kir_op2(L->f, SC_SUB, lx, kir_load(L->f, y, R.xi)));
+  else {
+    int t = kir_load(L->f, y, R.xo);
+    if (vt(L, n->in[1])->dtype != IR_I64)
+      t = kir_cast(L->f, KIR_I64, t);
+    int hit = kir_op2(L->f, SC_EQ, t, kir_iv(L->f, 1));
+    v = kir_op3(L->f, SC_SELECT, hit, lx, cnst(L, dt, 0));
+  }
+  int post = -1;
+  if (n->op == OP_NLL)
+    post = kir_op1(L->f, SC_NEG, kir_acc(L->f, dt));
+  else if (n->op == OP_CROSS_ENTROPY) {
+    int lse = kir_op2(L->f, SC_ADD, kir_load(L->f, R.m, R.xo), kir_op1(L->f, SC_LOG, kir_load(L->f, R.s, R.xo)));
+    post = kir_op2(L->f, SC_SUB, lse, kir_acc(L->f, dt));
+  }
+  kir_store_to(L->f, l, R.xo, v, KIR_RED_SUM, post);
+  loss_reduce(L, n, l, dt, rowsn);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- table ---- */
+
+static const lower_fn rules[OP_NOPS] = {
+    [OP_SUM] = r_reduce,          [OP_MEAN] = r_reduce,         [OP_MAX] = r_reduce,
+    [OP_MIN] = r_reduce,          [OP_PROD] = r_reduce,         [OP_LOGSUMEXP] = r_reduce,
+    [OP_ARGMAX] = r_argmax,       [OP_MATMUL] = r_matmul,       [OP_RESHAPE] = r_reshape,
+    [OP_TRANSPOSE] = r_transpose, [OP_BROADCAST_TO] = r_broadcast_to,
+    [OP_SLICE] = r_slice,         [OP_CONCAT] = r_concat,       [OP_SPLIT] = r_split,
+    [OP_PAD] = r_pad,             [OP_ONE_HOT] = r_one_hot,     [OP_SOFTMAX] = r_softmax,
+    [OP_LOG_SOFTMAX] = r_softmax, [OP_MSE] = r_loss_ew,         [OP_BCE_LOGITS] = r_loss_ew,
+    [OP_CROSS_ENTROPY] = r_loss_rows, [OP_NLL] = r_loss_rows,   [OP_KL] = r_loss_rows,
+    [OP_STOP_GRADIENT] = r_copy,  [OP_STRAIGHT_THROUGH] = r_copy,
+};
+
+lower_fn lower_rule(IrOp op) { return op >= 0 && op < OP_NOPS ? rules[op] : NULL; }

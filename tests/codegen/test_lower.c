@@ -1,0 +1,373 @@
+/* test_lower.c — graphs lowered to kernels and run by the JIT equal the reference
+ * interpreter (interp.c) on random inputs, for every op the lowering handles. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "cg.h"
+
+static jit_t *J;
+static int serial;
+
+static void setup(void) {
+  char msg[256];
+  cr_assert_eq(jit_create(&J, NULL, msg, sizeof msg), 0, "%s", msg);
+}
+static void teardown(void) { jit_destroy(J); }
+
+TestSuite(lower, .init = setup, .fini = teardown);
+
+static uint64_t rng = 88172645463325252ull;
+static double urand(void) {
+  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+  return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+static void put(void *p, IrDType dt, int64_t i, double v) {
+  switch (dt) {
+  case IR_F32: ((float *)p)[i] = (float)v; break;
+  case IR_F64: ((double *)p)[i] = v; break;
+  case IR_I32: ((int32_t *)p)[i] = (int32_t)v; break;
+  case IR_I64: ((int64_t *)p)[i] = (int64_t)v; break;
+  default: ((uint8_t *)p)[i] = v != 0; break;
+  }
+}
+static double get(const void *p, IrDType dt, int64_t i) {
+  switch (dt) {
+  case IR_F32: return ((const float *)p)[i];
+  case IR_F64: return ((const double *)p)[i];
+  case IR_I32: return ((const int32_t *)p)[i];
+  case IR_I64: return (double)((const int64_t *)p)[i];
+  default: return ((const uint8_t *)p)[i];
+  }
+}
+
+/* Random leaf values: floats in [-2, 2), ints in [0, int_hi), bools 50/50. */
+static double leaf_value(IrDType dt, int64_t int_hi) {
+  if (dt == IR_F32 || dt == IR_F64)
+    return (float)(urand() * 4 - 2);
+  if (dt == IR_BOOL)
+    return urand() < 0.5;
+  return (double)(int64_t)(urand() * (double)int_hi);
+}
+
+static int close_to(double got, double want, int is_float) {
+  if (isnan(want) || isnan(got))
+    return isnan(want) && isnan(got);
+  if (!is_float || isinf(want))
+    return got == want;
+  return fabs(got - want) <= 2e-4 * fabs(want) + 2e-5;
+}
+
+/* Lowers, compiles and runs g, runs the interpreter, and compares every output. */
+static void check_graph(IrGraph *g, const char *label, int64_t int_hi) {
+  static int serial_no;
+  char msg[512], name[64];
+  snprintf(name, sizeof name, "t%d_%s", serial_no++, label);
+  cr_assert_eq(ir_verify(g, "test", msg, sizeof msg), 0, "%s", msg);
+  lower_plan p;
+  cr_assert_eq(lower_graph(g, name, &p, msg, sizeof msg), 0, "%s", msg);
+  cg_options o = {.no_parallel = serial};
+  cg_entry fn;
+  cr_assert_eq(cg_compile(J, p.f, &o, &fn), 0, "%s", jit_errmsg(J));
+  IrInterp *I = ir_interp_new(g);
+  cr_assert_not_null(I);
+  void **slots = calloc((size_t)p.nslots, sizeof *slots);
+  for (int s = 0; s < p.nslots; s++) {
+    slots[s] = calloc(1, (size_t)p.slots[s].bytes + 64);
+    if (p.slots[s].kind != LOWER_SLOT_LEAF)
+      continue;
+    const IrType *t = ir_type(g, p.slots[s].val);
+    int64_t k = ir_numel(&t->shape);
+    double *d = malloc(sizeof *d * (size_t)(k ? k : 1));
+    for (int64_t i = 0; i < k; i++) {
+      d[i] = leaf_value(t->dtype, int_hi);
+      put(slots[s], t->dtype, i, d[i]);
+    }
+    cr_assert_eq(ir_interp_bind_id(I, p.slots[s].val, d), 0, "%s", ir_interp_error(I));
+    free(d);
+  }
+  fn(slots);
+  cr_assert_eq(ir_interp_run(I), 0, "%s", ir_interp_error(I));
+  for (int s = 0; s < p.nslots; s++) {
+    if (p.slots[s].kind != LOWER_SLOT_OUTPUT)
+      continue;
+    const IrTensor *want = ir_interp_value(I, p.slots[s].val);
+    cr_assert_not_null(want);
+    int64_t k = ir_numel(&want->t.shape);
+    for (int64_t i = 0; i < k; i++) {
+      double got = get(slots[s], want->t.dtype, i);
+      cr_assert(close_to(got, want->data[i], ir_is_float(want->t.dtype)), "%s: output slot %d [%lld] = %.9g, want %.9g",
+                name, s, (long long)i, got, want->data[i]);
+    }
+  }
+  for (int s = 0; s < p.nslots; s++)
+    free(slots[s]);
+  free(slots);
+  ir_interp_free(I);
+  lower_plan_free(&p);
+}
+
+static IrShape sh(int r, int64_t a, int64_t b, int64_t c) {
+  int64_t d[3] = {a, b, c};
+  return ir_shape(r, d);
+}
+
+static void finish(IrGraph *g, IrVal out, const char *name, int64_t int_hi) {
+  cr_assert_neq(out, IR_NONE, "%s: %s", name, ir_errmsg(g));
+  ir_set_outputs(g, 1, &out);
+  check_graph(g, name, int_hi);
+  ir_graph_free(g);
+}
+
+/* ------------------------------------------------------------- elementwise ---- */
+
+static int is_ew(IrOp op) {
+  return ir_ops[op].scalar != SC_NONE && (ir_ops[op].kind == IR_ELEMWISE || ir_ops[op].kind == IR_BROADCAST) &&
+         !(ir_ops[op].flags & IR_LEAF);
+}
+
+/* Every elementwise/broadcast op of ops.def on f32 (bool for logic ops), broadcasting
+ * b[1, 5] against a[4, 5]. */
+Test(lower, every_elementwise_op_matches_interpreter) {
+  for (int op = 0; op < OP_NOPS; op++) {
+    if (!is_ew(op))
+      continue;
+    IrGraph *g = ir_graph_new();
+    int logic = op == OP_AND || op == OP_OR || op == OP_NOT;
+    IrDType dt = logic ? IR_BOOL : IR_F32;
+    IrVal a = ir_input(g, "a", dt, sh(2, 4, 5, 0)), b = ir_input(g, "b", dt, sh(2, 1, 5, 0)), o;
+    int ar = ir_ops[op].arity;
+    if (op == OP_WHERE)
+      o = ir_where(g, ir_input(g, "c", IR_BOOL, sh(2, 4, 1, 0)), a, b);
+    else if (op == OP_LEAKY_RELU)
+      o = ir_leaky_relu(g, a, 0.2);
+    else if (op == OP_CLIP)
+      o = ir_clip(g, a, -0.5, 1.25);
+    else if (op == OP_CAST)
+      o = ir_cast(g, a, IR_I32);
+    else if (op == OP_STRAIGHT_THROUGH)
+      o = ir_straight_through(g, a, a);
+    else if (op == OP_STOP_GRADIENT)
+      o = ir_stop_gradient(g, a);
+    else
+      o = ar == 1 ? ir_unary(g, op, a) : ir_binary(g, op, a, b);
+    finish(g, o, ir_ops[op].name, 4);
+  }
+}
+
+Test(lower, integer_elementwise_ops) {
+  IrOp ops[] = {OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_MAXIMUM, OP_LT, OP_EQ, OP_NEG, OP_ABS};
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+    IrGraph *g = ir_graph_new();
+    IrVal a = ir_input(g, "a", IR_I64, sh(2, 3, 4, 0)), b = ir_input(g, "b", IR_I64, sh(1, 4, 0, 0));
+    IrVal o = ir_ops[ops[i]].arity == 1 ? ir_unary(g, ops[i], a) : ir_binary(g, ops[i], a, b);
+    finish(g, o, ir_ops[ops[i]].name, 7);
+  }
+}
+
+/* ------------------------------------------------------------- reductions ---- */
+
+Test(lower, reductions_match_interpreter) {
+  IrOp ops[] = {OP_SUM, OP_MEAN, OP_MAX, OP_MIN, OP_PROD, OP_LOGSUMEXP};
+  int axes[][4] = {{1, 1}, {2, 0, 2}, {3, 0, 1, 2}, {1, 2}};
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    for (int k = 0; k < 4; k++)
+      for (int keep = 0; keep < 2; keep++) {
+        IrGraph *g = ir_graph_new();
+        IrVal x = ir_input(g, "x", IR_F32, sh(3, 3, 4, 5));
+        finish(g, ir_reduce(g, ops[i], x, axes[k][0], &axes[k][1], keep), ir_ops[ops[i]].name, 0);
+      }
+}
+
+Test(lower, argmax_matches_interpreter) {
+  for (int ax = 0; ax < 2; ax++)
+    for (int keep = 0; keep < 2; keep++) {
+      IrGraph *g = ir_graph_new();
+      IrVal x = ir_input(g, "x", IR_F32, sh(2, 6, 7, 0));
+      finish(g, ir_argmax(g, x, ax, keep), "argmax", 0);
+    }
+}
+
+/* ------------------------------------------------------------- matmul ---- */
+
+static void mm_case(IrShape as, IrShape bs, int ta, int tb) {
+  IrGraph *g = ir_graph_new();
+  IrVal a = ir_input(g, "a", IR_F32, as), b = ir_input(g, "b", IR_F32, bs);
+  finish(g, ir_matmul(g, a, b, ta, tb), "matmul", 0);
+}
+
+Test(lower, matmul_matches_interpreter) {
+  mm_case(sh(2, 5, 7, 0), sh(2, 7, 3, 0), 0, 0);
+  mm_case(sh(2, 7, 5, 0), sh(2, 7, 3, 0), 1, 0);
+  mm_case(sh(2, 5, 7, 0), sh(2, 3, 7, 0), 0, 1);
+  mm_case(sh(2, 7, 5, 0), sh(2, 3, 7, 0), 1, 1);
+  mm_case(sh(3, 2, 5, 7), sh(2, 7, 3, 0), 0, 0); /* batched, b broadcast */
+  mm_case(sh(2, 33, 65, 0), sh(2, 65, 17, 0), 0, 0);
+}
+
+Test(lower, matmul_f64_uses_loops) {
+  IrGraph *g = ir_graph_new();
+  IrVal a = ir_input(g, "a", IR_F64, sh(2, 4, 6, 0)), b = ir_input(g, "b", IR_F64, sh(2, 6, 2, 0));
+  finish(g, ir_matmul(g, a, b, 0, 0), "matmul64", 0);
+}
+
+/* ------------------------------------------------------------- data movement ---- */
+
+Test(lower, data_movement_matches_interpreter) {
+  IrGraph *g = ir_graph_new();
+  IrVal x = ir_input(g, "x", IR_F32, sh(3, 2, 3, 4));
+  int perm[3] = {2, 0, 1};
+  finish(g, ir_transpose(g, x, perm), "transpose", 0);
+
+  g = ir_graph_new();
+  x = ir_input(g, "x", IR_F32, sh(3, 2, 3, 4));
+  IrVal r = ir_reshape(g, x, sh(2, 6, 4, 0));
+  finish(g, ir_unary(g, OP_EXP, r), "reshape", 0);
+
+  g = ir_graph_new();
+  x = ir_input(g, "x", IR_F32, sh(2, 3, 1, 0));
+  finish(g, ir_broadcast_to(g, x, sh(3, 2, 3, 5)), "broadcast_to", 0);
+
+  g = ir_graph_new();
+  x = ir_input(g, "x", IR_F32, sh(3, 4, 5, 6));
+  int64_t st[3] = {1, 0, 2}, en[3] = {3, 5, 5};
+  finish(g, ir_slice(g, x, st, en), "slice", 0);
+
+  g = ir_graph_new();
+  IrVal parts[3] = {ir_input(g, "a", IR_F32, sh(2, 2, 3, 0)), ir_input(g, "b", IR_F32, sh(2, 2, 1, 0)),
+                    ir_input(g, "c", IR_F32, sh(2, 2, 4, 0))};
+  finish(g, ir_concat(g, 3, parts, 1), "concat", 0);
+
+  g = ir_graph_new();
+  x = ir_input(g, "x", IR_F32, sh(2, 3, 4, 0));
+  int64_t bf[2] = {1, 0}, af[2] = {2, 3};
+  finish(g, ir_pad(g, x, bf, af, 0.5), "pad", 0);
+
+  g = ir_graph_new();
+  x = ir_input(g, "i", IR_I64, sh(2, 2, 5, 0));
+  finish(g, ir_one_hot(g, x, 4, IR_F32), "one_hot", 5);
+}
+
+Test(lower, split_multi_output) {
+  IrGraph *g = ir_graph_new();
+  IrVal x = ir_input(g, "x", IR_F32, sh(2, 3, 8, 0)), outs[3];
+  int64_t sizes[3] = {2, 4, 2};
+  cr_assert_eq(ir_split(g, x, 1, 3, sizes, outs), 0, "%s", ir_errmsg(g));
+  IrVal res[3] = {outs[0], ir_unary(g, OP_TANH, outs[1]), outs[2]};
+  ir_set_outputs(g, 3, res);
+  check_graph(g, "split", 0);
+  ir_graph_free(g);
+}
+
+/* Results that are leaves, repeated, or constants are copied into their slots. */
+Test(lower, results_copied_when_needed) {
+  IrGraph *g = ir_graph_new();
+  IrVal x = ir_input(g, "x", IR_F32, sh(1, 6, 0, 0));
+  double cd[6] = {1, 2, 3, 4, 5, 6};
+  IrVal c = ir_const(g, IR_F32, sh(1, 6, 0, 0), cd);
+  IrVal y = ir_binary(g, OP_MUL, x, c);
+  IrVal outs[4] = {y, x, y, c};
+  ir_set_outputs(g, 4, outs);
+  check_graph(g, "copies", 0);
+  ir_graph_free(g);
+}
+
+/* ------------------------------------------------------ softmax and losses ---- */
+
+Test(lower, softmax_matches_interpreter) {
+  for (int ax = 0; ax < 3; ax++)
+    for (int lg = 0; lg < 2; lg++) {
+      IrGraph *g = ir_graph_new();
+      IrVal x = ir_input(g, "x", IR_F32, sh(3, 3, 4, 5));
+      finish(g, ir_softmax(g, lg ? OP_LOG_SOFTMAX : OP_SOFTMAX, x, ax), "softmax", 0);
+    }
+}
+
+Test(lower, losses_match_interpreter) {
+  for (int red = 0; red < 3; red++) {
+    IrGraph *g = ir_graph_new();
+    IrVal x = ir_input(g, "x", IR_F32, sh(2, 6, 5, 0)), t = ir_input(g, "t", IR_I64, sh(1, 6, 0, 0));
+    finish(g, ir_loss(g, OP_CROSS_ENTROPY, x, t, red), "cross_entropy", 5);
+    g = ir_graph_new();
+    x = ir_input(g, "x", IR_F32, sh(2, 6, 5, 0)), t = ir_input(g, "t", IR_I32, sh(1, 6, 0, 0));
+    finish(g, ir_loss(g, OP_NLL, x, t, red), "nll", 5);
+    IrOp ew[3] = {OP_MSE, OP_BCE_LOGITS, OP_KL};
+    for (int k = 0; k < 3; k++) {
+      g = ir_graph_new();
+      IrVal a = ir_input(g, "a", IR_F32, sh(2, 4, 3, 0)), b = ir_input(g, "b", IR_F32, sh(2, 4, 3, 0));
+      finish(g, ir_loss(g, ew[k], a, b, red), ir_ops[ew[k]].name, 0);
+    }
+  }
+}
+
+/* An MLP training-step forward: relu(x W1 + b1) W2 + b2 -> cross-entropy (mean), and the
+ * argmax accuracy, large enough that loops run in parallel; then the same serially. */
+static void mlp(const char *name) {
+  IrGraph *g = ir_graph_new();
+  IrVal x = ir_input(g, "x", IR_F32, sh(2, 64, 784, 0)), y = ir_input(g, "y", IR_I64, sh(1, 64, 0, 0));
+  IrVal w1 = ir_param(g, "w1", IR_F32, sh(2, 784, 128, 0), "glorot"), b1 = ir_param(g, "b1", IR_F32, sh(1, 128, 0, 0), "zeros");
+  IrVal w2 = ir_param(g, "w2", IR_F32, sh(2, 128, 10, 0), "glorot"), b2 = ir_param(g, "b2", IR_F32, sh(1, 10, 0, 0), "zeros");
+  IrVal h = ir_unary(g, OP_RELU, ir_binary(g, OP_ADD, ir_matmul(g, x, w1, 0, 0), b1));
+  IrVal lg = ir_binary(g, OP_ADD, ir_matmul(g, h, w2, 0, 0), b2);
+  IrVal loss = ir_loss(g, OP_CROSS_ENTROPY, lg, y, 0);
+  IrVal acc = ir_reduce(g, OP_MEAN, ir_cast(g, ir_binary(g, OP_EQ, ir_argmax(g, lg, 1, 0), y), IR_F32), 1,
+                        (int[]){0}, 0);
+  IrVal outs[2] = {loss, acc};
+  ir_set_outputs(g, 2, outs);
+  check_graph(g, name, 10);
+  ir_graph_free(g);
+}
+
+Test(lower, mlp_forward_matches_interpreter) { mlp("mlp"); }
+Test(lower, mlp_forward_serial_matches_interpreter) {
+  serial = 1;
+  mlp("mlp_serial");
+}
+
+/* Ops not lowered yet are reported with the node, never crash. The list is explicit so
+ * that a newly lowered op (or a new op in ops.def) shows up here. */
+Test(lower, unsupported_ops_are_known_and_reported) {
+  IrOp pending[] = {OP_CONV1D, OP_CONV2D, OP_CONV_T2D, OP_CONV2D_WGRAD, OP_MAXPOOL2D, OP_AVGPOOL2D,
+                    OP_MAXPOOL2D_GRAD, OP_AVGPOOL2D_GRAD, OP_GATHER, OP_SCATTER_ADD, OP_UNIFORM,
+                    OP_NORMAL, OP_BERNOULLI, OP_CATEGORICAL, OP_DROPOUT, OP_CUSTOM_GRAD, OP_SCAN};
+  int np = sizeof pending / sizeof pending[0];
+  for (int op = 0; op < OP_NOPS; op++) {
+    int is_pending = 0;
+    for (int i = 0; i < np; i++)
+      is_pending |= pending[i] == op;
+    cr_expect_eq(lower_supports(op), !is_pending, "%s: supported=%d", ir_ops[op].name, lower_supports(op));
+  }
+  IrGraph *g = ir_graph_new();
+  IrVal t = ir_input(g, "tab", IR_F32, sh(2, 10, 4, 0)), i = ir_input(g, "i", IR_I64, sh(1, 3, 0, 0));
+  IrVal o = ir_embedding(g, t, i);
+  ir_set_outputs(g, 1, &o);
+  lower_plan p;
+  char msg[256];
+  cr_assert_eq(lower_graph(g, "emb", &p, msg, sizeof msg), -1);
+  cr_assert(strstr(msg, "(gather): not lowered yet"), "%s", msg);
+  ir_graph_free(g);
+}
+
+/* The kernels of a small graph as --dump=kernels prints them. */
+Test(lower, dump_of_lowered_graph) {
+  IrGraph *g = ir_graph_new();
+  IrVal x = ir_input(g, "x", IR_F32, sh(2, 2, 3, 0)), b = ir_input(g, "b", IR_F32, sh(1, 3, 0, 0));
+  IrVal s = ir_reduce(g, OP_SUM, ir_unary(g, OP_TANH, ir_binary(g, OP_ADD, x, b)), 1, (int[]){1}, 0);
+  ir_set_outputs(g, 1, &s);
+  lower_plan p;
+  char msg[256];
+  cr_assert_eq(lower_graph(g, "f", &p, msg, sizeof msg), 0, "%s", msg);
+  char *txt;
+  size_t len;
+  FILE *m = open_memstream(&txt, &len);
+  kir_print(p.f, m);
+  fclose(m);
+  cr_assert(strstr(txt, "kernel add loop i0<2 i1<3\n  v2[3*i0 + i1] = add(x[3*i0 + i1], b[i1])\n"), "%s", txt);
+  cr_assert(strstr(txt, "kernel sum loop i0<2 i1<3 red\n  v4[i0] += v3[3*i0 + i1]\n"), "%s", txt);
+  cr_assert_eq(p.slots[3].kind, LOWER_SLOT_ARENA);
+  cr_assert_eq(p.slots[3].bytes, 64 + 24);
+  free(txt);
+  lower_plan_free(&p);
+  ir_graph_free(g);
+}
