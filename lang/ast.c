@@ -25,8 +25,19 @@ Node *ast_new(Lang *L, NodeKind k, Span sp) {
   if (n) {
     n->kind = k;
     n->span = sp;
+    n->depth = 1;
   }
   return n;
+}
+
+/* Keeps parent->depth; reports the one node whose height first passes the limit. */
+static void track_depth(Lang *L, Node *parent, const Node *kid) {
+  if (!kid || kid->depth + 1 <= parent->depth)
+    return;
+  parent->depth = kid->depth + 1;
+  if (parent->depth == AST_MAX_DEPTH + 1)
+    diag_error(L, parent->span, "expression nested too deeply (more than %d levels)",
+               AST_MAX_DEPTH);
 }
 
 Node *ast_push(Lang *L, Node *parent, Node *kid) {
@@ -45,6 +56,7 @@ Node *ast_push(Lang *L, Node *parent, Node *kid) {
       return parent;
   }
   parent->kids[parent->nkids++] = kid;
+  track_depth(L, parent, kid);
   return parent;
 }
 
@@ -292,7 +304,7 @@ Node *ast_lambda(Lang *L, Span kw, Node *args, Node *body) {
 
 /* ---------------------------------------------------------------- dump */
 
-enum { AST_DUMP_MAX_DEPTH = 2000 };
+enum { AST_DUMP_MAX_DEPTH = AST_MAX_DEPTH + 8 };
 
 static const char *const dtype_names[] = {"none", "f32", "f64", "i32", "i64", "bool", "bit"};
 static const char *const scalar_names[] = {"?", "int", "float", "bool", "str"};

@@ -49,7 +49,7 @@ static void describe(const ParseState *ps, const Token *t, char *buf, size_t n) 
   const char *text = ps->f->text + t->span.off;
   int len = (int)t->span.len;
   switch (t->kind) {
-  case 0: snprintf(buf, n, "end of file"); return;
+  case 0: case TK_END: snprintf(buf, n, "end of file"); return;
   case TK_SEMI:
     snprintf(buf, n, "%s", lex_inserted_semi(ps->f, t) ? "newline" : "';'");
     return;
@@ -110,11 +110,14 @@ static Diag *syntax_message(ParseState *ps, const Token *t, const char *found, c
   if ((t->kind == TK_PARAM || t->kind == TK_BUFFER) && !has(E, n, TK_PARAM))
     return diag_error(L, t->span, "%s declarations are allowed only in a module body",
                       tok_name(t->kind));
-  if (t->kind == 0 && innermost_bracket(ps, t, &open, &off) && has(E, n, closer_of(open))) {
+  if (t->kind == TK_END && innermost_bracket(ps, t, &open, &off) && has(E, n, closer_of(open))) {
     Diag *d = diag_error(L, t->span, "expected %s at end of file", tok_name(closer_of(open)));
     diag_note(L, d, (Span){ps->f->id, off, 1}, "to match this '%c'", open);
     return d;
   }
+  if (t->kind == TK_ELSE && has(E, n, TK_LET))
+    return diag_error(L, t->span, "'else' must be on the same line as the '}' that closes "
+                      "its 'if' block");
   if (has(E, n, TK_LET))
     return diag_error(L, t->span, "expected statement, found %s", found);
   if (has(E, n, TK_PARAM))
@@ -123,7 +126,7 @@ static Diag *syntax_message(ParseState *ps, const Token *t, const char *found, c
   if (has(E, n, TK_IMPORT))
     return diag_error(L, t->span, "expected declaration (import, module, model, fn, extern, "
                       "grad, const or train), found %s", found);
-  if (ps->ctx == 't' && has(E, n, TK_IDENT) && has(E, n, TK_SEMI) && has(E, n, TK_RBRACE))
+  if (ps->ctx == 't' && has(E, n, TK_IDENT) && has(E, n, TK_RBRACE))
     return diag_error(L, t->span, "expected training setting (name = value), found %s", found);
   if (has(E, n, TK_SEMI) && t->kind != TK_SEMI)
     return diag_error(L, t->span, "expected ';' or newline after %s, found %s",
@@ -132,7 +135,7 @@ static Diag *syntax_message(ParseState *ps, const Token *t, const char *found, c
     return diag_error(L, t->span, "expected expression, found %s", found);
   if (has(E, n, TK_DTYPE) && has(E, n, TK_SCALARTY))
     return diag_error(L, t->span, "expected type, found %s", found);
-  if (n2 == 2 && has(E2, n2, TK_IDENT) && has(E2, n2, TK_LPAREN))
+  if (n == 2 && has(E, n, TK_IDENT) && has(E, n, TK_LPAREN))
     return diag_error(L, t->span, "expected pattern (a name, '_' or '(a, b)'), found %s", found);
   if (n2 == 2 && has(E2, n2, TK_IDENT) && has(E2, n2, TK_STRING))
     return diag_error(L, t->span, "expected module name or path string after 'import', "
@@ -201,7 +204,7 @@ static void restart_at(void *p, ParseState *ps, const Token *t) {
 /* While skipping: 1 when t ends the skip (and must be fed). */
 static int skip_ends(Recovery *rc, const ParseState *ps, const Token *t) {
   switch (t->kind) {
-  case 0: return 1;
+  case TK_END: return 1;
   case TK_LBRACE: rc->rel++; return 0;
   case TK_RBRACE:
     if (rc->rel == 0)
@@ -216,7 +219,9 @@ static int skip_ends(Recovery *rc, const ParseState *ps, const Token *t) {
 /* After a reported error at t: decide how to get back in step. */
 static void begin_recovery(void *p, ParseState *ps, Recovery *rc, const Token *t) {
   lex_unwind_parens(ps->lx);
-  if (t->kind == 0 || t->kind == TK_SEMI || t->kind == TK_RBRACE) {
+  if (t->kind == TK_END)
+    return;   /* nothing follows: stay muted */
+  if (t->kind == TK_SEMI || t->kind == TK_RBRACE) {
     if (!NncParseInError(p))
       NncParseResetErrors(p);
     return;
@@ -237,7 +242,7 @@ static int feed(void *p, ParseState *ps, Recovery *rc, const Token *t) {
       return 1;
     rc->skipping = 0;
     NncParseResetErrors(p);
-    if (t->kind != TK_SEMI && t->kind != TK_RBRACE && t->kind != 0)
+    if (t->kind != TK_SEMI && t->kind != TK_RBRACE && t->kind != TK_END)
       restart_at(p, ps, t);
     else
       push(p, ps, t);
@@ -246,7 +251,7 @@ static int feed(void *p, ParseState *ps, Recovery *rc, const Token *t) {
   }
   if (ps->error && !ps->dead)
     begin_recovery(p, ps, rc, t);
-  return t->kind != 0 && !ps->dead;
+  return t->kind != TK_END && !ps->dead;
 }
 
 Node *lang_parse_source(Lang *L, SrcFile *f) {
@@ -267,7 +272,13 @@ Node *lang_parse_source(Lang *L, SrcFile *f) {
     lex_next(&lx, &t);
     if (lx.too_deep)
       break;   /* reported by the lexer; the rest of the file is not parsed */
+    if (t.kind == 0)
+      t.kind = TK_END;
   } while (feed(p, &ps, &rc, &t));
+  if (!ps.dead && !lx.too_deep) {
+    t.kind = 0;
+    push(p, &ps, &t);
+  }
   lex_done(&lx);
   NncParseFree(p, free);
   return ps.root;

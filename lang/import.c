@@ -53,23 +53,27 @@ static void import_relpath(const Node *n, char *buf, size_t size) {
       *p = '/';
 }
 
-/* dir + "/" + rel into buf (rel alone when dir is empty or rel is absolute). */
+/* dir + "/" + rel into buf (rel alone when dir is empty or rel is absolute); an overlong
+ * path becomes "" (which does not exist). */
 static void path_join(const char *dir, size_t dirlen, const char *rel, char *buf, size_t size) {
+  int n;
   if (rel[0] == '/' || dirlen == 0)
-    snprintf(buf, size, "%s", rel);
+    n = snprintf(buf, size, "%s", rel);
   else
-    snprintf(buf, size, "%.*s/%s", (int)dirlen, dir, rel);
+    n = snprintf(buf, size, "%.*s/%s", (int)dirlen, dir, rel);
+  if (n < 0 || (size_t)n >= size)
+    buf[0] = '\0';
 }
 
 /* Finds rel in the search path; fills buf and returns 1 when it exists. */
 static int import_find(Lang *L, const SrcFile *from, const char *rel, char *buf, size_t size) {
   const char *slash = strrchr(from->path, '/');
   path_join(from->path, slash ? (size_t)(slash - from->path) : 0, rel, buf, size);
-  if (access(buf, R_OK) == 0)
+  if (buf[0] && access(buf, R_OK) == 0)
     return 1;
   for (const char **p = L->opt.import_paths; p && *p; p++) {
     path_join(*p, strlen(*p), rel, buf, size);
-    if (access(buf, R_OK) == 0)
+    if (buf[0] && access(buf, R_OK) == 0)
       return 1;
   }
   const char *env = getenv("NNC_PATH");
@@ -77,13 +81,13 @@ static int import_find(Lang *L, const SrcFile *from, const char *rel, char *buf,
     const char *end = strchr(env, ':');
     size_t n = end ? (size_t)(end - env) : strlen(env);
     path_join(env, n, rel, buf, size);
-    if (n && access(buf, R_OK) == 0)
+    if (n && buf[0] && access(buf, R_OK) == 0)
       return 1;
     env = end ? end + 1 : NULL;
   }
 #ifdef NNC_STDLIB_DIR
   path_join(NNC_STDLIB_DIR, strlen(NNC_STDLIB_DIR), rel, buf, size);
-  if (access(buf, R_OK) == 0)
+  if (buf[0] && access(buf, R_OK) == 0)
     return 1;
 #endif
   return 0;

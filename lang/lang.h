@@ -122,7 +122,12 @@ struct Node {
   /* filled by the checker */
   Type *type;
   Sym *sym;
+  /* filled by the parser: height of this subtree (1 for a leaf). The parser reports
+   * trees higher than AST_MAX_DEPTH, so walkers may recurse without a guard. */
+  int depth;
 };
+
+#define AST_MAX_DEPTH 2000
 
 Node *ast_new(Lang *L, NodeKind k, Span sp);            /* NULL when out of memory */
 Node *ast_push(Lang *L, Node *parent, Node *kid);       /* appends kid (may be NULL); returns parent */

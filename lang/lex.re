@@ -55,7 +55,7 @@ static const char *const tok_names[] = {
   [TK_OVER] = "'over'", [TK_ALONG] = "'along'", [TK_FROM] = "'from'", [TK_TRAIN] = "'train'",
   [TK_EXTERN] = "'extern'", [TK_GRAD] = "'grad'", [TK_CONST] = "'const'", [TK_TRUE] = "'true'",
   [TK_FALSE] = "'false'", [TK_TRAINING] = "'training'", [TK_NONE] = "'None'", [TK_AND] = "'and'",
-  [TK_OR] = "'or'", [TK_NOT] = "'not'",
+  [TK_OR] = "'or'", [TK_NOT] = "'not'", [TK_END] = "end of file",
 };
 
 const char *tok_name(int kind) {

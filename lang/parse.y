@@ -53,7 +53,8 @@ int NncParseInError(void *parser) {
        ASSIGN EQ NE LT LE GT GE PLUS MINUS STAR SLASH PERCENT POW AT QUESTION ARROW
        IDENT INT FLOAT SIZE STRING DTYPE SCALARTY
        IMPORT AS MODULE MODEL FN PARAM BUFFER LET VAR RETURN FOR IN IF ELSE SCAN REVERSE
-       OVER ALONG FROM TRAIN EXTERN GRAD CONST TRUE FALSE TRAINING NONE AND OR NOT.
+       OVER ALONG FROM TRAIN EXTERN GRAD CONST TRUE FALSE TRAINING NONE AND OR NOT
+       END.
 
 %type modkw {Token}
 %type cmpop {Token}
@@ -72,11 +73,12 @@ seps1 ::= seps1 SEMI.
 
 /* ---------------------------------------------------------------- file, declarations */
 
-/* file = { sep } { decl sep { sep } } */
-file ::= decl_list(A).                                { ast_splice(ps->L, ps->root, A); }
-decl_list(A) ::= seps0.                               { A = NULL; }
-decl_list(A) ::= seps0 decl_items(B).                 { A = B; }
-decl_list(A) ::= seps0 decl_items(B) seps1.           { A = B; }
+/* file = { sep } { decl sep { sep } }. The driver ends the input with END, so that no
+ * list state has a default reduction: an error is then detected with the list on the
+ * stack (the same reason every list below is written inside its brackets). */
+file ::= seps0 END.
+file ::= seps0 decl_items(B) END.                     { ast_splice(ps->L, ps->root, B); }
+file ::= seps0 decl_items(B) seps1 END.               { ast_splice(ps->L, ps->root, B); }
 decl_items(A) ::= decl(B).                            { A = ast_list(ps->L, N_FILE, B); }
 decl_items(A) ::= decl_items(Q) seps1 decl(B).        { A = ast_add(ps->L, Q, B); }
 
@@ -98,25 +100,24 @@ as_opt(A) ::= .                                       { A = no_token; }
 as_opt(A) ::= AS IDENT(N).                            { A = N; }
 
 /* module = ( "module" | "model" ) IDENT [ "(" hparams ")" ] "{" members "}" */
-module(A) ::= modkw(K) IDENT(N) hparams_opt(H) LBRACE member_list(M) RBRACE(R). { A = ast_module(ps->L, &K, &N, H, M, R.span); }
+module(A) ::= modkw(K) IDENT(N) hparams_opt(H) member_block(M). { A = ast_module(ps->L, &K, &N, H, M, M ? M->span : N.span); }
 modkw(A) ::= MODULE(K).                               { A = K; }
 modkw(A) ::= MODEL(K).                                { A = K; }
 hparams_opt(A) ::= .                                  { A = NULL; }
 hparams_opt(A) ::= LPAREN RPAREN.                     { A = NULL; }
-hparams_opt(A) ::= LPAREN hparam_list(H) comma_opt RPAREN. { A = H; }
+hparams_opt(A) ::= LPAREN hparam_list(H) RPAREN.     { A = H; }
+hparams_opt(A) ::= LPAREN hparam_list(H) COMMA RPAREN. { A = H; }
 hparam_list(A) ::= hparam(B).                         { A = ast_list(ps->L, N_TUPLE, B); }
 hparam_list(A) ::= hparam_list(Q) COMMA hparam(B).    { A = ast_add(ps->L, Q, B); }
 hparam(A) ::= IDENT(N) type_opt(T) default_opt(D).    { A = ast_named(ps->L, N_HPARAM, N.span, &N, 2, T, D); }
-comma_opt ::= .
-comma_opt ::= COMMA.
 type_opt(A) ::= .                                     { A = NULL; }
 type_opt(A) ::= COLON type(T).                        { A = T; }
 default_opt(A) ::= .                                  { A = NULL; }
 default_opt(A) ::= ASSIGN expr(E).                    { A = E; }
 
-member_list(A) ::= seps0.                             { A = NULL; }
-member_list(A) ::= seps0 member_items(B).             { A = B; }
-member_list(A) ::= seps0 member_items(B) seps1.       { A = B; }
+member_block(A) ::= LBRACE(Q) seps0 RBRACE(R).        { A = ast_enclose(ps->L, NULL, N_TUPLE, Q.span, R.span); }
+member_block(A) ::= LBRACE(Q) seps0 member_items(B) RBRACE(R). { A = ast_enclose(ps->L, B, N_TUPLE, Q.span, R.span); }
+member_block(A) ::= LBRACE(Q) seps0 member_items(B) seps1 RBRACE(R). { A = ast_enclose(ps->L, B, N_TUPLE, Q.span, R.span); }
 member_items(A) ::= member(B).                        { A = ast_list(ps->L, N_TUPLE, B); }
 member_items(A) ::= member_items(Q) seps1 member(B).  { A = ast_add(ps->L, Q, B); }
 
@@ -129,13 +130,14 @@ member(A) ::= grad(B).                                { A = B; }
 member(A) ::= error.                                  { A = NULL; }
 
 /* fn = "fn" IDENT "(" args ")" [ "->" type ] ( block | "=" expr ) */
-fn(A) ::= FN(K) IDENT(N) LPAREN args_opt(P) RPAREN ret_opt(R) fnbody(B). { A = ast_fn(ps->L, K.span, &N, P, R, B); }
-extern(A) ::= EXTERN(K) FN IDENT(N) LPAREN args_opt(P) RPAREN ret_opt(R). { A = ast_extern(ps->L, K.span, &N, P, R); }
-grad(A) ::= GRAD(K) IDENT(N) LPAREN args_opt(P) RPAREN fnbody(B). { A = ast_grad(ps->L, K.span, &N, P, B); }
+fn(A) ::= FN(K) IDENT(N) params(P) ret_opt(R) fnbody(B). { A = ast_fn(ps->L, K.span, &N, P, R, B); }
+extern(A) ::= EXTERN(K) FN IDENT(N) params(P) ret_opt(R). { A = ast_extern(ps->L, K.span, &N, P, R); }
+grad(A) ::= GRAD(K) IDENT(N) params(P) fnbody(B).     { A = ast_grad(ps->L, K.span, &N, P, B); }
 const(A) ::= CONST(K) IDENT(N) type_opt(T) ASSIGN expr(E). { A = ast_named(ps->L, N_CONST, K.span, &N, 2, T, E); }
 
-args_opt(A) ::= .                                     { A = NULL; }
-args_opt(A) ::= arg_list(Q) comma_opt.                { A = Q; }
+params(A) ::= LPAREN RPAREN.                          { A = NULL; }
+params(A) ::= LPAREN arg_list(Q) RPAREN.              { A = Q; }
+params(A) ::= LPAREN arg_list(Q) COMMA RPAREN.        { A = Q; }
 arg_list(A) ::= arg(B).                               { A = ast_list(ps->L, N_TUPLE, B); }
 arg_list(A) ::= arg_list(Q) COMMA arg(B).             { A = ast_add(ps->L, Q, B); }
 arg(A) ::= IDENT(N) type_opt(T) default_opt(D).       { A = ast_named(ps->L, N_ARG, N.span, &N, 2, T, D); }
@@ -145,10 +147,10 @@ fnbody(A) ::= block(B).                               { A = B; }
 fnbody(A) ::= ASSIGN expr(E).                         { A = E; }
 
 /* train = "train" IDENT "{" { titem } "}" ; titem = [ IDENT ] IDENT "=" expr */
-train(A) ::= TRAIN(K) IDENT(N) LBRACE titem_list(I) RBRACE(R). { A = ast_train(ps->L, K.span, &N, I, R.span); }
-titem_list(A) ::= seps0.                              { A = NULL; }
-titem_list(A) ::= seps0 titem_items(B).               { A = B; }
-titem_list(A) ::= seps0 titem_items(B) seps1.         { A = B; }
+train(A) ::= TRAIN(K) IDENT(N) titem_block(I).       { A = ast_train(ps->L, K.span, &N, I, I ? I->span : N.span); }
+titem_block(A) ::= LBRACE(Q) seps0 RBRACE(R).         { A = ast_enclose(ps->L, NULL, N_TUPLE, Q.span, R.span); }
+titem_block(A) ::= LBRACE(Q) seps0 titem_items(B) RBRACE(R). { A = ast_enclose(ps->L, B, N_TUPLE, Q.span, R.span); }
+titem_block(A) ::= LBRACE(Q) seps0 titem_items(B) seps1 RBRACE(R). { A = ast_enclose(ps->L, B, N_TUPLE, Q.span, R.span); }
 titem_items(A) ::= titem(B).                          { A = ast_list(ps->L, N_TUPLE, B); }
 titem_items(A) ::= titem_items(Q) seps1 titem(B).     { A = ast_add(ps->L, Q, B); }
 titem(A) ::= IDENT(N) ASSIGN expr(E).                 { A = ast_titem(ps->L, NULL, &N, E); }
@@ -160,9 +162,10 @@ titem(A) ::= error.                                   { A = NULL; }
 /* type = dtype [ "[" dims "]" ] | "(" type { "," type } ")" | "int" | "float" | "str" */
 type(A) ::= DTYPE(D).                                 { A = ast_ttensor(ps->L, &D, NULL, D.span); }
 type(A) ::= DTYPE(D) LBRACKET RBRACKET(R).            { A = ast_ttensor(ps->L, &D, ast_list(ps->L, N_TUPLE, NULL), R.span); }
-type(A) ::= DTYPE(D) LBRACKET expr_list(X) comma_opt RBRACKET(R). { A = ast_ttensor(ps->L, &D, X, R.span); }
+type(A) ::= DTYPE(D) LBRACKET expr_list(X) RBRACKET(R). { A = ast_ttensor(ps->L, &D, X, R.span); }
+type(A) ::= DTYPE(D) LBRACKET expr_list(X) COMMA RBRACKET(R). { A = ast_ttensor(ps->L, &D, X, R.span); }
 type(A) ::= LPAREN type(T) RPAREN.                    { A = T; }
-type(A) ::= LPAREN(Q) type(T) COMMA type_list(X) comma_opt RPAREN(R). { A = ast_enclose(ps->L, ast_splice(ps->L, ast_list(ps->L, N_TTUPLE, T), X), N_TTUPLE, Q.span, R.span); }
+type(A) ::= LPAREN(Q) type(T) COMMA type_list(X) RPAREN(R). { A = ast_enclose(ps->L, ast_splice(ps->L, ast_list(ps->L, N_TTUPLE, T), X), N_TTUPLE, Q.span, R.span); }
 type(A) ::= SCALARTY(S).                              { A = ast_tok(ps->L, N_TSCALAR, &S); }
 type_list(A) ::= type(T).                             { A = ast_list(ps->L, N_TTUPLE, T); }
 type_list(A) ::= type_list(Q) COMMA type(T).          { A = ast_add(ps->L, Q, T); }
@@ -170,10 +173,9 @@ type_list(A) ::= type_list(Q) COMMA type(T).          { A = ast_add(ps->L, Q, T)
 /* ---------------------------------------------------------------- statements */
 
 /* block = "{" { sep } { stmt sep { sep } } "}" */
-block(A) ::= LBRACE(Q) stmt_list(S) RBRACE(R).        { A = ast_enclose(ps->L, S, N_BLOCK, Q.span, R.span); }
-stmt_list(A) ::= seps0.                               { A = NULL; }
-stmt_list(A) ::= seps0 stmt_items(B).                 { A = B; }
-stmt_list(A) ::= seps0 stmt_items(B) seps1.           { A = B; }
+block(A) ::= LBRACE(Q) seps0 RBRACE(R).               { A = ast_enclose(ps->L, NULL, N_BLOCK, Q.span, R.span); }
+block(A) ::= LBRACE(Q) seps0 stmt_items(S) RBRACE(R). { A = ast_enclose(ps->L, S, N_BLOCK, Q.span, R.span); }
+block(A) ::= LBRACE(Q) seps0 stmt_items(S) seps1 RBRACE(R). { A = ast_enclose(ps->L, S, N_BLOCK, Q.span, R.span); }
 stmt_items(A) ::= stmt(B).                            { A = ast_list(ps->L, N_BLOCK, B); }
 stmt_items(A) ::= stmt_items(Q) seps1 stmt(B).        { A = ast_add(ps->L, Q, B); }
 
@@ -193,7 +195,7 @@ ifstmt(A) ::= IF(K) expr(C) block(T) ELSE ifstmt(E).  { A = ast_make(ps->L, N_IF
 
 /* pattern = IDENT | "_" | "(" pattern { "," pattern } ")" */
 pattern(A) ::= IDENT(N).                              { A = ast_pname(ps->L, &N); }
-pattern(A) ::= LPAREN(Q) pattern_list(P) comma_opt RPAREN(R). { A = ast_enclose(ps->L, P, N_PTUPLE, Q.span, R.span); }
+pattern(A) ::= LPAREN(Q) pattern_list(P) RPAREN(R).  { A = ast_enclose(ps->L, P, N_PTUPLE, Q.span, R.span); }
 pattern_list(A) ::= pattern(P).                       { A = ast_list(ps->L, N_PTUPLE, P); }
 pattern_list(A) ::= pattern_list(Q) COMMA pattern(P). { A = ast_add(ps->L, Q, P); }
 
@@ -247,12 +249,12 @@ power(A) ::= postfix(Q) POW(O) unary(R).              { A = ast_binary(ps->L, &O
 
 /* postfix = primary { "(" args ")" | "[" subs "]" | "." IDENT } */
 postfix(A) ::= primary(B).                            { A = B; }
-postfix(A) ::= postfix(F) LPAREN call_args(X) RPAREN(R). { A = ast_call(ps->L, F, X, R.span); }
+postfix(A) ::= postfix(F) LPAREN RPAREN(R).           { A = ast_call(ps->L, F, NULL, R.span); }
+postfix(A) ::= postfix(F) LPAREN call_arg_list(X) RPAREN(R). { A = ast_call(ps->L, F, X, R.span); }
+postfix(A) ::= postfix(F) LPAREN call_arg_list(X) COMMA RPAREN(R). { A = ast_call(ps->L, F, X, R.span); }
 postfix(A) ::= postfix(O) LBRACKET sub_list(S) RBRACKET(R). { A = ast_index(ps->L, O, S, R.span); }
 postfix(A) ::= postfix(O) DOT IDENT(N).               { A = ast_member(ps->L, O, &N); }
 
-call_args(A) ::= .                                    { A = NULL; }
-call_args(A) ::= call_arg_list(Q) comma_opt.          { A = Q; }
 call_arg_list(A) ::= call_arg(B).                     { A = ast_list(ps->L, N_TUPLE, B); }
 call_arg_list(A) ::= call_arg_list(Q) COMMA call_arg(B). { A = ast_add(ps->L, Q, B); }
 call_arg(A) ::= expr(E).                              { A = E; }
@@ -284,8 +286,8 @@ primary(A) ::= IDENT(T).                              { A = ast_tok(ps->L, N_NAM
 primary(A) ::= LPAREN expr(E) RPAREN.                 { A = E; }
 primary(A) ::= LPAREN(Q) RPAREN(R).                   { A = ast_enclose(ps->L, NULL, N_TUPLE, Q.span, R.span); }
 primary(A) ::= LPAREN(Q) expr(E) COMMA RPAREN(R).     { A = ast_enclose(ps->L, ast_list(ps->L, N_TUPLE, E), N_TUPLE, Q.span, R.span); }
-primary(A) ::= LPAREN(Q) expr(E) COMMA expr_list(X) comma_opt RPAREN(R). { A = ast_enclose(ps->L, ast_splice(ps->L, ast_list(ps->L, N_TUPLE, E), X), N_TUPLE, Q.span, R.span); }
+primary(A) ::= LPAREN(Q) expr(E) COMMA expr_list(X) RPAREN(R). { A = ast_enclose(ps->L, ast_splice(ps->L, ast_list(ps->L, N_TUPLE, E), X), N_TUPLE, Q.span, R.span); }
 primary(A) ::= LBRACKET(Q) RBRACKET(R).               { A = ast_enclose(ps->L, NULL, N_LIST, Q.span, R.span); }
-primary(A) ::= LBRACKET(Q) expr_list(X) comma_opt RBRACKET(R). { A = ast_enclose(ps->L, X, N_LIST, Q.span, R.span); }
+primary(A) ::= LBRACKET(Q) expr_list(X) RBRACKET(R). { A = ast_enclose(ps->L, X, N_LIST, Q.span, R.span); }
 primary(A) ::= LBRACKET(Q) expr(E) FOR IDENT(N) IN expr(Lo) DOTDOT expr(Hi) RBRACKET(R). { A = ast_comprehension(ps->L, Q.span, E, &N, Lo, Hi, R.span); }
-primary(A) ::= FN(K) LPAREN args_opt(P) RPAREN block(B). { A = ast_lambda(ps->L, K.span, P, B); }
+primary(A) ::= FN(K) params(P) block(B). { A = ast_lambda(ps->L, K.span, P, B); }
