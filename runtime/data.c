@@ -451,8 +451,30 @@ static int rt_csv_line(rt_csv *c, const char *s, size_t len, int64_t line)
   return NNRT_OK;
 }
 
+/* rt_csv_numeric: every comma-separated field of s[0..len) parses as a number. */
+static int rt_csv_numeric(const char *s, size_t len)
+{
+  size_t start = 0;
+  for (size_t i = 0; i <= len; i++) {
+    if (i < len && s[i] != ',') continue;
+    char tmp[64], *end;
+    size_t k = i - start < sizeof tmp - 1 ? i - start : sizeof tmp - 1;
+    memcpy(tmp, s + start, k);
+    tmp[k] = '\0';
+    strtod(tmp, &end);
+    while (*end == ' ' || *end == '\t' || *end == '\r') end++;
+    if (end == tmp || *end) return 0;
+    start = i + 1;
+  }
+  return 1;
+}
+
 static int rt_csv_parse(rt_csv *c, const char *text, size_t n, int has_header)
 {
+  if (has_header < 0) { /* auto: a header iff the first line is not all numbers */
+    const char *nl = memchr(text, '\n', n);
+    has_header = !rt_csv_numeric(text, nl ? (size_t)(nl - text) : n);
+  }
   int64_t line = 0;
   size_t i = 0;
   while (i < n) {

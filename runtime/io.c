@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include "rt.h"
@@ -132,13 +134,24 @@ static void rt_fsync_dir(const char *path)
   }
 }
 
+/* rt_temp_create: a new file path.tmp.XXXXXX next to path (same file system, so that the
+ * rename is atomic), mode 0644; its name in tmp. Returns the fd or -1. */
+static int rt_temp_create(const char *path, char *tmp, size_t size)
+{
+  if (snprintf(tmp, size, "%s.tmp.XXXXXX", path) >= (int)size) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  int fd = mkstemp(tmp);
+  if (fd >= 0) fchmod(fd, 0644);
+  return fd;
+}
+
 int rt_write_atomic(nnrt_ctx *ctx, const char *path, const void *buf, size_t size)
 {
   char tmp[4096];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-    return rt_error(ctx, NNRT_EINVAL, "%s: path too long", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return rt_error(ctx, NNRT_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+  int fd = rt_temp_create(path, tmp, sizeof tmp);
+  if (fd < 0) return rt_error(ctx, NNRT_EIO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
   const char *what = NULL;
   if (rt_write_all(fd, buf, size) != 0) what = "write";
   else if (fsync(fd) != 0) what = "fsync";

@@ -228,8 +228,9 @@ int nnrt_load_npy_memory(nnrt_ctx *ctx, const void *buf, size_t size, const char
 int nnrt_save_npy(nnrt_ctx *ctx, const char *path, const nnrt_tensor *t);
 
 /* nnrt_load_csv: a numeric CSV file (comma-separated, one record per line, \n or \r\n) as
- * dt (F32 or F64) [rows, columns]. If has_header, the first line is skipped. Empty lines
- * are skipped; every record must have the same number of fields. */
+ * dt (F32 or F64) [rows, columns]. has_header: 1 skips the first line, 0 reads it as data,
+ * -1 skips it iff some field of it is not a number. Empty lines are skipped; every record
+ * must have the same number of fields; errors give "path:line: field k: ...". */
 int nnrt_load_csv(nnrt_ctx *ctx, const char *path, nnrt_dtype dt, int has_header,
                   nnrt_tensor **out);
 

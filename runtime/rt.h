@@ -132,8 +132,8 @@ int rt_read_gz(nnrt_ctx *ctx, const char *path, void **buf, size_t *size, size_t
 /* rt_read_file: the whole file into memory from ctx's allocator (*size bytes plus a NUL;
  * free with rt_free(ctx, buf, *size + 1)). NNRT_EIO with the file name and strerror on failure. */
 int rt_read_file(nnrt_ctx *ctx, const char *path, void **buf, size_t *size);
-/* rt_write_atomic: writes buf to path through path.tmp.PID, fsync, rename; fsyncs the
- * directory too. */
+/* rt_write_atomic: writes buf to a new temporary file path.tmp.XXXXXX, fsyncs it, renames
+ * it over path, and fsyncs the directory: path holds either the old or the new bytes. */
 int rt_write_atomic(nnrt_ctx *ctx, const char *path, const void *buf, size_t size);
 
 #endif

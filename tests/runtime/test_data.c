@@ -306,6 +306,20 @@ Test(data, csv_with_header_crlf_and_blank_lines)
   nnrt_tensor_free(t);
 }
 
+Test(data, csv_header_auto_detection)
+{
+  nnrt_tensor *t;
+  const char *p = tmpfile_with("h1.csv", "x, y\n1,2\n", 9);
+  cr_assert_eq(nnrt_load_csv(ctx, p, NNRT_F32, -1, &t), NNRT_OK, "%s", nnrt_errmsg(ctx));
+  cr_assert_eq(nnrt_tensor_dim(t, 0), 1);
+  nnrt_tensor_free(t);
+  p = tmpfile_with("h0.csv", "1e3, -2\r\n1,2\n", 13);
+  cr_assert_eq(nnrt_load_csv(ctx, p, NNRT_F32, -1, &t), NNRT_OK, "%s", nnrt_errmsg(ctx));
+  cr_assert_eq(nnrt_tensor_dim(t, 0), 2);
+  cr_assert_eq(((float *)nnrt_tensor_data(t))[0], 1000.0f);
+  nnrt_tensor_free(t);
+}
+
 Test(data, csv_errors_name_line_and_field)
 {
   nnrt_tensor *t;

@@ -1,6 +1,7 @@
 /* test_weights.c: safetensors: a file laid out as the reference (PyTorch) writer lays it
  * out, built byte by byte; round trips; corrupt files; shape mismatches; atomic writes. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -117,9 +118,19 @@ Test(weights, save_then_load_round_trip)
   cr_assert_eq(fread(h, 1, 8, f), 8);
   fclose(f);
   cr_assert_eq(h[0] % 8, 0);
-  char tmp[160];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  cr_assert_neq(access(tmp, F_OK), 0);
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int files = 0;
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.') {
+      files++;
+      cr_assert_str_eq(e->d_name, "m.safetensors", "left behind: %s", e->d_name);
+    }
+  closedir(d);
+  cr_assert_eq(files, 1);
+  struct stat st;
+  cr_assert_eq(stat(path, &st), 0);
+  cr_assert_eq(st.st_mode & 0777, 0644);
   nnrt_tensor_free(a);
   nnrt_tensor_free(b);
   nnrt_tensor_free(c);
