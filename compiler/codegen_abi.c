@@ -37,12 +37,33 @@ int cg_define_runtime(jit_t *j) {
   return jit_define_symbols(j, syms, n);
 }
 
-/* The LLVM type of one C type as written in abi.def ("const float *x", "int64_t n"). */
+static int is_ident(char ch) { return isalnum((unsigned char)ch) || ch == '_'; }
+
+/* Is token tok (length n) one of the words that make up a C type in abi.def? */
+static int type_word(const char *tok, size_t n) {
+  static const char *const w[] = {"const", "void", "int", "float", "double", "int64_t", "uint64_t",
+                                  "int32_t", "uint32_t", "size_t", "long", "unsigned", "char"};
+  for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+    if (strlen(w[i]) == n && !strncmp(w[i], tok, n))
+      return 1;
+  return 0;
+}
+
+/* The LLVM type of one C parameter as written in abi.def ("const float *x", "int64_t n",
+ * "float"): the parameter name, if any, is ignored. */
 static LLVMTypeRef c_type(LLVMContextRef C, const char *s, size_t len) {
   char t[128];
   snprintf(t, sizeof t, "%.*s", (int)len, s);
   if (strchr(t, '*') || strchr(t, '('))
     return LLVMPointerTypeInContext(C, 0);
+  size_t n = strlen(t);
+  while (n && isspace((unsigned char)t[n - 1]))
+    t[--n] = 0;
+  size_t b = n;
+  while (b && is_ident(t[b - 1]))
+    b--;
+  if (b > 0 && !type_word(t + b, n - b)) /* drop the parameter name */
+    t[b] = 0;
   if (strstr(t, "int64_t") || strstr(t, "size_t") || strstr(t, "long"))
     return LLVMInt64TypeInContext(C);
   if (strstr(t, "int32_t") || strstr(t, "int"))

@@ -488,3 +488,25 @@ Test(kernels, exp_kernel_is_vectorized_and_emits_an_object) {
   LLVMDisposeModule(m);
   kir_free(f);
 }
+
+/* Prototypes of abi.def are parsed into LLVM types, parameter names ignored. */
+Test(kernels, abi_signatures_parse) {
+  LLVMContextRef C = jit_context(J);
+  LLVMTypeRef t = cg_abi_signature(C, "nnrt_fill_uniform");
+  cr_assert_not_null(t);
+  cr_assert_eq(LLVMCountParamTypes(t), 6);
+  LLVMTypeRef p[6];
+  LLVMGetParamTypes(t, p);
+  cr_assert_eq(LLVMGetTypeKind(p[0]), LLVMPointerTypeKind);
+  cr_assert_eq(LLVMGetIntTypeWidth(p[1]), 64);
+  cr_assert_eq(LLVMGetTypeKind(p[4]), LLVMFloatTypeKind);
+  t = cg_abi_signature(C, "nnrt_get_threads");
+  cr_assert_eq(LLVMCountParamTypes(t), 0);
+  cr_assert_eq(LLVMGetIntTypeWidth(LLVMGetReturnType(t)), 32);
+  t = cg_abi_signature(C, "nnrt_parallel_for");
+  cr_assert_eq(LLVMCountParamTypes(t), 3);
+  cr_assert_null(cg_abi_signature(C, "not_a_runtime_function"));
+  for (int i = 0; i < rt_abi_count; i++)
+    cr_expect_not_null(cg_abi_signature(C, rt_abi_table[i].name), "cannot type %s %s", rt_abi_table[i].name,
+                       rt_abi_table[i].params);
+}
