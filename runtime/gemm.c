@@ -29,6 +29,9 @@
 
 /* Below this many flops (2 M N K) a second thread costs more than it brings. */
 #define GEMM_PAR_MIN_FLOPS (2.0 * 96 * 96 * 96)
+/* Problems up to this M N K (and K) skip packing A (see gemm_small). */
+#define GEMM_SMALL_MNK (300.0 * 300 * 300)
+#define GEMM_SMALL_KMAX 512
 
 /* ---- error message (shared by conv.c and pool.c) ---- */
 
@@ -67,20 +70,21 @@ static void gemm_store_tile(const float *acc, int acs, float *c, int64_t ldc, in
   }
 }
 
-static void ukr_scalar(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                       int mr, int nr, const kern_epi *e)
+static void ukr_scalar(int64_t kc, const float *a, int64_t acs, const float *b, int64_t bks,
+                       float *c, int64_t ldc, int mr, int nr, const kern_epi *e)
 {
   float acc[SC_MR][SC_NR];
   memset(acc, 0, sizeof acc);
-  for (int64_t k = 0; k < kc; k++, a += SC_MR, b += SC_NR)
-    for (int i = 0; i < SC_MR; i++)
-      for (int j = 0; j < SC_NR; j++)
+  for (int64_t k = 0; k < kc; k++, a += acs, b += bks)
+    for (int i = 0; i < mr; i++)
+      for (int j = 0; j < nr; j++)
         acc[i][j] += a[i] * b[j];
   gemm_store_tile(&acc[0][0], SC_NR, c, ldc, mr, nr, e);
 }
 
 static const kern_gemm_arch kern_gemm_scalar = {
-  "scalar-4x16", KERN_ISA_SCALAR, SC_MR, SC_NR, 128, 256, 2048, ukr_scalar,
+  "scalar-4x16", KERN_ISA_SCALAR, SC_MR, SC_NR, 128, 256, 2048,
+  ukr_scalar, ukr_scalar, NULL, NULL,
 };
 
 /* ---- dispatch ---- */
@@ -144,8 +148,8 @@ typedef struct gemm_view {
 /* Packs one micro-panel: dst[t * W + l] = s[l * ls + t * ts] for lanes l < nl, zero for
  * nl <= l < W, steps t < nt. A micro-panels have lanes = rows of op(A), steps = k; B ones
  * have lanes = columns of op(B). */
-static void gemm_pack(const float *s, int64_t ls, int64_t ts, int nl, int W, int64_t nt,
-                      float *dst)
+static void gemm_pack_generic(const float *s, int64_t ls, int64_t ts, int nl, int W,
+                              int64_t nt, float *dst)
 {
   if (ls == 1) { /* lanes contiguous: a copy per step */
     for (int64_t t = 0; t < nt; t++, dst += W) {
@@ -163,6 +167,14 @@ static void gemm_pack(const float *s, int64_t ls, int64_t ts, int nl, int W, int
   for (int l = nl; l < W; l++)
     for (int64_t t = 0; t < nt; t++)
       dst[t * W + l] = 0.0f;
+}
+
+/* Packs with the ISA's packer when it handles the layout, else with the portable one. */
+static void gemm_pack(const kern_gemm_arch *k, const float *s, int64_t ls, int64_t ts, int nl,
+                      int W, int64_t nt, float *dst)
+{
+  if (!k->pack || k->pack(s, ls, ts, nl, W, nt, dst) != 0)
+    gemm_pack_generic(s, ls, ts, nl, W, nt, dst);
 }
 
 /* ---- the loop nest ---- */
@@ -200,7 +212,7 @@ static void gemm_pack_b(const gemm_job *g, int64_t pc, int64_t kc, int64_t jc, i
   for (int64_t q = 0; q < np; q++) {
     int64_t j = jc + q * NR;
     const float *s = g->b.p + pc * g->b.rs + j * g->b.cs;
-    gemm_pack(s, g->b.cs, g->b.rs, (int)gemm_min(NR, jc + nc - j), NR, kc,
+    gemm_pack(g->arch, s, g->b.cs, g->b.rs, (int)gemm_min(NR, jc + nc - j), NR, kc,
               g->bbuf + q * NR * kc);
   }
 }
@@ -214,7 +226,7 @@ static void gemm_pack_a(const gemm_job *g, int64_t ic, int64_t mc, int64_t pc, i
   for (int64_t q = 0; q < np; q++) {
     int64_t i = ic + q * MR;
     const float *s = g->a.p + i * g->a.rs + pc * g->a.cs;
-    gemm_pack(s, g->a.rs, g->a.cs, (int)gemm_min(MR, ic + mc - i), MR, kc,
+    gemm_pack(g->arch, s, g->a.rs, g->a.cs, (int)gemm_min(MR, ic + mc - i), MR, kc,
               g->abuf + q * MR * kc);
   }
 }
@@ -243,7 +255,8 @@ static void gemm_tiles(const gemm_job *g, int64_t ic, int64_t i0, int64_t i1, in
   for (int64_t i = i0; i < i1; i += k->mr) {
     int mr = (int)gemm_min(k->mr, i1 - i);
     kern_epi e = gemm_epi(g, ic + i, j, pc, kc);
-    k->ukr(kc, g->abuf + i * kc, bp, g->c + (ic + i) * g->ldc + j, g->ldc, mr, nr, &e);
+    k->ukr(kc, g->abuf + i * kc, k->mr, bp, k->nr, g->c + (ic + i) * g->ldc + j, g->ldc, mr,
+           nr, &e);
   }
 }
 
@@ -279,6 +292,59 @@ static void gemm_run(const gemm_job *g)
         gemm_pack_a(g, ic, mcc, pc, kc);
         gemm_block(g, ic, mcc, jc, nc, pc, kc);
       }
+    }
+  }
+}
+
+/* ---- small problems: one K block; A and B packed only when the layout needs it ---- */
+
+/* Whether the problem is small enough for gemm_small: one thread, one K block, operands
+ * about L2-sized. A blocking override (tests, tuning) turns it off. */
+static int gemm_is_small(const gemm_job *g)
+{
+  return g->nt == 1 && !gemm_kc && g->K <= GEMM_SMALL_KMAX &&
+         (double)g->M * g->N * g->K <= GEMM_SMALL_MNK;
+}
+
+/* Floats of scratch gemm_small needs: an A micro-panel, and all of B when it is transposed. */
+static size_t gemm_small_scratch(const gemm_job *g)
+{
+  size_t na = (size_t)(g->arch->mr * g->K);
+  size_t nb = g->b.cs == 1 ? 0 : (size_t)(gemm_ceil(g->N, g->arch->nr) * g->arch->nr * g->K);
+  return na + nb + 16;
+}
+
+/* C = op(A) op(B) without cache blocking. The kernel reads op(B) rows in place when B is
+ * not transposed, and op(A) columns in place when A is transposed (full-height panels
+ * only: an edge panel would read past the matrix); otherwise it packs. */
+static void gemm_small(gemm_job *g)
+{
+  const kern_gemm_arch *k = g->arch;
+  int64_t bpanel = k->nr * g->K;
+  g->bbuf = g->abuf + ((size_t)(k->mr * g->K + 15) & ~(size_t)15);
+  if (g->b.cs != 1)
+    for (int64_t j = 0; j < g->N; j += k->nr)
+      gemm_pack(k, g->b.p + j * g->b.cs, g->b.cs, g->b.rs, (int)gemm_min(k->nr, g->N - j),
+                k->nr, g->K, g->bbuf + j / k->nr * bpanel);
+  for (int64_t i = 0; i < g->M; i += k->mr) {
+    int mr = (int)gemm_min(k->mr, g->M - i);
+    const float *ap = g->a.p + i * g->a.rs;
+    int64_t acs = g->a.cs;
+    kern_ukr_fn *ukr = k->strided;
+    if (g->a.cs == 1 && k->rows) {
+      ukr = k->rows;
+      acs = g->a.rs;
+    } else if (g->a.rs != 1 || mr < k->mr) {
+      gemm_pack(k, ap, g->a.rs, g->a.cs, mr, k->mr, g->K, g->abuf);
+      ap = g->abuf;
+      acs = k->mr;
+    }
+    for (int64_t j = 0; j < g->N; j += k->nr) {
+      int nr = (int)gemm_min(k->nr, g->N - j);
+      kern_epi e = gemm_epi(g, i, j, 0, g->K);
+      const float *bp = g->b.cs == 1 ? g->b.p + j : g->bbuf + j / k->nr * bpanel;
+      int64_t bks = g->b.cs == 1 ? g->b.rs : k->nr;
+      ukr(g->K, ap, acs, bp, bks, g->c + i * g->ldc + j, g->ldc, mr, nr, &e);
     }
   }
 }
@@ -369,6 +435,14 @@ void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
     return;
   }
   gemm_plan(&g);
+  if (gemm_is_small(&g)) {
+    g.abuf = gemm_scratch(gemm_small_scratch(&g));
+    if (g.abuf)
+      gemm_small(&g);
+    else
+      gemm_naive(&g);
+    return;
+  }
   int64_t kc = gemm_min(g.kc, K), nc = gemm_min(g.nc, N);
   int64_t mcc = gemm_min(g.mc * g.nt, M);
   size_t na = (size_t)(gemm_ceil(mcc, g.arch->mr) * g.arch->mr * kc);

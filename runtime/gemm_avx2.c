@@ -2,7 +2,8 @@
  *
  * 6 rows x 2 ymm = 12 accumulators of the 16 ymm registers, 2 for the B row, 1 for the A
  * broadcast: 12 FMAs per 2 loads + 6 broadcasts (compiler-techniques §6.1; BLIS
- * config/haswell). Edge tiles are stored through _mm256_maskstore_ps lane masks.
+ * config/haswell). B rows are read and edge tiles stored through lane masks, so the kernel
+ * also runs on an unpacked B (gemm.c's small-problem path).
  * Built with per-function target attributes; gemm.c calls it only on hosts with AVX2 + FMA.
  */
 #include <immintrin.h>
@@ -34,17 +35,19 @@ KERN_AVX2 static void avx2_store8(float *c, __m256 v, __m256i m, const kern_epi 
   _mm256_maskstore_ps(c, m, v);
 }
 
-KERN_AVX2 static void ukr_avx2_6x16(int64_t kc, const float *a, const float *b, float *c,
-                                    int64_t ldc, int mr, int nr, const kern_epi *e)
+KERN_AVX2 static void ukr_avx2_6x16(int64_t kc, const float *a, int64_t acs, const float *b,
+                                    int64_t bks, float *c, int64_t ldc, int mr, int nr,
+                                    const kern_epi *e)
 {
+  __m256i m0 = avx2_mask(nr), m1 = avx2_mask(nr - 8);
   __m256 acc0[MR], acc1[MR];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; i++) {
     acc0[i] = _mm256_setzero_ps();
     acc1[i] = _mm256_setzero_ps();
   }
-  for (int64_t k = 0; k < kc; k++, a += MR, b += NR) {
-    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+  for (int64_t k = 0; k < kc; k++, a += acs, b += bks) {
+    __m256 b0 = _mm256_maskload_ps(b, m0), b1 = _mm256_maskload_ps(b + 8, m1);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; i++) {
       __m256 ai = _mm256_broadcast_ss(a + i);
@@ -52,7 +55,6 @@ KERN_AVX2 static void ukr_avx2_6x16(int64_t kc, const float *a, const float *b, 
       acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
     }
   }
-  __m256i m0 = avx2_mask(nr), m1 = avx2_mask(nr - 8);
   const float *bc = e->bias_col;
 #pragma GCC unroll 6
   for (int i = 0; i < MR; i++) {
@@ -65,5 +67,6 @@ KERN_AVX2 static void ukr_avx2_6x16(int64_t kc, const float *a, const float *b, 
 }
 
 const kern_gemm_arch kern_gemm_avx2 = {
-  "avx2-6x16", KERN_ISA_AVX2, MR, NR, 168, 256, 4080, ukr_avx2_6x16,
+  "avx2-6x16", KERN_ISA_AVX2, MR, NR, 168, 256, 4080,
+  ukr_avx2_6x16, ukr_avx2_6x16, NULL, NULL,
 };

@@ -68,16 +68,27 @@ typedef struct kern_epi {
   int relu;
 } kern_epi;
 
-/* Computes the mr x nr tile (mr <= MR, nr <= NR) of C from a packed A micro-panel
- * (a[k*MR + i]) and a packed B micro-panel (b[k*NR + j]), kc steps, then the epilogue. */
-typedef void kern_ukr_fn(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                         int mr, int nr, const kern_epi *e);
+/* Computes the mr x nr tile (mr <= MR, nr <= NR) of C from an A micro-panel (element (i, k)
+ * at a[k * acs + i]; packed: acs = MR) and a B micro-panel (element (k, j) at b[k * bks + j];
+ * packed: bks = NR), kc steps, then applies the epilogue. Reads no B column past nr. */
+typedef void kern_ukr_fn(int64_t kc, const float *a, int64_t acs, const float *b, int64_t bks,
+                         float *c, int64_t ldc, int mr, int nr, const kern_epi *e);
+
+/* Packs a micro-panel: dst[t * W + l] = s[l * ls + t * ts] for lanes l < nl (zero for
+ * nl <= l < W), steps t < nt. Returns 0 iff it handled this layout. */
+typedef int kern_pack_fn(const float *s, int64_t ls, int64_t ts, int nl, int W, int64_t nt,
+                         float *dst);
 
 typedef struct kern_gemm_arch {
   const char *name;
   int isa, mr, nr;
-  int mc, kc, nc; /* default cache blocking */
-  kern_ukr_fn *ukr;
+  int mc, kc, nc;      /* default cache blocking */
+  kern_ukr_fn *ukr;     /* on packed panels: acs == MR, bks == NR, B 64-byte aligned */
+  kern_ukr_fn *strided; /* on operands in place: any acs, bks, alignment */
+  /* On a row-major A in place: element (i, k) at a[i * acs + k] (acs is the row stride
+   * here). NULL: small problems pack A instead. */
+  kern_ukr_fn *rows;
+  kern_pack_fn *pack; /* NULL: the portable one */
 } kern_gemm_arch;
 
 extern const kern_gemm_arch kern_gemm_avx512;
