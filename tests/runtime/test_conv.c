@@ -1,0 +1,278 @@
+/* test_conv.c: conv2d and pooling against direct loops, and their backward passes
+ * against the adjoint identities <f(x), y> == <x, f^T(y)>.
+ *
+ * conv2d is linear in x (for fixed w) and in w (for fixed x), so bwd_data and bwd_filter
+ * must be the exact adjoints: <conv(x, w), dy> == <x, bwd_data(dy, w)> == <w, bwd_filter(x,
+ * dy)>. Max pooling is linear for a fixed argmax, average pooling is linear.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels.h"
+
+static float *rnd(int64_t n, unsigned seed)
+{
+  float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+  for (int64_t i = 0; i < n; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    p[i] = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+  }
+  return p;
+}
+
+static double dot(const float *a, const float *b, int64_t n)
+{
+  double s = 0.0;
+  for (int64_t i = 0; i < n; i++)
+    s += (double)a[i] * b[i];
+  return s;
+}
+
+static double asum(const float *a, int64_t n)
+{
+  double s = 0.0;
+  for (int64_t i = 0; i < n; i++)
+    s += fabs(a[i]);
+  return s;
+}
+
+/* Direct convolution in double: y[b, o, oy, ox]. */
+static double conv_ref(const kern_conv2d *d, const float *x, const float *w, const float *bias,
+                       int64_t b, int64_t o, int64_t oy, int64_t ox)
+{
+  int64_t g = d->groups ? d->groups : 1, cg = d->c / g, og = d->oc / g, gi = o / og;
+  double s = bias ? bias[o] : 0.0;
+  for (int64_t ci = 0; ci < cg; ci++)
+    for (int64_t ki = 0; ki < d->kh; ki++)
+      for (int64_t kj = 0; kj < d->kw; kj++) {
+        int64_t iy = oy * d->stride_h - d->pad_h + ki, ix = ox * d->stride_w - d->pad_w + kj;
+        if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w)
+          continue;
+        s += (double)x[((b * d->c + gi * cg + ci) * d->h + iy) * d->w + ix] *
+             w[((o * cg + ci) * d->kh + ki) * d->kw + kj];
+      }
+  return s;
+}
+
+typedef struct conv_case {
+  int64_t n, c, h, w, oc, kh, kw, sh, sw, ph, pw, g;
+} conv_case;
+
+static const conv_case conv_cases[] = {
+  {2, 3, 9, 11, 4, 3, 3, 1, 1, 1, 1, 1},  /* same padding */
+  {1, 4, 10, 7, 6, 3, 2, 2, 1, 0, 1, 2},  /* stride, rectangular kernel, groups */
+  {3, 5, 6, 6, 7, 1, 1, 1, 1, 0, 0, 1},   /* 1x1: no im2col */
+  {2, 4, 5, 5, 4, 1, 1, 1, 1, 0, 0, 4},   /* depthwise 1x1 */
+  {1, 2, 13, 13, 3, 5, 5, 3, 2, 2, 2, 1}, /* big kernel, stride 3/2 */
+  {2, 6, 8, 9, 6, 3, 3, 2, 2, 1, 1, 3},   /* grouped, strided */
+  {1, 1, 3, 3, 1, 3, 3, 1, 1, 0, 0, 1},   /* output 1x1 */
+  {1, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1}, /* a LeNet/ResNet-like layer */
+};
+
+static kern_conv2d conv_of(const conv_case *k)
+{
+  kern_conv2d d = {k->n, k->c, k->h, k->w, k->oc, k->kh, k->kw, k->sh, k->sw, k->ph, k->pw,
+                   k->g};
+  return d;
+}
+
+static void check_conv(const conv_case *cc, int use_ws)
+{
+  kern_conv2d d = conv_of(cc);
+  int64_t oh, ow;
+  cr_assert_eq(kern_conv2d_check(&d, &oh, &ow), NNRT_OK);
+  int64_t nx = d.n * d.c * d.h * d.w, ny = d.n * d.oc * oh * ow;
+  int64_t nw = d.oc * (d.c / (d.groups ? d.groups : 1)) * d.kh * d.kw;
+  float *x = rnd(nx, 1), *w = rnd(nw, 2), *bias = rnd(d.oc, 3), *y = rnd(ny, 4);
+  float *dy = rnd(ny, 5), *dx = rnd(nx, 6), *dw = rnd(nw, 7), *db = rnd(d.oc, 8);
+  float *ws = use_ws ? malloc((size_t)kern_conv2d_workspace(&d) * sizeof(float)) : NULL;
+  cr_assert_eq(kern_conv2d_fwd(&d, x, w, bias, y, ws), NNRT_OK);
+  for (int64_t b = 0; b < d.n; b++)
+    for (int64_t o = 0; o < d.oc; o++)
+      for (int64_t oy = 0; oy < oh; oy++)
+        for (int64_t ox = 0; ox < ow; ox++) {
+          double want = conv_ref(&d, x, w, bias, b, o, oy, ox);
+          float got = y[((b * d.oc + o) * oh + oy) * ow + ox];
+          cr_assert(fabs(got - want) <= 1e-5 * (1.0 + fabs(want)) * sqrt((double)nw),
+                    "fwd [%ld,%ld,%ld,%ld]: %g vs %g", (long)b, (long)o, (long)oy, (long)ox,
+                    got, want);
+        }
+  /* adjoints: <conv(x, w) - bias, dy> == <x, bwd_data(dy)> == <w, bwd_filter(dy)> */
+  cr_assert_eq(kern_conv2d_bwd_data(&d, dy, w, dx, ws), NNRT_OK);
+  cr_assert_eq(kern_conv2d_bwd_filter(&d, x, dy, dw, db, ws), NNRT_OK);
+  double ydy = dot(y, dy, ny);
+  for (int64_t b = 0; b < d.n; b++)
+    for (int64_t o = 0; o < d.oc; o++)
+      for (int64_t p = 0; p < oh * ow; p++)
+        ydy -= (double)bias[o] * dy[(b * d.oc + o) * oh * ow + p];
+  double scale = 1e-5 * (asum(y, ny) + asum(dy, ny)) * (1.0 + sqrt((double)nw));
+  cr_assert(fabs(dot(x, dx, nx) - ydy) <= scale, "bwd_data adjoint: %g vs %g",
+            dot(x, dx, nx), ydy);
+  cr_assert(fabs(dot(w, dw, nw) - ydy) <= scale, "bwd_filter adjoint: %g vs %g",
+            dot(w, dw, nw), ydy);
+  for (int64_t o = 0; o < d.oc; o++) {
+    double s = 0.0;
+    for (int64_t b = 0; b < d.n; b++)
+      for (int64_t p = 0; p < oh * ow; p++)
+        s += dy[(b * d.oc + o) * oh * ow + p];
+    cr_assert(fabs(db[o] - s) <= 1e-5 * (1.0 + fabs(s)), "dbias[%ld]", (long)o);
+  }
+  free(x), free(w), free(bias), free(y), free(dy), free(dx), free(dw), free(db), free(ws);
+}
+
+Test(conv, forward_and_adjoints)
+{
+  for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
+    check_conv(&conv_cases[i], (int)(i & 1));
+}
+
+Test(conv, every_gemm_path)
+{
+  omp_set_num_threads(2);
+  for (int isa = KERN_ISA_SCALAR; isa <= kern_isa_host(); isa++) {
+    cr_assert_eq(kern_gemm_force_isa(isa), 0);
+    check_conv(&conv_cases[1], 1);
+    check_conv(&conv_cases[7], 0);
+  }
+}
+
+Test(conv, abi_matches_struct)
+{
+  const conv_case *cc = &conv_cases[0];
+  kern_conv2d d = conv_of(cc);
+  int64_t geom[12];
+  memcpy(geom, &d, sizeof geom);
+  int64_t oh, ow;
+  kern_conv2d_check(&d, &oh, &ow);
+  int64_t nx = d.n * d.c * d.h * d.w, ny = d.n * d.oc * oh * ow, nw = d.oc * d.c * 9;
+  float *x = rnd(nx, 1), *w = rnd(nw, 2), *y1 = rnd(ny, 3), *y2 = rnd(ny, 4);
+  cr_assert_eq(nnrt_conv2d_workspace(geom), kern_conv2d_workspace(&d));
+  cr_assert_eq(nnrt_conv2d_fwd(geom, x, w, NULL, y1, NULL), NNRT_OK);
+  cr_assert_eq(kern_conv2d_fwd(&d, x, w, NULL, y2, NULL), NNRT_OK);
+  cr_assert_eq(memcmp(y1, y2, (size_t)ny * sizeof *y1), 0);
+  free(x), free(w), free(y1), free(y2);
+}
+
+Test(conv, bad_geometry_is_an_error)
+{
+  kern_conv2d bad[] = {
+    {1, 3, 5, 5, 4, 7, 7, 1, 1, 0, 0, 1}, /* kernel larger than input */
+    {1, 3, 5, 5, 4, 3, 3, 0, 1, 0, 0, 1}, /* stride 0 */
+    {1, 3, 5, 5, 4, 3, 3, 1, 1, 0, 0, 2}, /* groups do not divide c */
+    {0, 3, 5, 5, 4, 3, 3, 1, 1, 0, 0, 1}, /* empty batch */
+    {1, 3, 5, 5, 4, 3, 3, 1, 1, -1, 0, 1}, /* negative pad */
+  };
+  float buf[16] = {0};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cr_assert_eq(kern_conv2d_fwd(&bad[i], buf, buf, NULL, buf, NULL), NNRT_EINVAL);
+    cr_assert(strstr(kern_errmsg(), "conv2d") != NULL);
+    cr_assert_eq(kern_conv2d_workspace(&bad[i]), 0);
+  }
+}
+
+/* ---- pooling ---- */
+
+/* Window maximum over an explicitly padded plane (-inf outside), and its input index. */
+static float pool_max_ref(const kern_pool2d *d, const float *x, int64_t oy, int64_t ox,
+                          int32_t *arg)
+{
+  float m = -INFINITY;
+  *arg = -1;
+  for (int64_t ki = 0; ki < d->kh; ki++)
+    for (int64_t kj = 0; kj < d->kw; kj++) {
+      int64_t iy = oy * d->stride_h + ki - d->pad_h, ix = ox * d->stride_w + kj - d->pad_w;
+      int in = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w;
+      float v = in ? x[iy * d->w + ix] : -INFINITY;
+      if (v > m) {
+        m = v;
+        *arg = (int32_t)(iy * d->w + ix);
+      }
+    }
+  return m;
+}
+
+static double pool_avg_ref(const kern_pool2d *d, const float *x, int64_t oy, int64_t ox)
+{
+  double s = 0.0;
+  int64_t cnt = 0;
+  for (int64_t ki = 0; ki < d->kh; ki++)
+    for (int64_t kj = 0; kj < d->kw; kj++) {
+      int64_t iy = oy * d->stride_h + ki - d->pad_h, ix = ox * d->stride_w + kj - d->pad_w;
+      if (iy >= 0 && iy < d->h && ix >= 0 && ix < d->w) {
+        s += x[iy * d->w + ix];
+        cnt++;
+      }
+    }
+  return s / (double)(d->count_include_pad ? d->kh * d->kw : cnt);
+}
+
+static const kern_pool2d pool_cases[] = {
+  {2, 3, 8, 8, 2, 2, 2, 2, 0, 0, 0},   {1, 2, 7, 9, 3, 3, 2, 2, 1, 1, 0},
+  {2, 2, 7, 9, 3, 3, 2, 2, 1, 1, 1},   {1, 1, 5, 5, 3, 3, 1, 1, 1, 1, 0},
+  {3, 4, 6, 5, 2, 3, 1, 2, 1, 1, 0},   {2, 64, 32, 32, 3, 3, 2, 2, 1, 1, 0}, /* parallel */
+};
+
+static void check_pool(const kern_pool2d *d)
+{
+  int64_t oh, ow;
+  cr_assert_eq(kern_pool2d_check(d, &oh, &ow), NNRT_OK);
+  int64_t planes = d->n * d->c, hw = d->h * d->w, np = oh * ow;
+  float *x = rnd(planes * hw, 11), *y = rnd(planes * np, 12), *dy = rnd(planes * np, 13);
+  float *dx = rnd(planes * hw, 14);
+  int32_t *am = malloc((size_t)(planes * np) * sizeof *am);
+  cr_assert_eq(kern_maxpool2d_fwd(d, x, y, am), NNRT_OK);
+  for (int64_t p = 0; p < planes; p++)
+    for (int64_t o = 0; o < np; o++) {
+      int32_t arg;
+      float want = pool_max_ref(d, x + p * hw, o / ow, o % ow, &arg);
+      cr_assert_eq(y[p * np + o], want);
+      cr_assert_eq(am[p * np + o], arg);
+    }
+  cr_assert_eq(kern_maxpool2d_bwd(d, dy, am, dx), NNRT_OK);
+  cr_assert(fabs(dot(y, dy, planes * np) - dot(x, dx, planes * hw)) <=
+            1e-5 * (1.0 + asum(dy, planes * np)), "maxpool adjoint");
+  cr_assert_eq(kern_avgpool2d_fwd(d, x, y), NNRT_OK);
+  for (int64_t p = 0; p < planes; p++)
+    for (int64_t o = 0; o < np; o++) {
+      double want = pool_avg_ref(d, x + p * hw, o / ow, o % ow);
+      cr_assert(fabs(y[p * np + o] - want) <= 1e-6 * (1.0 + fabs(want)));
+    }
+  cr_assert_eq(kern_avgpool2d_bwd(d, dy, dx), NNRT_OK);
+  cr_assert(fabs(dot(y, dy, planes * np) - dot(x, dx, planes * hw)) <=
+            1e-5 * (1.0 + asum(dy, planes * np)), "avgpool adjoint");
+  free(x), free(y), free(dy), free(dx), free(am);
+}
+
+Test(pool, forward_backward)
+{
+  omp_set_num_threads(2);
+  for (size_t i = 0; i < sizeof pool_cases / sizeof pool_cases[0]; i++)
+    check_pool(&pool_cases[i]);
+}
+
+Test(pool, nan_propagates_and_abi)
+{
+  kern_pool2d d = {1, 1, 2, 2, 2, 2, 2, 2, 0, 0, 0};
+  float x[4] = {1.0f, NAN, 3.0f, 2.0f}, y[1];
+  int32_t am[1];
+  int64_t geom[11];
+  memcpy(geom, &d, sizeof geom);
+  cr_assert_eq(nnrt_maxpool2d_fwd(geom, x, y, am), NNRT_OK);
+  cr_assert(isnan(y[0]));
+  cr_assert_eq(am[0], 1);
+  cr_assert_eq(nnrt_avgpool2d_fwd(geom, x, y), NNRT_OK);
+  cr_assert(isnan(y[0]));
+}
+
+Test(pool, bad_geometry_is_an_error)
+{
+  kern_pool2d pad_too_big = {1, 1, 4, 4, 2, 2, 2, 2, 2, 0, 0};
+  kern_pool2d too_big = {1, 1, 2, 2, 3, 3, 1, 1, 0, 0, 0};
+  float buf[16] = {0};
+  cr_assert_eq(kern_avgpool2d_fwd(&pad_too_big, buf, buf), NNRT_EINVAL);
+  cr_assert(strstr(kern_errmsg(), "pool2d") != NULL);
+  cr_assert_eq(kern_maxpool2d_fwd(&too_big, buf, buf, NULL), NNRT_EINVAL);
+  cr_assert_eq(kern_maxpool2d_bwd(&too_big, buf, NULL, buf), NNRT_EINVAL);
+}
