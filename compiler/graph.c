@@ -204,10 +204,8 @@ static IrNode *node_new(IrGraph *g, IrOp op, int nin, const IrVal *in, const IrA
   if (a) n->attr = *a;
   n->id = g->nnodes;
   g->nodes[g->nnodes++] = n;
-  IrType zero = {0};
   IrType *ts = calloc((size_t)(nout ? nout : 1), sizeof *ts);
   int rc = ts ? ir_node_add_outputs(g, n, nout, ts) : ir_fail(g, "out of memory");
-  (void)zero;
   free(ts);
   return rc ? NULL : n;
 }
@@ -734,7 +732,7 @@ IrNode *ir_scan(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx, co
  * Returns the new node or NULL. */
 static IrNode *copy_node(IrGraph *dst, const IrNode *n, const IrVal *map)
 {
-  IrVal in[64], *pin = in;
+  IrVal in[64] = {0}, *pin = in;
   if (n->nin > 64 && !(pin = malloc((size_t)n->nin * sizeof *pin))) {
     ir_fail(dst, "out of memory");
     return NULL;
@@ -764,7 +762,7 @@ static IrNode *copy_node(IrGraph *dst, const IrNode *n, const IrVal *map)
 /* Copies n's output types (the shape rule is not rerun: types are already checked). */
 static int copy_out_types(IrGraph *dst, IrNode *m, const IrGraph *src, const IrNode *n)
 {
-  IrType t[64], *pt = t;
+  IrType t[64] = {{0}}, *pt = t;
   if (n->nout > 64 && !(pt = malloc((size_t)n->nout * sizeof *pt))) return ir_fail(dst, "out of memory");
   for (int i = 0; i < n->nout; i++) pt[i] = src->vals[n->out[i]].t;
   int rc = ir_node_add_outputs(dst, m, n->nout, pt);

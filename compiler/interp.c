@@ -16,6 +16,7 @@
 
 struct IrInterp {
   const IrGraph *g;
+  int nvals;       /* g->nvals when created (the graph may grow later) */
   IrTensor *v;     /* per value */
   char *bound;     /* per value: a bound leaf */
   uint64_t seed;
@@ -767,6 +768,7 @@ IrInterp *ir_interp_new(const IrGraph *g)
   IrInterp *I = calloc(1, sizeof *I);
   if (!I) return NULL;
   I->g = g;
+  I->nvals = g->nvals;
   I->v = calloc((size_t)(g->nvals ? g->nvals : 1), sizeof *I->v);
   I->bound = calloc((size_t)(g->nvals ? g->nvals : 1), 1);
   if (!I->v || !I->bound) {
@@ -780,7 +782,7 @@ IrInterp *ir_interp_new(const IrGraph *g)
 void ir_interp_free(IrInterp *I)
 {
   if (!I) return;
-  for (int i = 0; I->v && i < I->g->nvals; i++) free(I->v[i].data);
+  for (int i = 0; I->v && i < I->nvals; i++) free(I->v[i].data);
   free(I->v);
   free(I->bound);
   free(I);
@@ -799,7 +801,7 @@ static int alloc_val(IrInterp *I, IrVal v)
 
 int ir_interp_bind_id(IrInterp *I, IrVal v, const double *data)
 {
-  if (v < 0 || v >= I->g->nvals || !(ir_ops[ir_producer(I->g, v)->op].flags & IR_LEAF))
+  if (v < 0 || v >= I->nvals || !(ir_ops[ir_producer(I->g, v)->op].flags & IR_LEAF))
     return fail(I, "bind: value %%%d is not a leaf", v);
   if (alloc_val(I, v)) return -1;
   memcpy(I->v[v].data, data, (size_t)numel(&I->v[v]) * sizeof(double));
@@ -827,6 +829,7 @@ static int run_node(IrInterp *I, const IrNode *n)
 int ir_interp_run(IrInterp *I)
 {
   I->err[0] = 0;
+  if (I->g->nvals != I->nvals) return fail(I, "the graph changed after ir_interp_new");
   for (int i = 0; i < I->g->nnodes; i++)
     if (run_node(I, I->g->nodes[i])) return -1;
   return 0;
@@ -834,7 +837,7 @@ int ir_interp_run(IrInterp *I)
 
 const IrTensor *ir_interp_value(const IrInterp *I, IrVal v)
 {
-  return v >= 0 && v < I->g->nvals && I->v[v].data ? &I->v[v] : NULL;
+  return v >= 0 && v < I->nvals && I->v[v].data ? &I->v[v] : NULL;
 }
 
 /* Binds the formals of a subgraph from args (in formal order). */

@@ -661,7 +661,7 @@ static int scan_check_inputs(IrGraph *g, IrNode *n, int64_t *T)
 
 int shp_scan(IrGraph *g, IrNode *n)
 {
-  int64_t T;
+  int64_t T = 0;
   if (n->attr.nint < 6 || scan_check_inputs(g, n, &T)) return n->attr.nint < 6 ? ir_fail(g, "scan: attrs") : -1;
   const IrGraph *body = n->sub[0];
   int nc = (int)n->attr.ints[0], ny = body->nouts - nc, ax = (int)n->attr.ints[3];

@@ -27,12 +27,6 @@ static int const_is(const IrGraph *g, IrVal v, double x)
   return 1;
 }
 
-static int same_type(const IrGraph *g, IrVal a, IrVal b)
-{
-  const IrType *x = ir_type(g, a), *y = ir_type(g, b);
-  return x->dtype == y->dtype && ir_shape_eq(&x->shape, &y->shape);
-}
-
 /* The value an identity reduces node n (inputs in ng, renamed) to, or IR_NONE. out is
  * n's output in the old graph g. */
 static IrVal identity(const IrGraph *g, const IrGraph *ng, const IrNode *n, const IrVal *in)

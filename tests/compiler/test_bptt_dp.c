@@ -1,6 +1,6 @@
 /* test_bptt_dp.c — the BPTT DPs (compiler/bptt_plan.c) against oracles written apart from
  * them: a shortest-path search over every schedule of a general checkpointing model
- * (T <= 10, m <= 5), Griewank's closed form (HSM), and the properties MSM must have. */
+ * (T <= 10, m <= 6, alpha <= 4), Griewank's closed form (HSM), and the properties MSM must have. */
 #include "bptt.h"
 
 #include <criterion/criterion.h>
@@ -117,7 +117,7 @@ static void check_dp_vs_brute(bp_policy p, int alpha) {
   bf *s = bf_new();
   bp_ctx *c = bp_ctx_new();
   for (int T = 0; T <= 10; T++)
-    for (int m = 1; m <= 5; m++) {
+    for (int m = 1; m <= 6; m++) {
       int64_t dp;
       cr_assert_eq(bp_dp_lookup(c, p, T, m, alpha, &dp, NULL, NULL), BP_OK, "%s", bp_errmsg(c));
       int want = brute(s, T, m, alpha, p != BP_ISM, p != BP_HSM);
@@ -141,9 +141,11 @@ Test(bptt_dp, hsm_equals_brute_force) { check_dp_vs_brute(BP_HSM, 1); }
 Test(bptt_dp, ism_equals_brute_force_alpha1) { check_dp_vs_brute(BP_ISM, 1); }
 Test(bptt_dp, ism_equals_brute_force_alpha2) { check_dp_vs_brute(BP_ISM, 2); }
 Test(bptt_dp, ism_equals_brute_force_alpha3) { check_dp_vs_brute(BP_ISM, 3); }
+Test(bptt_dp, ism_equals_brute_force_alpha4) { check_dp_vs_brute(BP_ISM, 4); }
 Test(bptt_dp, msm_equals_brute_force_alpha1) { check_dp_vs_brute(BP_MSM, 1); }
 Test(bptt_dp, msm_equals_brute_force_alpha2) { check_dp_vs_brute(BP_MSM, 2); }
 Test(bptt_dp, msm_equals_brute_force_alpha3) { check_dp_vs_brute(BP_MSM, 3); }
+Test(bptt_dp, msm_equals_brute_force_alpha4) { check_dp_vs_brute(BP_MSM, 4); }
 
 /* ---- HSM vs Griewank's closed form ------------------------------------------------- */
 
@@ -182,9 +184,11 @@ Test(bptt_dp, hsm_thousand_steps_table) {
   static const int m[] = {2, 5, 10, 20, 32, 50, 100, 200, 500, 1000};
   static const double ratio[] = {29.8, 7.28, 4.64, 3.75, 3.41, 2.95, 2.90, 2.80, 2.50, 2.00};
   for (int i = 0; i < 10; i++) {
-    double got = bp_revolve_cost(1000, m[i]) / 1000.0;
-    cr_expect(got > ratio[i] - 0.006 && got < ratio[i] + 0.006, "m=%d: %.4f, want %.2f", m[i],
-              got, ratio[i]);
+    /* the table's three significant digits: |C - 1000 ratio| <= half a unit of the last */
+    int64_t got = bp_revolve_cost(1000, m[i]), want = (int64_t)(ratio[i] * 1000 + 0.5);
+    int64_t half = ratio[i] >= 10 ? 50 : 5;
+    cr_expect(got >= want - half && got <= want + half, "m=%d: C = %lld, want %g T", m[i],
+              (long long)got, ratio[i]);
   }
 }
 
