@@ -333,3 +333,104 @@ Test(grad, params_in_order)
   ir_interp_free(I);
   ir_graph_free(g);
 }
+
+/* ------------------------------------------------ gradient control semantics ---- */
+
+/* Gradient of sum(y) w.r.t. the first input, evaluated. */
+static void grad_of(TC *c, IrVal y, double *out)
+{
+  const IrShape *s = &ir_type(c->g, y)->shape;
+  int ax[IR_MAX_RANK];
+  for (int i = 0; i < s->rank; i++) ax[i] = i;
+  IrVal loss = ir_reduce(c->g, OP_SUM, y, s->rank, ax, 0), gx;
+  cr_assert(ad_grad(c->g, loss, 1, &c->v[0], &gx) == 0, "%s", ir_errmsg(c->g));
+  char msg[256];
+  cr_assert(tc_eval(c, gx, out, msg, sizeof msg) == 0, "%s", msg);
+}
+
+Test(control, stop_gradient_blocks_one_path)
+{ /* y = x * stop_gradient(x): dy/dx = x (not 2x) */
+  TC cc, *c = &cc;
+  tc_init(c);
+  IrVal x = IN(1, -1, 1, 5);
+  double gx[5];
+  grad_of(c, ir_binary(c->g, OP_MUL, x, ir_stop_gradient(c->g, x)), gx);
+  for (int i = 0; i < 5; i++) cr_expect(fabs(gx[i] - c->data[0][i]) < 1e-15);
+  tc_free(c);
+}
+
+Test(control, straight_through_sign)
+{ /* BNN: value sign(x), gradient of clip(x, -1, 1): 1 inside [-1, 1], 0 outside */
+  TC cc, *c = &cc;
+  tc_init(c);
+  IrVal x = INK(1, -2, 2, 1, 8);
+  IrVal q = ir_straight_through(c->g, ir_unary(c->g, OP_SIGN, x), ir_clip(c->g, x, -1, 1));
+  double gx[8], val[8];
+  char msg[256];
+  cr_assert(tc_eval(c, q, val, msg, sizeof msg) == 0, "%s", msg);
+  grad_of(c, q, gx);
+  for (int i = 0; i < 8; i++) {
+    double xi = c->data[0][i];
+    cr_expect(val[i] == (xi >= 0 ? 1 : -1));
+    cr_expect(gx[i] == (fabs(xi) <= 1 ? 1 : 0), "x=%g grad %g", xi, gx[i]);
+  }
+  tc_free(c);
+}
+
+Test(control, custom_gradient_replaces_the_rule)
+{ /* forward y = x * x, user backward says dy/dx = 3 (deliberately not 2x) */
+  TC cc, *c = &cc;
+  tc_init(c);
+  IrType t = {IR_F64, ir_shape(1, D(4))};
+  IrGraph *f = ir_graph_new(), *b = ir_graph_new();
+  IrVal fx = ir_formal(f, 0, t);
+  IrVal fy = ir_binary(f, OP_MUL, fx, fx);
+  ir_set_outputs(f, 1, &fy);
+  ir_formal(b, 0, t);
+  ir_formal(b, 1, t);
+  IrVal gy = ir_formal(b, 2, t);
+  IrVal r = ir_binary(b, OP_MUL, gy, ir_scalar(b, IR_F64, 3));
+  ir_set_outputs(b, 1, &r);
+  IrVal x = IN(1, -1, 1, 4);
+  IrVal y = ir_custom_grad(c->g, 1, &x, f, b);
+  double val[4], gx[4];
+  char msg[256];
+  cr_assert(tc_eval(c, y, val, msg, sizeof msg) == 0, "%s", msg);
+  grad_of(c, y, gx);
+  for (int i = 0; i < 4; i++) {
+    cr_expect(fabs(val[i] - c->data[0][i] * c->data[0][i]) < 1e-15);
+    cr_expect(gx[i] == 3);
+  }
+  tc_free(c);
+}
+
+Test(control, custom_gradient_signature_checked)
+{
+  TC cc, *c = &cc;
+  tc_init(c);
+  IrType t = {IR_F64, ir_shape(1, D(4))};
+  IrGraph *f = ir_graph_new(), *b = ir_graph_new();
+  IrVal fx = ir_formal(f, 0, t);
+  ir_set_outputs(f, 1, &fx);
+  IrVal bx = ir_formal(b, 0, t);
+  ir_set_outputs(b, 1, &bx); /* backward lacks (y, gy) formals */
+  IrVal x = IN(1, -1, 1, 4);
+  cr_expect(ir_custom_grad(c->g, 1, &x, f, b) == IR_NONE);
+  cr_expect(strstr(ir_errmsg(c->g), "custom_grad") != NULL, "%s", ir_errmsg(c->g));
+  tc_free(c);
+}
+
+Test(control, integer_values_carry_no_gradient)
+{ /* y = gather(x, argmax(x)) : the index path is integer, only x's gather path flows */
+  TC cc, *c = &cc;
+  tc_init(c);
+  IrVal x = IN(1, -1, 1, 6);
+  IrVal i = ir_reshape(c->g, ir_argmax(c->g, x, 0, 1), ir_shape(1, D(1)));
+  double gx[6];
+  grad_of(c, ir_gather(c->g, x, i, 0), gx);
+  int best = 0;
+  for (int k = 1; k < 6; k++)
+    if (c->data[0][k] > c->data[0][best]) best = k;
+  for (int k = 0; k < 6; k++) cr_expect(gx[k] == (k == best));
+  tc_free(c);
+}
