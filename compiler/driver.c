@@ -1,0 +1,406 @@
+/* driver.c — `nnc FILE.nn`: runs a file's training declaration.
+ *
+ * The model is traced twice (irgen.c): once in training mode with the backward graph
+ * appended (outputs: loss, metrics, one gradient per parameter), once in evaluation mode
+ * (loss and metrics). Each is compiled once (exec.c: LLVM, or the interpreter with
+ * --interp) for a fixed batch size; the driver owns the parameters and optimizer state as
+ * plain float arrays, feeds shuffled batches (libnnrt's seeded batcher), applies the
+ * optimizer (libnnrt), reports progress, evaluates held-out data after every epoch,
+ * appends metrics to a CSV file, and saves the weights as safetensors.
+ * Same seed, same numbers: initialization, shuffling and sampling all come from Philox
+ * counters keyed by the seed.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "driver_int.h"
+#include "exec.h"
+
+typedef struct Param {
+  const char *name;
+  IrType t;
+  int64_t n;
+  float *w, *m, *v;        /* value; optimizer state */
+} Param;
+
+typedef struct Run {
+  Lang *L;
+  const DrvOptions *o;
+  IrgSettings s;
+  nnrt_ctx *ctx;
+  Data train, held;
+  Param *p;
+  int np;
+  IrgProgram tp;           /* training program */
+  Exec *tx;
+  IrgProgram ep;           /* evaluation program (batch size = eval_bs) */
+  Exec *ex;
+  int64_t eval_bs;
+  int64_t step;
+  char msg[1024];
+} Run;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int error(Run *r, const char *fmt, const char *what) {
+  fprintf(r->o->err, "nnc: error: ");
+  fprintf(r->o->err, fmt, what);
+  fprintf(r->o->err, "\n");
+  return 1;
+}
+
+/* ------------------------------------------------------------------ initializers */
+
+static void fans(int rank, const int64_t *d, double *fin, double *fout) {
+  double rf = 1;
+  for (int i = 2; i < rank; i++) rf *= d[i];
+  *fin = rank >= 2 ? d[1] * rf : d[0];
+  *fout = rank >= 2 ? d[0] * rf : d[0];
+}
+
+/* Orthogonal rows (or columns) by modified Gram-Schmidt on a normal matrix. */
+static void orthogonal(float *w, int64_t rows, int64_t cols, uint64_t seed, uint64_t stream) {
+  int tr = rows < cols;
+  int64_t r = tr ? rows : cols, c = tr ? cols : rows;  /* make r vectors of length c, r <= c */
+  double *q = malloc(sizeof(double) * r * c);
+  if (!q) return;
+  for (int64_t i = 0; i < r * c; i++) q[i] = nnrt_rand_normal(seed, stream, (uint64_t)i);
+  for (int64_t i = 0; i < r; i++) {
+    for (int64_t j = 0; j < i; j++) {
+      double dot = 0;
+      for (int64_t k = 0; k < c; k++) dot += q[i * c + k] * q[j * c + k];
+      for (int64_t k = 0; k < c; k++) q[i * c + k] -= dot * q[j * c + k];
+    }
+    double nrm = 0;
+    for (int64_t k = 0; k < c; k++) nrm += q[i * c + k] * q[i * c + k];
+    nrm = sqrt(nrm) + 1e-12;
+    for (int64_t k = 0; k < c; k++) q[i * c + k] /= nrm;
+  }
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++)
+      w[i * cols + j] = (float)(tr ? q[i * c + j] : q[j * c + i]);
+  free(q);
+}
+
+int drv_init_param(const char *desc, float *w, int rank, const int64_t *dims, uint64_t seed,
+                   uint64_t stream) {
+  int64_t n = 1;
+  for (int i = 0; i < rank; i++) n *= dims[i];
+  double a = 0, b = 0, fin, fout;
+  fans(rank, dims, &fin, &fout);
+  char name[32] = "";
+  int nargs = sscanf(desc, "%31[a-z_](%lf,%lf)", name, &a, &b) - 1;
+  if (!strcmp(name, "zeros") || !strcmp(name, "ones") || !strcmp(name, "constant")) {
+    float v = !strcmp(name, "ones") ? 1.0f : !strcmp(name, "constant") && nargs >= 1 ? (float)a : 0.0f;
+    for (int64_t i = 0; i < n; i++) w[i] = v;
+  } else if (!strcmp(name, "glorot") || !strcmp(name, "xavier")) {
+    double lim = sqrt(6.0 / (fin + fout));
+    nnrt_fill_uniform(w, n, seed, stream, (float)-lim, (float)lim);
+  } else if (!strcmp(name, "he") || !strcmp(name, "kaiming")) {
+    nnrt_fill_normal(w, n, seed, stream, 0, (float)sqrt(2.0 / fin));
+  } else if (!strcmp(name, "lecun")) {
+    double lim = 1.0 / sqrt(fin);   /* PyTorch's default for Linear and Conv */
+    nnrt_fill_uniform(w, n, seed, stream, (float)-lim, (float)lim);
+  } else if (!strcmp(name, "normal")) {
+    nnrt_fill_normal(w, n, seed, stream, nargs >= 1 ? (float)a : 0, nargs >= 2 ? (float)b : 1);
+  } else if (!strcmp(name, "uniform")) {
+    nnrt_fill_uniform(w, n, seed, stream, nargs >= 1 ? (float)a : 0, nargs >= 2 ? (float)b : 1);
+  } else if (!strcmp(name, "orthogonal") && rank == 2) {
+    orthogonal(w, dims[0], dims[1], seed, stream);
+  } else if ((!strcmp(name, "eye") || !strcmp(name, "identity")) && rank == 2) {
+    for (int64_t i = 0; i < n; i++) w[i] = 0;
+    for (int64_t i = 0; i < dims[0] && i < dims[1]; i++) w[i * dims[1] + i] = nargs >= 1 ? (float)a : 1.0f;
+  } else {
+    return -1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ programs */
+
+static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data *d) {
+  IrgField f[2];
+  for (int i = 0; i < d->nfields; i++) {
+    f[i] = d->fields[i];
+    f[i].shape.dim[0] = bs;
+  }
+  IrgOptions io = {.training = training, .with_grads = training, .fields = f, .nfields = d->nfields};
+  if (irg_build(r->L, &r->s, &io, p)) {
+    diag_render(r->L, r->o->err, 0);
+    return 1;
+  }
+  IrVal outs[2 + IRG_MAX_METRICS + 1024];
+  int no = 0;
+  outs[no++] = p->loss;
+  for (int i = 0; i < p->nmetrics; i++) outs[no++] = p->metric[i];
+  if (training) {
+    if (p->nparams > 1024) return error(r, "%s", "too many parameters");
+    for (int i = 0; i < p->nparams; i++) outs[no++] = p->grads[i];
+  }
+  ir_set_outputs(p->g, no, outs);
+  if (exec_create(p->g, r->o->interp ? EXEC_INTERP : EXEC_JIT, training ? "train_step" : "eval_step", x,
+                  r->msg, sizeof r->msg))
+    return error(r, "%s", r->msg);
+  return 0;
+}
+
+static Param *param_named(Run *r, const char *name) {
+  for (int i = 0; i < r->np; i++)
+    if (!strcmp(r->p[i].name, name)) return &r->p[i];
+  return NULL;
+}
+
+/* Creates the parameters (from the training program's leaves) and initializes them. */
+static int make_params(Run *r) {
+  IrgProgram *p = &r->tp;
+  r->np = p->nparams;
+  r->p = calloc(r->np + 1, sizeof(Param));
+  for (int i = 0; i < r->np; i++) {
+    IrNode *nd = ir_producer(p->g, p->params[i]);
+    Param *q = &r->p[i];
+    q->name = nd->name;
+    q->t = *ir_type(p->g, p->params[i]);
+    q->n = ir_numel(&q->t.shape);
+    q->w = calloc(q->n + 1, sizeof(float));
+    q->m = calloc(q->n + 1, sizeof(float));
+    q->v = calloc(q->n + 1, sizeof(float));
+    if (!q->w || !q->m || !q->v) return error(r, "%s", "out of memory");
+    if (drv_init_param(nd->init ? nd->init : "zeros", q->w, q->t.shape.rank, q->t.shape.dim,
+                       (uint64_t)r->s.seed, 1000 + (uint64_t)i))
+      return error(r, "unknown initializer '%s'", nd->init);
+  }
+  return 0;
+}
+
+static int bind_params(Run *r, IrgProgram *p, Exec *x) {
+  for (int i = 0; i < p->nparams; i++) {
+    Param *q = param_named(r, ir_producer(p->g, p->params[i])->name);
+    if (!q || exec_bind(x, p->params[i], q->w)) return error(r, "%s", "parameter mismatch between programs");
+  }
+  return 0;
+}
+
+static int load_weights(Run *r, const char *path) {
+  nnrt_weights *w = NULL;
+  if (nnrt_weights_load(r->ctx, path, &w)) return error(r, "%s", nnrt_errmsg(r->ctx));
+  int rc = 0;
+  for (int i = 0; i < r->np && !rc; i++) {
+    Param *q = &r->p[i];
+    nnrt_tensor *dst = NULL;
+    nnrt_tensor_wrap(r->ctx, NNRT_F32, q->t.shape.rank, q->t.shape.dim, q->w, &dst);
+    if (nnrt_weights_read(w, q->name, dst)) rc = error(r, "%s", nnrt_errmsg(r->ctx));
+    nnrt_tensor_free(dst);
+  }
+  nnrt_weights_free(w);
+  return rc;
+}
+
+static int save_weights(Run *r, const char *path) {
+  const char **names = calloc(r->np + 1, sizeof *names);
+  const nnrt_tensor **ts = calloc(r->np + 1, sizeof *ts);
+  int rc = 0;
+  for (int i = 0; i < r->np; i++) {
+    nnrt_tensor *t = NULL;
+    nnrt_tensor_wrap(r->ctx, NNRT_F32, r->p[i].t.shape.rank, r->p[i].t.shape.dim, r->p[i].w, &t);
+    names[i] = r->p[i].name;
+    ts[i] = t;
+  }
+  const char *mk[] = {"format", "model"}, *mv[] = {"nnc", r->s.model->name};
+  if (nnrt_weights_save(r->ctx, path, r->np, names, ts, 2, mk, mv)) rc = error(r, "%s", nnrt_errmsg(r->ctx));
+  for (int i = 0; i < r->np; i++) nnrt_tensor_free((nnrt_tensor *)ts[i]);
+  free(names);
+  free(ts);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ optimizer */
+
+static int optimize(Run *r, int64_t t) {
+  const IrgObj *o = &r->s.opt[0];
+  double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0, mom = 0, alpha = 0.99, nest = 0;
+  irg_obj_num(o, "lr", 0, &lr);
+  irg_obj_num(o, "weight_decay", -1, &wd);
+  irg_obj_num(o, "momentum", -1, &mom);
+  if (r->s.clip_grad_norm > 0) {
+    float *g[1024];
+    int64_t n[1024];
+    for (int i = 0; i < r->np && i < 1024; i++) g[i] = exec_output(r->tx, 1 + r->tp.nmetrics + i), n[i] = r->p[i].n;
+    nnrt_clip_grad_norm(g, n, r->np, (float)r->s.clip_grad_norm);
+  }
+  for (int i = 0; i < r->np; i++) {
+    Param *q = &r->p[i];
+    const float *g = exec_output(r->tx, 1 + r->tp.nmetrics + i);
+    if (!strcmp(o->kind, "adam") || !strcmp(o->kind, "adamw")) {
+      irg_obj_num(o, "beta1", -1, &b1);
+      irg_obj_num(o, "beta2", -1, &b2);
+      irg_obj_num(o, "eps", -1, &eps);
+      nnrt_adam_step(q->w, g, q->m, q->v, q->n, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd, t,
+                     !strcmp(o->kind, "adamw"));
+    } else if (!strcmp(o->kind, "sgd") && mom == 0) {
+      nnrt_sgd_step(q->w, g, q->n, (float)lr, (float)wd);
+    } else if (!strcmp(o->kind, "sgd") || !strcmp(o->kind, "momentum")) {
+      irg_obj_num(o, "nesterov", -1, &nest);
+      nnrt_momentum_step(q->w, g, q->m, q->n, (float)lr, mom ? (float)mom : 0.9f, (float)wd, (int64_t)nest);
+    } else if (!strcmp(o->kind, "rmsprop")) {
+      irg_obj_num(o, "alpha", -1, &alpha);
+      irg_obj_num(o, "eps", -1, &eps);
+      nnrt_rmsprop_step(q->w, g, q->v, q->m, q->n, (float)lr, (float)alpha, (float)eps, (float)wd, (float)mom);
+    } else {
+      return error(r, "unknown optimizer '%s' (sgd, momentum, adam, adamw, rmsprop)", o->kind);
+    }
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+/* Evaluates the held-out split: means of loss and metrics over every full batch. */
+static int evaluate(Run *r, double *loss, double *metric) {
+  *loss = *metric = NAN;
+  if (!r->ex || !r->held.x) return 0;
+  nnrt_batcher *b = NULL;
+  if (nnrt_batcher_create(r->ctx, r->held.x, r->held.y, r->eval_bs, 0, NNRT_BATCH_DROP_LAST, &b))
+    return error(r, "%s", nnrt_errmsg(r->ctx));
+  const nnrt_tensor *xb, *yb;
+  double sl = 0, sm = 0;
+  int64_t nb = 0, rows;
+  while ((rows = nnrt_batcher_next(b, &xb, &yb)) > 0) {
+    exec_bind(r->ex, r->ep.g->vals ? ir_find_leaf(r->ep.g, "batch.x") : IR_NONE, nnrt_tensor_data(xb));
+    exec_bind(r->ex, ir_find_leaf(r->ep.g, "batch.y"), nnrt_tensor_data(yb));
+    if (exec_run(r->ex, (uint64_t)r->s.seed, 0, r->msg, sizeof r->msg)) {
+      nnrt_batcher_free(b);
+      return error(r, "%s", r->msg);
+    }
+    sl += *(float *)exec_output(r->ex, 0);
+    if (r->ep.nmetrics) sm += *(float *)exec_output(r->ex, 1);
+    nb++;
+  }
+  nnrt_batcher_free(b);
+  if (nb) *loss = sl / nb, *metric = r->ep.nmetrics ? sm / nb : NAN;
+  return 0;
+}
+
+static int train_epoch(Run *r, nnrt_batcher *b, nnrt_progress *pg, int64_t epoch, double *mean_loss) {
+  const nnrt_tensor *xb, *yb;
+  int64_t rows, k = 0;
+  double sum = 0;
+  IrVal lx = ir_find_leaf(r->tp.g, "batch.x"), ly = ir_find_leaf(r->tp.g, "batch.y");
+  while ((rows = nnrt_batcher_next(b, &xb, &yb)) > 0) {
+    exec_bind(r->tx, lx, nnrt_tensor_data(xb));
+    if (ly != IR_NONE) exec_bind(r->tx, ly, nnrt_tensor_data(yb));
+    if (exec_run(r->tx, (uint64_t)r->s.seed, (uint64_t)r->step, r->msg, sizeof r->msg)) return error(r, "%s", r->msg);
+    double loss = *(float *)exec_output(r->tx, 0);
+    if (!isfinite(loss)) return error(r, "%s", "the loss is not finite (NaN or Inf); try a smaller learning rate");
+    if (optimize(r, ++r->step)) return 1;
+    sum += loss;
+    k++;
+    nnrt_progress_step(pg, epoch, k, loss, rows);
+    if (r->o->max_steps > 0 && r->step >= r->o->max_steps) break;
+  }
+  *mean_loss = k ? sum / k : NAN;
+  return 0;
+}
+
+static void stem_of(const char *path, char *out, size_t cap) {
+  const char *b = strrchr(path, '/');
+  b = b ? b + 1 : path;
+  snprintf(out, cap, "%s", b);
+  char *dot = strrchr(out, '.');
+  if (dot && dot != out) *dot = 0;
+}
+
+static int loop(Run *r, const char *path) {
+  int64_t epochs = r->o->epochs > 0 ? r->o->epochs : r->s.epochs;
+  nnrt_batcher *b = NULL;
+  if (nnrt_batcher_create(r->ctx, r->train.x, r->train.y, r->s.batch_size, (uint64_t)r->s.seed,
+                          NNRT_BATCH_SHUFFLE | NNRT_BATCH_DROP_LAST, &b))
+    return error(r, "%s", nnrt_errmsg(r->ctx));
+  nnrt_progress *pg = NULL;
+  nnrt_progress_create(r->ctx, r->o->out, epochs, nnrt_batcher_batches(b), NNRT_PROGRESS_AUTO, &pg);
+  char stem[256], csv[512];
+  stem_of(path, stem, sizeof stem);
+  snprintf(csv, sizeof csv, "%s.metrics.csv", stem);
+  const char *cols[] = {"epoch", "step", "train_loss", "eval_loss", "eval_metric", "seconds"};
+  nnrt_metrics *mc = NULL;
+  nnrt_metrics_open(r->ctx, r->o->metrics ? r->o->metrics : csv, 6, cols, &mc);
+  int rc = 0;
+  double t0 = now_s();
+  for (int64_t e = 0; e < epochs && !rc; e++) {
+    double tl, el, em, te = now_s();
+    rc = train_epoch(r, b, pg, e, &tl);
+    if (!rc) rc = evaluate(r, &el, &em);
+    if (rc) break;
+    nnrt_progress_epoch_end(pg, e, r->ep.nmetrics ? r->ep.metric_name[0] : NULL, em);
+    double row[6] = {(double)e + 1, (double)r->step, tl, el, em, now_s() - te};
+    if (mc) nnrt_metrics_append(mc, row);
+    fprintf(r->o->out, "epoch %lld: train loss %.4f", (long long)e + 1, tl);
+    if (!isnan(el)) fprintf(r->o->out, ", eval loss %.4f", el);
+    if (!isnan(em)) fprintf(r->o->out, ", eval %s %.4f", r->ep.metric_name[0], em);
+    fprintf(r->o->out, " (%.1f s)\n", now_s() - te);
+    fflush(r->o->out);
+    if (r->o->max_steps > 0 && r->step >= r->o->max_steps) break;
+  }
+  fprintf(r->o->out, "trained %lld steps in %.1f s\n", (long long)r->step, now_s() - t0);
+  if (mc) nnrt_metrics_close(mc);
+  nnrt_progress_free(pg);
+  nnrt_batcher_free(b);
+  return rc;
+}
+
+static void run_free(Run *r) {
+  exec_free(r->tx);
+  exec_free(r->ex);
+  irg_program_free(&r->tp);
+  irg_program_free(&r->ep);
+  for (int i = 0; i < r->np; i++) free(r->p[i].w), free(r->p[i].m), free(r->p[i].v);
+  free(r->p);
+  drv_data_free(&r->train);
+  drv_data_free(&r->held);
+  nnrt_ctx_free(r->ctx);
+}
+
+int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o) {
+  Run r = {.L = L, .o = o};
+  r.tp.loss = r.ep.loss = IR_NONE;
+  if (irg_settings(L, file, NULL, &r.s)) {
+    diag_render(L, o->err, 0);
+    return 1;
+  }
+  if (o->seed >= 0) r.s.seed = o->seed;
+  if (!r.s.nopt) return error(&r, "%s", "the train declaration has no optimizer");
+  if (!(r.ctx = nnrt_ctx_create(NULL, NULL))) return error(&r, "%s", "out of memory");
+  if (o->threads > 0) nnrt_set_threads(o->threads);
+  int rc = drv_data_load(&r.train, &r.held, &r.s, r.ctx, r.msg, sizeof r.msg) ? error(&r, "%s", r.msg) : 0;
+  double t0 = now_s();
+  if (!rc) rc = build(&r, &r.tp, &r.tx, 1, r.s.batch_size, &r.train);
+  if (!rc) rc = make_params(&r);
+  if (!rc && r.held.x) {
+    r.eval_bs = r.s.batch_size;
+    rc = build(&r, &r.ep, &r.ex, 0, r.eval_bs, &r.held);
+  }
+  if (!rc) {
+    ExecStats st = exec_stats(r.tx);
+    fprintf(o->out, "compiled %s in %.2f s (%d parameters, %s)\n", r.s.model->name, now_s() - t0, r.np,
+            o->interp ? "interpreter" : "LLVM JIT");
+    (void)st;
+  }
+  if (!rc) rc = bind_params(&r, &r.tp, r.tx);
+  if (!rc && r.ex) rc = bind_params(&r, &r.ep, r.ex);
+  if (!rc && o->load) rc = load_weights(&r, o->load);
+  if (!rc) rc = loop(&r, path);
+  if (!rc && !o->no_save) {
+    char stem[256], out[512];
+    stem_of(path, stem, sizeof stem);
+    snprintf(out, sizeof out, "%s.safetensors", stem);
+    rc = save_weights(&r, o->save ? o->save : out);
+    if (!rc) fprintf(o->out, "weights saved to %s\n", o->save ? o->save : out);
+  }
+  run_free(&r);
+  return rc;
+}

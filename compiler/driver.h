@@ -1,0 +1,33 @@
+/* driver.h — `nnc FILE.nn`: run a file's training declaration (driver.c, data.c's
+ * sources in driver_data.c). */
+#ifndef NNC_DRIVER_H
+#define NNC_DRIVER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lang.h"
+
+typedef struct DrvOptions {
+  int64_t seed;           /* -1: the declaration's (default 1) */
+  int64_t epochs;         /* -1: the declaration's */
+  int64_t max_steps;      /* > 0: stop after this many steps (tests, smoke runs) */
+  int threads;            /* 0: OpenMP's default */
+  int interp;             /* run the reference interpreter instead of the JIT */
+  const char *save;       /* weights out (safetensors); NULL: <stem>.safetensors */
+  const char *load;       /* weights in, before training */
+  const char *metrics;    /* CSV path; NULL: <stem>.metrics.csv */
+  int no_save;
+  FILE *out;              /* progress and results (stdout) */
+  FILE *err;              /* diagnostics (stderr) */
+} DrvOptions;
+
+/* Runs the training declaration of a checked file. Returns 0, or 1 after printing why. */
+int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o);
+
+/* Fills a parameter from its initializer description ("glorot", "normal(0,0.01)", ...)
+ * for shape dims[rank]. Returns 0, or -1 for an unknown initializer. */
+int drv_init_param(const char *desc, float *w, int rank, const int64_t *dims, uint64_t seed,
+                   uint64_t stream);
+
+#endif

@@ -1,0 +1,183 @@
+/* driver_data.c — the data sources of train declarations, loaded through libnnrt:
+ *   idx(path, scale=1, layout="flat")   IDX image/label pairs (Fashion-MNIST):
+ *        path "fashion-mnist/train" finds <path>-images-idx3-ubyte(.gz) and
+ *        <path>-labels-idx1-ubyte(.gz), as given or under /usr/share/datasets/;
+ *        layout "flat" gives batch.x f32[B, H*W], "nchw" f32[B, 1, H, W]; batch.y i32[B].
+ *   text(path, seq=100, heldout=0.05)   bytes as symbol ids; batch.x and batch.y are
+ *        i32[B, seq] windows, y shifted by one. A directory reads every plain file in it
+ *        (sorted by name): "fortunes" finds /usr/share/games/fortunes/.
+ */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "driver_int.h"
+
+static int exists(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0;
+}
+
+/* Finds "<base><suffix>" or its .gz, as given or under a data root. */
+static int find_file(const char *base, const char *suffix, char *out, size_t cap) {
+  static const char *roots[] = {"", "/usr/share/datasets/", NULL};
+  static const char *exts[] = {"", ".gz", NULL};
+  for (int r = 0; roots[r]; r++)
+    for (int e = 0; exts[e]; e++) {
+      snprintf(out, cap, "%s%s%s%s", roots[r], base, suffix, exts[e]);
+      if (exists(out)) return 0;
+    }
+  return -1;
+}
+
+static int load_idx(Data *d, const IrgObj *o, nnrt_ctx *ctx, char *msg, size_t cap) {
+  const char *path = irg_obj_str(o, "path", 0);
+  double scale = 1;
+  irg_obj_num(o, "scale", 1, &scale);
+  const char *layout = irg_obj_str(o, "layout", 2);
+  char img[1024], lab[1024];
+  if (!path || find_file(path, "-images-idx3-ubyte", img, sizeof img) ||
+      find_file(path, "-labels-idx1-ubyte", lab, sizeof lab)) {
+    snprintf(msg, cap, "cannot find IDX files for \"%s\" (looked for %s-images-idx3-ubyte[.gz] "
+             "as given and under /usr/share/datasets/; Debian's dataset-fashion-mnist has them)",
+             path ? path : "", path ? path : "");
+    return -1;
+  }
+  nnrt_tensor *x = NULL, *y = NULL;
+  if (nnrt_load_idx(ctx, img, NNRT_F32, scale, &x) || nnrt_load_idx(ctx, lab, NNRT_I32, 1, &y)) {
+    snprintf(msg, cap, "%s", nnrt_errmsg(ctx));
+    nnrt_tensor_free(x);
+    return -1;
+  }
+  const int64_t *xd = nnrt_tensor_dims(x);
+  int64_t n = xd[0], hw = nnrt_tensor_numel(x) / (n ? n : 1);
+  int64_t flat[2] = {n, hw}, nchw[4] = {n, 1, xd[1], nnrt_tensor_rank(x) > 2 ? xd[2] : 1};
+  int image = layout && !strcmp(layout, "nchw");
+  nnrt_tensor *v = NULL;
+  nnrt_tensor_wrap(ctx, NNRT_F32, image ? 4 : 2, image ? nchw : flat, nnrt_tensor_data(x), &v);
+  d->owned[d->nowned++] = x;
+  d->owned[d->nowned++] = y;
+  d->owned[d->nowned++] = v;
+  d->x = v, d->y = y;
+  d->nfields = 2;
+  d->fields[0] = (IrgField){"x", IR_F32, {.rank = image ? 4 : 2}};
+  for (int i = 1; i < (image ? 4 : 2); i++) d->fields[0].shape.dim[i] = image ? nchw[i] : flat[i];
+  d->fields[1] = (IrgField){"y", IR_I32, {.rank = 1}};
+  return 0;
+}
+
+/* Reads a file or every plain file of a directory into one buffer. */
+static char *slurp_dir(const char *path, size_t *len) {
+  char root[1024];
+  if (!exists(path) && strchr(path, '/') == NULL)
+    snprintf(root, sizeof root, "/usr/share/games/%s", path);
+  else
+    snprintf(root, sizeof root, "%s", path);
+  struct stat st;
+  if (stat(root, &st)) return NULL;
+  char **names = NULL;
+  int n = 0;
+  if (S_ISDIR(st.st_mode)) {
+    struct dirent **ents;
+    int m = scandir(root, &ents, NULL, alphasort);
+    if (m < 0) return NULL;
+    names = calloc(m + 1, sizeof *names);
+    for (int i = 0; i < m; i++) {
+      const char *nm = ents[i]->d_name;
+      size_t l = strlen(nm);
+      int skip = nm[0] == '.' || (l > 4 && (!strcmp(nm + l - 4, ".dat") || !strcmp(nm + l - 3, ".u8")));
+      char full[2048];
+      snprintf(full, sizeof full, "%s/%s", root, nm);
+      struct stat fs;
+      if (!skip && stat(full, &fs) == 0 && S_ISREG(fs.st_mode)) names[n++] = strdup(full);
+      free(ents[i]);
+    }
+    free(ents);
+  } else {
+    names = calloc(2, sizeof *names);
+    names[n++] = strdup(root);
+  }
+  size_t cap = 1 << 20, used = 0;
+  char *buf = malloc(cap);
+  for (int i = 0; i < n && buf; i++) {
+    FILE *f = fopen(names[i], "rb");
+    for (size_t k; f && (k = fread(buf + used, 1, cap - used, f)) > 0;) {
+      used += k;
+      if (used == cap) {
+        char *nb = realloc(buf, cap *= 2);
+        if (!nb) { free(buf); buf = NULL; break; }
+        buf = nb;
+      }
+    }
+    if (f) fclose(f);
+    free(names[i]);
+  }
+  free(names);
+  *len = used;
+  return buf;
+}
+
+/* Cuts ids[n] into windows of seq+1: x = w[0:seq], y = w[1:seq+1]. */
+static int windows(Data *d, nnrt_ctx *ctx, const int32_t *ids, int64_t n, int64_t seq) {
+  int64_t rows = (n - 1) / seq, dims[2] = {rows, seq};
+  if (rows <= 0) return -1;
+  nnrt_tensor *x = NULL, *y = NULL;
+  if (nnrt_tensor_create(ctx, NNRT_I32, 2, dims, &x) || nnrt_tensor_create(ctx, NNRT_I32, 2, dims, &y)) return -1;
+  int32_t *xp = nnrt_tensor_data(x), *yp = nnrt_tensor_data(y);
+  for (int64_t r = 0; r < rows; r++) {
+    memcpy(xp + r * seq, ids + r * seq, seq * sizeof(int32_t));
+    memcpy(yp + r * seq, ids + r * seq + 1, seq * sizeof(int32_t));
+  }
+  d->owned[d->nowned++] = x;
+  d->owned[d->nowned++] = y;
+  d->x = x, d->y = y;
+  d->nfields = 2;
+  d->fields[0] = (IrgField){"x", IR_I32, {.rank = 2, .dim = {0, seq}}};
+  d->fields[1] = (IrgField){"y", IR_I32, {.rank = 2, .dim = {0, seq}}};
+  return 0;
+}
+
+static int load_text(Data *train, Data *held, const IrgObj *o, nnrt_ctx *ctx, char *msg, size_t cap) {
+  const char *path = irg_obj_str(o, "path", 0);
+  double seq = 100, hold = 0.05;
+  irg_obj_num(o, "seq", 1, &seq);
+  irg_obj_num(o, "heldout", 2, &hold);
+  size_t len = 0;
+  char *buf = path ? slurp_dir(path, &len) : NULL;
+  if (!buf || len < 2) {
+    free(buf);
+    snprintf(msg, cap, "cannot read text from \"%s\" (a file or a directory; \"fortunes\" "
+             "reads Debian's /usr/share/games/fortunes)", path ? path : "");
+    return -1;
+  }
+  nnrt_text *txt = NULL;
+  int rc = nnrt_text_from_memory(ctx, buf, len, hold, &txt);
+  free(buf);
+  if (rc) return snprintf(msg, cap, "%s", nnrt_errmsg(ctx)), -1;
+  const nnrt_tensor *tr = nnrt_text_train(txt), *ho = nnrt_text_heldout(txt);
+  rc = windows(train, ctx, nnrt_tensor_data(tr), nnrt_tensor_numel(tr), (int64_t)seq);
+  if (!rc && held) rc = windows(held, ctx, nnrt_tensor_data(ho), nnrt_tensor_numel(ho), (int64_t)seq);
+  train->vocab = held ? (held->vocab = nnrt_text_vocab_size(txt)) : nnrt_text_vocab_size(txt);
+  train->text = txt;
+  if (rc) snprintf(msg, cap, "text \"%s\" is too short for windows of %g", path, seq);
+  return rc;
+}
+
+int drv_data_load(Data *train, Data *held, const IrgSettings *s, nnrt_ctx *ctx, char *msg, size_t cap) {
+  const char *k = s->data.kind;
+  if (!strcmp(k, "idx")) {
+    if (load_idx(train, &s->data, ctx, msg, cap)) return -1;
+    if (s->has_eval && load_idx(held, &s->eval, ctx, msg, cap)) return -1;
+    return 0;
+  }
+  if (!strcmp(k, "text")) return load_text(train, s->has_eval ? NULL : held, &s->data, ctx, msg, cap);
+  snprintf(msg, cap, "data source '%s' is not supported by the driver yet (idx, text)", k);
+  return -1;
+}
+
+void drv_data_free(Data *d) {
+  for (int i = d->nowned - 1; i >= 0; i--) nnrt_tensor_free(d->owned[i]);
+  if (d->text) nnrt_text_free(d->text);
+  memset(d, 0, sizeof *d);
+}

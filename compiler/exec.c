@@ -1,0 +1,180 @@
+/* exec.c — running a graph through the JIT (lower_graph + cg_compile) or the reference
+ * interpreter, behind one buffer-based interface (exec.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+#include "exec.h"
+
+struct Exec {
+  IrGraph *g;
+  ExecBackend backend;
+  int nleaves;
+  IrVal *leaves;      /* leaf values in node order */
+  void **leaf_mem;    /* bound caller memory per leaf */
+  void **outs;        /* owned output buffers */
+  ExecStats stats;
+  /* JIT */
+  jit_t *jit;
+  lower_plan plan;
+  cg_entry fn;
+  void **slots;
+  void *arena;
+  /* interpreter */
+  IrInterp *I;
+};
+
+static int fail(char *msg, size_t cap, const char *what, const char *why) {
+  snprintf(msg, cap, "%s: %s", what, why);
+  return -1;
+}
+
+void exec_to_double(IrDType dt, const void *src, double *dst, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    switch (dt) {
+    case IR_F32: dst[i] = ((const float *)src)[i]; break;
+    case IR_F64: dst[i] = ((const double *)src)[i]; break;
+    case IR_I32: dst[i] = ((const int32_t *)src)[i]; break;
+    case IR_I64: dst[i] = (double)((const int64_t *)src)[i]; break;
+    default: dst[i] = ((const uint8_t *)src)[i]; break;
+    }
+  }
+}
+
+void exec_from_double(IrDType dt, const double *src, void *dst, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    switch (dt) {
+    case IR_F32: ((float *)dst)[i] = (float)src[i]; break;
+    case IR_F64: ((double *)dst)[i] = src[i]; break;
+    case IR_I32: ((int32_t *)dst)[i] = (int32_t)src[i]; break;
+    case IR_I64: ((int64_t *)dst)[i] = (int64_t)src[i]; break;
+    default: ((uint8_t *)dst)[i] = (uint8_t)(src[i] != 0); break;
+    }
+  }
+}
+
+static int64_t val_bytes(const IrGraph *g, IrVal v) {
+  const IrType *t = ir_type(g, v);
+  return ir_numel(&t->shape) * (int64_t)ir_dtype_size(t->dtype);
+}
+
+static int is_leaf(IrOp op) { return op == OP_INPUT || op == OP_PARAM || op == OP_STATE; }
+
+static int collect(Exec *x) {
+  IrGraph *g = x->g;
+  x->leaves = calloc(g->nnodes + 1, sizeof(IrVal));
+  x->leaf_mem = calloc(g->nnodes + 1, sizeof(void *));
+  x->outs = calloc(g->nouts + 1, sizeof(void *));
+  if (!x->leaves || !x->leaf_mem || !x->outs) return -1;
+  for (int i = 0; i < g->nnodes; i++)
+    if (is_leaf(g->nodes[i]->op)) x->leaves[x->nleaves++] = g->nodes[i]->out[0];
+  for (int i = 0; i < g->nouts; i++)
+    if (!(x->outs[i] = calloc(1, val_bytes(g, g->outs[i]) + 64))) return -1;
+  return 0;
+}
+
+static int create_jit(Exec *x, const char *name, char *msg, size_t cap) {
+  double t0 = jit_now_ms();
+  if (lower_graph(x->g, name, &x->plan, msg, cap)) return -1;
+  x->stats.lower_ms = jit_now_ms() - t0;
+  jit_options jo = {0};
+  jo.opt = JIT_O2;
+  if (jit_create(&x->jit, &jo, msg, cap)) return -1;
+  cg_options co = {0};
+  t0 = jit_now_ms();
+  if (cg_compile(x->jit, x->plan.f, &co, &x->fn)) return fail(msg, cap, "code generation", jit_errmsg(x->jit));
+  x->stats.compile_ms = jit_now_ms() - t0;
+  x->slots = calloc(x->plan.nslots + 1, sizeof(void *));
+  if (!x->slots) return fail(msg, cap, "exec", "out of memory");
+  for (int s = 0; s < x->plan.nslots; s++) {
+    const lower_slot *ls = &x->plan.slots[s];
+    if (ls->kind == LOWER_SLOT_ARENA) {
+      x->stats.arena_bytes = ls->bytes;
+      x->arena = aligned_alloc(64, (ls->bytes + 64) / 64 * 64);
+      if (!x->arena) return fail(msg, cap, "exec", "cannot allocate the arena");
+      x->slots[s] = x->arena;
+    } else if (ls->kind == LOWER_SLOT_OUTPUT) {
+      for (int i = 0; i < x->g->nouts; i++)
+        if (x->g->outs[i] == ls->val) x->slots[s] = x->outs[i];
+    }
+  }
+  return 0;
+}
+
+int exec_create(IrGraph *g, ExecBackend b, const char *name, Exec **out, char *msg, size_t cap) {
+  *out = NULL;
+  Exec *x = calloc(1, sizeof *x);
+  if (!x) return fail(msg, cap, "exec", "out of memory");
+  x->g = g;
+  x->backend = b;
+  int rc = collect(x) ? fail(msg, cap, "exec", "out of memory") : 0;
+  if (!rc && b == EXEC_JIT) rc = create_jit(x, name, msg, cap);
+  if (!rc && b == EXEC_INTERP && !(x->I = ir_interp_new(g))) rc = fail(msg, cap, "exec", "out of memory");
+  if (rc) {
+    exec_free(x);
+    return -1;
+  }
+  *out = x;
+  return 0;
+}
+
+void exec_free(Exec *x) {
+  if (!x) return;
+  if (x->outs)
+    for (int i = 0; i < x->g->nouts; i++) free(x->outs[i]);
+  free(x->outs);
+  free(x->leaves);
+  free(x->leaf_mem);
+  free(x->slots);
+  free(x->arena);
+  lower_plan_free(&x->plan);
+  if (x->jit) jit_destroy(x->jit);
+  if (x->I) ir_interp_free(x->I);
+  free(x);
+}
+
+int exec_bind(Exec *x, IrVal leaf, void *data) {
+  for (int i = 0; i < x->nleaves; i++)
+    if (x->leaves[i] == leaf) {
+      x->leaf_mem[i] = data;
+      if (x->backend == EXEC_JIT)
+        for (int s = 0; s < x->plan.nslots; s++)
+          if (x->plan.slots[s].kind == LOWER_SLOT_LEAF && x->plan.slots[s].val == leaf) x->slots[s] = data;
+      return 0;
+    }
+  return -1;
+}
+
+void *exec_output(Exec *x, int i) { return i >= 0 && i < x->g->nouts ? x->outs[i] : NULL; }
+
+ExecStats exec_stats(const Exec *x) { return x->stats; }
+
+static int run_interp(Exec *x, uint64_t seed, uint64_t step, char *msg, size_t cap) {
+  ir_interp_set_seed(x->I, seed * 0x9E3779B97F4A7C15ull + step);
+  for (int i = 0; i < x->nleaves; i++) {
+    if (!x->leaf_mem[i]) continue;
+    const IrType *t = ir_type(x->g, x->leaves[i]);
+    int64_t n = ir_numel(&t->shape);
+    double *d = malloc(sizeof(double) * (n ? n : 1));
+    if (!d) return fail(msg, cap, "interpreter", "out of memory");
+    exec_to_double(t->dtype, x->leaf_mem[i], d, n);
+    int rc = ir_interp_bind_id(x->I, x->leaves[i], d);
+    free(d);
+    if (rc) return fail(msg, cap, "interpreter", ir_interp_error(x->I));
+  }
+  if (ir_interp_run(x->I)) return fail(msg, cap, "interpreter", ir_interp_error(x->I));
+  for (int i = 0; i < x->g->nouts; i++) {
+    const IrTensor *r = ir_interp_value(x->I, x->g->outs[i]);
+    if (!r) return fail(msg, cap, "interpreter", "an output was not computed");
+    exec_from_double(r->t.dtype, r->data, x->outs[i], ir_numel(&r->t.shape));
+  }
+  return 0;
+}
+
+int exec_run(Exec *x, uint64_t seed, uint64_t step, char *msg, size_t cap) {
+  if (x->backend == EXEC_INTERP) return run_interp(x, seed, step, msg, cap);
+  for (int s = 0; s < x->plan.nslots; s++)
+    if (!x->slots[s]) return fail(msg, cap, "exec", "a leaf of the compiled function is not bound");
+  x->fn(x->slots);
+  return 0;
+}

@@ -1,0 +1,35 @@
+/* exec.h — running a graph: compiled through LLVM (the default) or by the reference
+ * interpreter (--interp; the JIT's oracle). Both take the same host buffers: one per leaf
+ * (input, param, state) in its dtype's native layout (f32 as float, i32 as int32_t, bool
+ * as uint8_t), and give one buffer per graph output. */
+#ifndef NNC_EXEC_H
+#define NNC_EXEC_H
+
+#include "ir.h"
+
+typedef enum { EXEC_JIT, EXEC_INTERP } ExecBackend;
+
+typedef struct Exec Exec;
+struct jit;
+
+typedef struct ExecStats {
+  double lower_ms, compile_ms;   /* graph -> kernel IR; kernel IR -> machine code */
+  int64_t arena_bytes;           /* temporaries of one run */
+} ExecStats;
+
+/* Prepares g (whose outputs are g->outs) for running. The graph must outlive the Exec.
+ * Returns 0, or -1 with a message. */
+int exec_create(IrGraph *g, ExecBackend b, const char *name, Exec **out, char *msg, size_t cap);
+void exec_free(Exec *x);
+/* Points leaf `leaf` at caller memory (numel elements of its dtype), kept across runs. */
+int exec_bind(Exec *x, IrVal leaf, void *data);
+/* The buffer of graph output i after a run (owned by x). */
+void *exec_output(Exec *x, int i);
+int exec_run(Exec *x, uint64_t seed, uint64_t step, char *msg, size_t cap);
+ExecStats exec_stats(const Exec *x);
+
+/* Converts n elements between a dtype's native layout and double. */
+void exec_to_double(IrDType dt, const void *src, double *dst, int64_t n);
+void exec_from_double(IrDType dt, const double *src, void *dst, int64_t n);
+
+#endif

@@ -1,0 +1,93 @@
+/* irgen.h — lowering a checked .nn program to the graph IR (irgen.c), and the training
+ * set-up read from a `train` declaration (irgen_train.c).
+ *
+ * Lowering is tracing: the program is evaluated with concrete shapes (every symbolic
+ * dimension bound: B to the batch size, hyper-parameters to their values), compile-time
+ * values (ints, loops, `if`, `training`) are computed on the spot, and every tensor
+ * operation appends a node to the graph. Function calls are inlined; a `scan` becomes one
+ * IR scan node whose body is traced once into a subgraph, so loops stay loops.
+ *
+ * Errors the checker cannot see (an op the back end does not lower yet, a data file whose
+ * shape disagrees with the model) are reported as diagnostics at the user's source.
+ */
+#ifndef NNC_IRGEN_H
+#define NNC_IRGEN_H
+
+#include "ir.h"
+#include "lang.h"
+
+#define IRG_MAX_FIELDS 8
+#define IRG_MAX_METRICS 16
+#define IRG_MAX_OPTS 4
+#define IRG_MAX_ARGS 16
+
+/* A batch field the data source provides (batch.x, batch.y), with its per-batch shape. */
+typedef struct IrgField {
+  const char *name;
+  IrDType dtype;
+  IrShape shape;
+} IrgField;
+
+/* A run-time object of a train declaration: a data source or an optimizer, as written:
+ * kind ("idx", "text", "adam", ...) plus positional and keyword arguments that are
+ * compile-time scalars or strings. */
+typedef struct IrgObj {
+  const char *kind;
+  Span span;
+  int nargs;
+  struct {
+    const char *key;   /* NULL for positional */
+    int is_str;
+    const char *s;
+    double num;
+  } args[IRG_MAX_ARGS];
+} IrgObj;
+
+/* Looks up a keyword (or positional index pos >= 0 when not given by keyword). */
+int irg_obj_num(const IrgObj *o, const char *key, int pos, double *out);
+const char *irg_obj_str(const IrgObj *o, const char *key, int pos);
+
+/* The settings of one `train` declaration, as compile-time values. */
+typedef struct IrgSettings {
+  Node *train;            /* the declaration */
+  Node *model;            /* the module it trains */
+  IrgObj data, eval;      /* eval.kind == NULL when absent */
+  int has_eval;
+  IrgObj opt[IRG_MAX_OPTS];
+  const char *opt_name[IRG_MAX_OPTS];
+  int nopt;
+  int64_t batch_size, epochs, steps, seed, log_every, checkpoint_every;
+  int64_t memory_budget;  /* bytes, 0 = none */
+  double clip_grad_norm;  /* 0 = none */
+  const char *checkpoint;
+} IrgSettings;
+
+/* Reads the train declaration of `file` (the first one, or the one named `model` when not
+ * NULL). Returns 0, or -1 with a diagnostic. */
+int irg_settings(Lang *L, Node *file, const char *model, IrgSettings *s);
+
+/* What one traced function of the model computes. */
+typedef struct IrgProgram {
+  IrGraph *g;
+  IrVal loss;                      /* IR_NONE when the program has no loss */
+  int nmetrics;
+  const char *metric_name[IRG_MAX_METRICS];
+  IrVal metric[IRG_MAX_METRICS];
+  int nparams;                     /* params in ir_leaves order */
+  IrVal *params;
+  IrVal *grads;                    /* when built with gradients */
+} IrgProgram;
+
+typedef struct IrgOptions {
+  int training;                    /* value of `training` */
+  int with_grads;                  /* append the backward graph (gradients of the loss) */
+  const IrgField *fields;          /* batch fields */
+  int nfields;
+} IrgOptions;
+
+/* Traces the loss and metrics of train declaration s into a new graph. Returns 0, or -1
+ * with diagnostics in L (and p->g freed). */
+int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p);
+void irg_program_free(IrgProgram *p);
+
+#endif

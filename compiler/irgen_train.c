@@ -1,0 +1,241 @@
+/* irgen_train.c — a `train` declaration: its settings as compile-time values, and the
+ * traced program (loss, metrics, gradients) the driver compiles and runs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "irgen_int.h"
+
+/* ------------------------------------------------------------------ objects */
+
+int irg_obj_num(const IrgObj *o, const char *key, int pos, double *out) {
+  int p = 0;
+  for (int i = 0; i < o->nargs; i++) {
+    if (o->args[i].key ? !strcmp(o->args[i].key, key) : p++ == pos) {
+      if (o->args[i].is_str) return 0;
+      *out = o->args[i].num;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+const char *irg_obj_str(const IrgObj *o, const char *key, int pos) {
+  int p = 0;
+  for (int i = 0; i < o->nargs; i++)
+    if (o->args[i].key ? !strcmp(o->args[i].key, key) : p++ == pos)
+      return o->args[i].is_str ? o->args[i].s : NULL;
+  return NULL;
+}
+
+/* A call `kind(args...)` whose arguments are compile-time numbers or strings. */
+static int read_obj(Tr *t, Env *e, Node *n, IrgObj *o) {
+  memset(o, 0, sizeof *o);
+  if (n->kind != N_CALL || n->kids[0]->kind != N_NAME) {
+    irg_error(t, n->span, "expected a call such as idx(...) or adam(...)");
+    return -1;
+  }
+  o->kind = n->kids[0]->name;
+  o->span = n->span;
+  for (int i = 1; i < n->nkids && o->nargs < IRG_MAX_ARGS; i++) {
+    Node *a = n->kids[i];
+    const char *key = NULL;
+    if (a->kind == N_KWARG) key = a->name, a = a->kids[0];
+    Val *v = irg_eval(t, e, a);
+    if (!v) return -1;
+    o->args[o->nargs].key = key;
+    if (v->k == VK_STR) {
+      o->args[o->nargs].is_str = 1;
+      o->args[o->nargs].s = v->s;
+    } else if (irg_is_num(v)) {
+      o->args[o->nargs].num = irg_num(v);
+    } else {
+      irg_error(t, a->span, "argument must be a number or a string known at compile time");
+      return -1;
+    }
+    o->nargs++;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ settings */
+
+static Node *find_train(Node *file, const char *model) {
+  for (int i = 0; i < file->nkids; i++) {
+    Node *d = file->kids[i];
+    if (d && d->kind == N_TRAIN && (!model || !strcmp(d->name, model))) return d;
+  }
+  return NULL;
+}
+
+static int int_setting(Tr *t, Env *e, Node *v, int64_t *out) {
+  Val *x = irg_eval(t, e, v);
+  if (!x) return -1;
+  if (x->k != VK_INT) {
+    irg_error(t, v->span, "expected a compile-time integer");
+    return -1;
+  }
+  *out = x->i;
+  return 0;
+}
+
+static int read_item(Tr *t, Env *e, Node *it, IrgSettings *s) {
+  Node *v = it->kids[0];
+  const char *k = it->name;
+  if (it->str) {
+    if (!strcmp(it->str, "optimizer")) {
+      if (s->nopt >= IRG_MAX_OPTS) return irg_error(t, it->span, "too many optimizers"), -1;
+      s->opt_name[s->nopt] = k;
+      return read_obj(t, e, v, &s->opt[s->nopt++]);
+    }
+    return 0;   /* loss / metric: traced by irg_build */
+  }
+  if (!strcmp(k, "data")) return read_obj(t, e, v, &s->data);
+  if (!strcmp(k, "eval")) return s->has_eval = 1, read_obj(t, e, v, &s->eval);
+  if (!strcmp(k, "optimizer")) {
+    s->opt_name[s->nopt] = NULL;
+    return read_obj(t, e, v, &s->opt[s->nopt++]);
+  }
+  if (!strcmp(k, "batch_size")) return int_setting(t, e, v, &s->batch_size);
+  if (!strcmp(k, "epochs")) return int_setting(t, e, v, &s->epochs);
+  if (!strcmp(k, "steps")) return int_setting(t, e, v, &s->steps);
+  if (!strcmp(k, "seed")) return int_setting(t, e, v, &s->seed);
+  if (!strcmp(k, "log_every")) return int_setting(t, e, v, &s->log_every);
+  if (!strcmp(k, "checkpoint_every")) return int_setting(t, e, v, &s->checkpoint_every);
+  if (!strcmp(k, "memory_budget")) return int_setting(t, e, v, &s->memory_budget);
+  if (!strcmp(k, "clip_grad_norm")) {
+    Val *x = irg_eval(t, e, v);
+    if (!x || !irg_is_num(x)) return irg_error(t, v->span, "expected a number"), -1;
+    s->clip_grad_norm = irg_num(x);
+    return 0;
+  }
+  if (!strcmp(k, "checkpoint")) {
+    Val *x = irg_eval(t, e, v);
+    if (!x || x->k != VK_STR) return irg_error(t, v->span, "expected a path string"), -1;
+    s->checkpoint = x->s;
+    return 0;
+  }
+  return 0;   /* loss and unknown keys: the checker has reported unknown ones */
+}
+
+int irg_settings(Lang *L, Node *file, const char *model, IrgSettings *s) {
+  memset(s, 0, sizeof *s);
+  Tr t = {.L = L};
+  t.root = &t;
+  s->train = find_train(file, model);
+  if (!s->train) {
+    diag_error(L, (Span){file->span.file, 0, 0}, "no train declaration%s%s in this file",
+               model ? " for " : "", model ? model : "");
+    return -1;
+  }
+  Env *fe = irg_file_env(&t, file);
+  Val *m = irg_lookup(fe, s->train->name);
+  if (!m || m->k != VK_MODULE) {
+    diag_error(L, s->train->span, "'%s' is not a model", s->train->name);
+    return -1;
+  }
+  s->model = m->fn;
+  s->epochs = 1, s->seed = 1, s->log_every = 0;
+  for (int i = 0; i < s->train->nkids; i++)
+    if (s->train->kids[i] && read_item(&t, fe, s->train->kids[i], s)) return -1;
+  if (!s->batch_size) s->batch_size = 32;
+  return t.failed ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ the program */
+
+static Val *batch_object(Tr *t, const IrgOptions *o) {
+  Val *b = irg_val(t, VK_OBJ);
+  b->n = o->nfields;
+  b->el = lang_alloc(t->L, sizeof(Val *) * (o->nfields ? o->nfields : 1));
+  b->fnames = lang_alloc(t->L, sizeof(char *) * (o->nfields ? o->nfields : 1));
+  for (int i = 0; i < o->nfields; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "batch.%s", o->fields[i].name);
+    b->fnames[i] = lang_intern(t->L, o->fields[i].name, strlen(o->fields[i].name));
+    b->el[i] = irg_tensor(t, ir_input(t->g, name, o->fields[i].dtype, o->fields[i].shape));
+    if (!b->el[i]) return NULL;
+  }
+  return b;
+}
+
+static IrVal scalar_tensor(Tr *t, Val *v, Node *at, const char *what) {
+  if (!v) return IR_NONE;
+  if (v->k != VK_TENSOR) {
+    irg_error(t, at->span, "%s must be a tensor", what);
+    return IR_NONE;
+  }
+  IrVal x = irg_use(t, v);
+  if (ir_type(t->g, x)->shape.rank != 0) {
+    irg_error(t, at->span, "%s must be a scalar", what);
+    return IR_NONE;
+  }
+  if (ir_type(t->g, x)->dtype != IR_F32) x = ir_cast(t->g, x, IR_F32);
+  return x;
+}
+
+static int trace_items(Tr *t, Env *te, const IrgSettings *s, IrgProgram *p) {
+  for (int i = 0; i < s->train->nkids; i++) {
+    Node *it = s->train->kids[i];
+    if (!it) continue;
+    int is_loss = it->str ? !strcmp(it->str, "loss") : !strcmp(it->name, "loss");
+    int is_metric = it->str && !strcmp(it->str, "metric");
+    if (!is_loss && !is_metric) continue;
+    IrVal x = scalar_tensor(t, irg_eval(t, te, it->kids[0]), it->kids[0], is_loss ? "a loss" : "a metric");
+    if (x == IR_NONE) return -1;
+    if (is_loss) {
+      if (p->loss != IR_NONE) return irg_error(t, it->span, "several losses are not supported by the back end yet"), -1;
+      p->loss = x;
+    } else if (p->nmetrics < IRG_MAX_METRICS) {
+      p->metric_name[p->nmetrics] = it->name;
+      p->metric[p->nmetrics++] = x;
+    }
+  }
+  return 0;
+}
+
+int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p) {
+  memset(p, 0, sizeof *p);
+  p->loss = IR_NONE;
+  Tr t = {.L = L, .training = o->training};
+  t.root = &t;
+  t.g = p->g = ir_graph_new();
+  if (!t.g) return diag_error(L, s->train->span, "out of memory"), -1;
+  Node *file = NULL;
+  for (int i = 0; i < lang_file_count(L) && !file; i++) {
+    Node *f = lang_file_ast(L, i);
+    for (int k = 0; f && k < f->nkids; k++)
+      if (f->kids[k] == s->train) file = f;
+  }
+  Env *fe = file ? irg_file_env(&t, file) : NULL;
+  Val *m = fe ? irg_lookup(fe, s->model->name) : NULL;
+  Val *inst = m ? irg_instantiate(&t, m->fn, m->env, NULL, NULL, 0, NULL, NULL, 0) : NULL;
+  Val *batch = inst ? batch_object(&t, o) : NULL;
+  if (batch) {
+    Env *te = irg_env(&t, inst->inst->env);
+    irg_bind(&t, te, lang_intern(L, "batch", 5), batch);
+    if (!trace_items(&t, te, s, p) && p->loss != IR_NONE) {
+      p->nparams = ir_leaves(t.g, OP_PARAM, NULL, 0);
+      p->params = calloc(p->nparams + 1, sizeof(IrVal));
+      p->grads = calloc(p->nparams + 1, sizeof(IrVal));
+      ir_leaves(t.g, OP_PARAM, p->params, p->nparams);
+      if (o->with_grads && ad_grad_params(t.g, p->loss, p->grads)) {
+        irg_error(&t, s->train->span, "cannot differentiate the loss: %s", ir_errmsg(t.g));
+      }
+    } else if (!t.failed) {
+      irg_error(&t, s->train->span, "the train declaration has no loss");
+    }
+  }
+  if (t.failed || !batch) {
+    irg_program_free(p);
+    return -1;
+  }
+  return 0;
+}
+
+void irg_program_free(IrgProgram *p) {
+  ir_graph_free(p->g);
+  free(p->params);
+  free(p->grads);
+  memset(p, 0, sizeof *p);
+  p->loss = IR_NONE;
+}
