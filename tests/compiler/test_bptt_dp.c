@@ -151,10 +151,11 @@ Test(bptt_dp, msm_equals_brute_force_alpha4) { check_dp_vs_brute(BP_MSM, 4); }
 
 /* binom(n, k) by Pascal's rule: independent of bp_revolve_cost's product formula. */
 static int64_t pascal(int n, int k) {
-  static int64_t tab[80][80];
+  static int64_t tab[64][64];   /* binom(63, 31) < 2^63 */
   if (!tab[0][0])
-    for (int i = 0; i < 80; i++)
+    for (int i = 0; i < 64; i++)
       for (int j = 0; j <= i; j++) tab[i][j] = j == 0 || j == i ? 1 : tab[i - 1][j - 1] + tab[i - 1][j];
+  cr_assert_lt(n, 64);
   return k < 0 || k > n ? 0 : tab[n][k];
 }
 
