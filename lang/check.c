@@ -162,7 +162,9 @@ static void check_init(Chk *C, Node *init) {
 }
 
 static void member_param(Chk *C, Node *m, Scope *s) {
+  C->in_param = 1;
   Type *t = chk_type_of_ann(C, kid(m, 0), 0);
+  C->in_param = 0;
   if (!type_is_err(t) && t->kind != TY_TENSOR) {
     diag_error(C->L, m->span, "%s '%s' must be a tensor, got %s", m->kind == N_PARAM ? "param" : "buffer", m->name,
                type_str_of(t));

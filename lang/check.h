@@ -166,6 +166,7 @@ struct Chk {
   int generic;            /* unknown names in dims become generic dims */
   const char *gen[32];    /* generic names collected for the function being set up */
   int ngen;
+  int in_param;           /* evaluating a param/buffer shape: no free dims */
   int in_train;           /* inside a train block: `step`, `epoch`, `batch` known */
   const char *bfield[4];  /* batch fields and their types (train blocks) */
   Type *btype[4];

@@ -388,6 +388,11 @@ static Type *call_value(Chk *C, Node *call, Type *ft) {
 Type *chk_call(Chk *C, Node *call) {
   Node *callee = kid(call, 0);
   Type *ft = chk_expr(C, callee);
+  if (type_is_err(ft)) {  /* still check (and mark as used) the arguments */
+    for (int i = 1; i < call->nkids; i++)
+      chk_expr(C, is_kw(call->kids[i]) ? kid(call->kids[i], 0) : call->kids[i]);
+    return type_error();
+  }
   return call_value(C, call, ft);
 }
 
@@ -566,12 +571,14 @@ static Type *apply_step(Chk *C, Node *scan, Type *st, Type **args, int n) {
   return type_error();
 }
 
-static int carry_check(Chk *C, Node *scan, Type *init, Type *got, int i) {
+static int carry_check(Chk *C, Node *scan, Type *st, Type *init, Type *got, int i) {
   if (type_equal(init, got)) return 1;
   Node *in = elem_node(kid(scan, 3), i);
-  Diag *d = diag_error(C->L, kid(scan, 0)->span, "scan carry changes shape: %s from here, %s returned by step",
+  Diag *d = diag_error(C->L, in->span, "scan carry changes shape: %s from here, %s returned by step",
                        type_str_of(init), type_str_of(got));
-  diag_note(C->L, d, in->span, "initial carry is %s", type_str_of(init));
+  Node *fn = st->kind == TY_FN ? st->decl : NULL;
+  if (fn && fn->name) diag_note(C->L, d, fn->span, "'%s' returns %s", fn->name, type_str_of(got));
+  else diag_note(C->L, d, kid(scan, 0)->span, "the step returns %s", type_str_of(got));
   return 0;
 }
 
@@ -603,7 +610,7 @@ Type *chk_scan(Chk *C, Node *scan) {
     return type_error();
   }
   for (int i = 0; i < nc; i++)
-    if (!carry_check(C, scan, carry[i], res[i], i)) return type_error();
+    if (!carry_check(C, scan, st, carry[i], res[i], i)) return type_error();
   Type *out[16];
   for (int i = 0; i < nr; i++) {
     int ax = stack_ax >= 0 ? stack_ax : (res[i]->kind == TY_TENSOR && res[i]->rank >= 2 ? 1 : 0);

@@ -337,7 +337,7 @@ static const char *suggest_in(Scope *s, const char *name) {
   for (; s; s = s->up)
     for (Sym *y = s->syms; y; y = y->next) {
       int d = chk_edit_distance(y->name, name);
-      if (d < bd && strcmp(y->name, name)) bd = d, best = y->name;
+      if (d < bd && d < (int)strlen(name) && strcmp(y->name, name)) bd = d, best = y->name;
     }
   return best;
 }
@@ -348,6 +348,11 @@ static Type *check_name(Chk *C, Node *e) {
     /* a generic dimension: bound per call by matching argument shapes */
     if (C->ngen < 32) C->gen[C->ngen++] = e->name;
     y = scope_add(C->L, C->scope, e->name, SYM_DIM, type_int(C->L, dim_sym(C->L, e->name)), e);
+  }
+  if (!y && C->in_param) {
+    diag_error(C->L, e->span, "a parameter's shape may use only hyper-parameters and constants; '%s' is neither",
+               e->name);
+    return type_error();
   }
   if (!y) {
     const char *s = suggest_in(C->scope, e->name);

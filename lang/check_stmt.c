@@ -131,6 +131,7 @@ static void assign_stmt(Chk *C, Node *s) {
   Diag *d = diag_error(C->L, kid(s, 0)->span, "assignment changes the type of '%s': %s declared, %s assigned", s->name,
                        type_str_of(y->type), type_str_of(t));
   diag_note(C->L, d, y->decl->span, "'%s' declared as %s here", s->name, type_str_of(y->type));
+  y->type = type_error();  /* no cascade from later uses */
 }
 
 static void return_stmt(Chk *C, Node *s) {

@@ -366,7 +366,10 @@ static Type *check_setting(Chk *C, Node *v, ValueKind k, const char *key) {
   }
   static const char *what[] = {"", "", "", "", "a positive int", "an int", "a size (64MB) or a positive int",
                                "a string", "a positive number"};
-  diag_error(C->L, v->span, "%s must be %s, got %s", key, what[k], type_str_of(t));
+  char got[64];
+  if (is_int) snprintf(got, sizeof got, "%s", dim_str(CT(t)->ival));
+  else snprintf(got, sizeof got, "%s", type_str_of(t));
+  diag_error(C->L, v->span, "%s must be %s, got %s", key, what[k], got);
   return type_error();
 }
 
