@@ -162,6 +162,13 @@ void lower_plan_free(lower_plan *plan);
 /* Does the lowering handle op? (Tests walk the op table with it.) */
 int lower_supports(IrOp op);
 
+/* ------------------------------------------------------------------ aot.c ---- */
+
+/* nnc -c: writes the function of plan (lowered from g) as an ELF relocatable object at
+ * obj_path and, if header_path is not NULL, a C header declaring it and its slots. */
+int aot_write(jit_t *j, const IrGraph *g, const lower_plan *plan, const cg_options *o, const char *obj_path,
+              const char *header_path);
+
 /* Internal to lower*.c. */
 typedef struct lower_ctx {
   const IrGraph *g;
