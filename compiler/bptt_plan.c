@@ -173,32 +173,17 @@ static int revolve_split(int t, int m) {
 #define CELL(tb, l, t, m) \
   (((size_t)(l) * (size_t)((tb)->M + 1) + (size_t)(m)) * (size_t)((tb)->T + 1) + (size_t)(t))
 
-/* BP_LANES int32 lanes through GCC/Clang vector extensions (no intrinsics; SSE2 at least). */
-#ifndef BP_LANES
-#define BP_LANES 4
-#endif
-typedef int32_t bp_vec __attribute__((vector_size(4 * BP_LANES)));
+/* The hot loop of every DP: the smallest (i + 1) + a[i] + b[i] over i in [0, n) and the
+ * first i + 1 that attains it (in *at). Written with GCC/Clang vector extensions (no
+ * intrinsics): 4 lanes everywhere, 8 lanes where the CPU has AVX2 (chosen at run time). */
+typedef int32_t (*bp_minfn)(const int32_t *a, const int32_t *b, int n, int *at);
 
-/* The smallest (i + 1) + a[i] + b[i] over i in [0, n), and the first i + 1 that attains
- * it (in *at): the hot loop of every DP, BP_LANES at a time. */
-static int32_t min_sum(const int32_t *a, const int32_t *b, int n, int *at) {
-  bp_vec best, where, idx, step;
-  for (int k = 0; k < BP_LANES; k++) best[k] = INT32_MAX, where[k] = 0, idx[k] = k + 1;
-  for (int k = 0; k < BP_LANES; k++) step[k] = BP_LANES;
-  int i = 0;
-  for (; i + BP_LANES <= n; i += BP_LANES) {
-    bp_vec va, vb;
-    memcpy(&va, a + i, sizeof va);
-    memcpy(&vb, b + i, sizeof vb);
-    bp_vec v = idx + va + vb;
-    bp_vec lt = v < best;                   /* -1 where v is smaller: keeps the first */
-    best = (v & lt) | (best & ~lt);
-    where = (idx & lt) | (where & ~lt);
-    idx += step;
-  }
+/* Lane minima (best, where) -> the minimum and its first index, then the scalar tail i..n. */
+static int32_t min_finish(const int32_t *best, const int32_t *where, int lanes,
+                          const int32_t *a, const int32_t *b, int i, int n, int *at) {
   int32_t m = INT32_MAX;
   int y = 0;
-  for (int k = 0; k < BP_LANES; k++)
+  for (int k = 0; k < lanes; k++)
     if (best[k] < m || (best[k] == m && where[k] < y)) m = best[k], y = where[k];
   for (; i < n; i++) {
     int32_t v = i + 1 + a[i] + b[i];
@@ -207,6 +192,61 @@ static int32_t min_sum(const int32_t *a, const int32_t *b, int n, int *at) {
   *at = y;
   return m;
 }
+
+typedef int32_t bp_v4 __attribute__((vector_size(16)));
+
+static int32_t min_sum4(const int32_t *a, const int32_t *b, int n, int *at) {
+  bp_v4 best = {INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX}, where = {0, 0, 0, 0};
+  bp_v4 idx = {1, 2, 3, 4}, step = {4, 4, 4, 4};
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    bp_v4 va, vb;
+    memcpy(&va, a + i, sizeof va);
+    memcpy(&vb, b + i, sizeof vb);
+    bp_v4 v = idx + va + vb;
+    bp_v4 lt = v < best;                    /* -1 where v is smaller: keeps the first */
+    best = (v & lt) | (best & ~lt);
+    where = (idx & lt) | (where & ~lt);
+    idx += step;
+  }
+  int32_t lb[4], lw[4];
+  memcpy(lb, &best, sizeof lb);
+  memcpy(lw, &where, sizeof lw);
+  return min_finish(lb, lw, 4, a, b, i, n, at);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(BP_NO_AVX2)
+typedef int32_t bp_v8 __attribute__((vector_size(32)));
+
+__attribute__((target("avx2"))) static int32_t min_sum8(const int32_t *a, const int32_t *b,
+                                                        int n, int *at) {
+  bp_v8 best = {INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX,
+                INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX};
+  bp_v8 where = {0, 0, 0, 0, 0, 0, 0, 0}, idx = {1, 2, 3, 4, 5, 6, 7, 8};
+  bp_v8 step = {8, 8, 8, 8, 8, 8, 8, 8};
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    bp_v8 va, vb;
+    memcpy(&va, a + i, sizeof va);
+    memcpy(&vb, b + i, sizeof vb);
+    bp_v8 v = idx + va + vb;
+    bp_v8 lt = v < best;
+    best = (v & lt) | (best & ~lt);
+    where = (idx & lt) | (where & ~lt);
+    idx += step;
+  }
+  int32_t lb[8], lw[8];
+  memcpy(lb, &best, sizeof lb);
+  memcpy(lw, &where, sizeof lw);
+  return min_finish(lb, lw, 8, a, b, i, n, at);
+}
+
+static bp_minfn pick_min_sum(void) {
+  return __builtin_cpu_supports("avx2") ? min_sum8 : min_sum4;
+}
+#else
+static bp_minfn pick_min_sum(void) { return min_sum4; }
+#endif
 
 /* rev[j] = column[T - j]: column m read backwards, so that both operands of min_sum run
  * forwards: col[t - y] = rev[T - t + y]. */
@@ -224,7 +264,7 @@ static void set_cell(bp_table *tb, int l, int t, int m, int32_t cost, int kind, 
 
 /* What column m of a layer may use: the reversed columns it reads (NULL: that move is not
  * allowed) and whether the start may be dropped (layer 1). */
-typedef struct { const int32_t *rh, *ra, *rc; } bp_moves;
+typedef struct { const int32_t *rh, *ra, *rc; bp_minfn min_sum; } bp_moves;
 
 /* One cell, t >= 2, from the columns already done: the cheapest of replay (t(t+1)/2),
  *   HIDDEN   y + X1(t-y, m-1) + X(y, m),         1 <= y < t    (rh = layer 1, column m-1)
@@ -236,11 +276,11 @@ static void fill_cell(bp_table *tb, int l, int t, int m, const bp_moves *mv) {
   int32_t best = (int32_t)((int64_t)t * (t + 1) / 2);
   int kind = BP_KIND_REPLAY, y = 0, at;
   if (mv->rh) {
-    int32_t v = min_sum(mv->rh + (tb->T - t + 1), own + 1, t - 1, &at);
+    int32_t v = mv->min_sum(mv->rh + (tb->T - t + 1), own + 1, t - 1, &at);
     if (v < best) best = v, kind = BP_KIND_HIDDEN, y = at;
   }
   if (mv->ra) {
-    int32_t v = min_sum(mv->ra + (tb->T - t + 1), own, t, &at);
+    int32_t v = mv->min_sum(mv->ra + (tb->T - t + 1), own, t, &at);
     if (v < best) best = v, kind = BP_KIND_INTERNAL, y = at;
   }
   if (mv->rc) {
@@ -253,7 +293,7 @@ static void fill_cell(bp_table *tb, int l, int t, int m, const bp_moves *mv) {
 /* Column m of layer l, t = 0..T. rev holds three scratch columns of T + 1. */
 static void fill_col(bp_table *tb, int l, int m, int32_t *rev) {
   int T = tb->T, alpha = tb->alpha;
-  bp_moves mv = {NULL, NULL, NULL};
+  bp_moves mv = {NULL, NULL, NULL, pick_min_sum()};
   if (tb->policy != BP_ISM && m >= 2) {
     reverse_col(tb, tb->layers - 1, m - 1, rev);
     mv.rh = rev;
