@@ -12,10 +12,10 @@
 
 #include "ir.h"
 
-IrVal ad_unbroadcast(IrGraph *g, IrVal a, const IrShape *to)
+IrVal ad_unbroadcast(IrGraph *g, IrVal a, const IrShape *top)
 {
   if (a == IR_NONE || g->failed) return IR_NONE;
-  IrShape from = ir_type(g, a)->shape;
+  IrShape from = ir_type(g, a)->shape, tos = *top, *to = &tos; /* top may point into g->vals */
   if (ir_shape_eq(&from, to)) return a;
   int axes[IR_MAX_RANK], na = 0, lead = from.rank - to->rank;
   if (lead < 0) {
@@ -25,7 +25,7 @@ IrVal ad_unbroadcast(IrGraph *g, IrVal a, const IrShape *to)
   for (int i = 0; i < from.rank; i++)
     if (i < lead || (to->dim[i - lead] == 1 && from.dim[i] != 1)) axes[na++] = i;
   IrVal s = na ? ir_reduce(g, OP_SUM, a, na, axes, 1) : a;
-  return ir_reshape(g, s, *to);
+  return ir_reshape(g, s, tos);
 }
 
 typedef struct {

@@ -705,9 +705,9 @@ IrNode *ir_scan(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx, co
     ir_graph_free(body);
     return NULL;
   }
-  memcpy(in, init, (size_t)nc * sizeof *in);
-  memcpy(in + nc, xs, (size_t)nx * sizeof *in);
-  memcpy(in + nc + nx, consts, (size_t)nk * sizeof *in);
+  if (nc) memcpy(in, init, (size_t)nc * sizeof *in);
+  if (nx) memcpy(in + nc, xs, (size_t)nx * sizeof *in);
+  if (nk) memcpy(in + nc + nx, consts, (size_t)nk * sizeof *in);
   IrAttrs a = {0};
   int64_t v[6] = {nc, nx, nk, axis, reverse, 0};
   a = attrs_ints(6, v);

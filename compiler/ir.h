@@ -184,6 +184,8 @@ IrVal ir_add(IrGraph *g, IrOp op, int nin, const IrVal *in, const IrAttrs *a);
 /* Same, returning the node (NULL on failure); for multi-output ops. */
 IrNode *ir_add_node(IrGraph *g, IrOp op, int nin, const IrVal *in, const IrAttrs *a);
 
+/* The type of v. The pointer is valid only until the next node is added to g (the value
+ * table may move): copy the IrType/IrShape before building more nodes. */
 static inline const IrType *ir_type(const IrGraph *g, IrVal v) { return &g->vals[v].t; }
 static inline IrNode *ir_producer(const IrGraph *g, IrVal v) {
   return g->nodes[g->vals[v].node];

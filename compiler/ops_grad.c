@@ -2,7 +2,9 @@
  * of other ops (a vector-Jacobian product): given the adjoint G of the node's output, build
  * the adjoints of its inputs. Broadcast inputs are un-broadcast (summed) to their shapes.
  * Residual choices follow compiler-techniques.md §4.2 (e.g. tanh and sigmoid reuse y).
- * Scan's rule (BPTT) lives in scan.c. */
+ * Scan's rule (BPTT) lives in scan.c.
+ * Beware: creating a node may reallocate g->vals, so never hold an IrType pointer
+ * (ir_type) across a call that builds nodes; copy the shape first. */
 #include "ir.h"
 
 #define X(i) (n->in[i])
@@ -264,11 +266,12 @@ static IrVal wgrad(IrGraph *g, IrVal x, IrVal gy, const int64_t *a4, int64_t kh,
 /* conv2d input/weight gradients; a = (sh, sw, ph, pw). */
 static void conv2d_vjp(IrGraph *g, IrVal x, IrVal w, IrVal gy, const int64_t *a, IrVal *gx, IrVal *gw)
 {
-  const IrShape *xs = &ir_type(g, x)->shape, *ws = &ir_type(g, w)->shape, *ys = &ir_type(g, gy)->shape;
-  int oph = out_pad(xs->dim[2], ys->dim[2], ws->dim[2], a[0], a[2]);
-  int opw = out_pad(xs->dim[3], ys->dim[3], ws->dim[3], a[1], a[3]);
+  /* copies: creating nodes may move g->vals */
+  IrShape xs = ir_type(g, x)->shape, ws = ir_type(g, w)->shape, ys = ir_type(g, gy)->shape;
+  int oph = out_pad(xs.dim[2], ys.dim[2], ws.dim[2], a[0], a[2]);
+  int opw = out_pad(xs.dim[3], ys.dim[3], ws.dim[3], a[1], a[3]);
   *gx = ir_conv_t2d(g, gy, w, (int)a[0], (int)a[1], (int)a[2], (int)a[3], oph, opw);
-  *gw = wgrad(g, x, gy, a, ws->dim[2], ws->dim[3]);
+  *gw = wgrad(g, x, gy, a, ws.dim[2], ws.dim[3]);
 }
 
 int gr_conv2d(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
@@ -298,9 +301,9 @@ int gr_conv1d(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 int gr_conv_t2d(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   const int64_t *a = n->attr.ints;
-  const IrShape *ws = &ir_type(g, X(1))->shape;
+  IrShape ws = ir_type(g, X(1))->shape;
   gin[0] = ir_conv2d(g, G, X(1), (int)a[0], (int)a[1], (int)a[2], (int)a[3]);
-  gin[1] = wgrad(g, G, X(0), a, ws->dim[2], ws->dim[3]);
+  gin[1] = wgrad(g, G, X(0), a, ws.dim[2], ws.dim[3]);
   return done(g);
 }
 
