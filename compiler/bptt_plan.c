@@ -736,10 +736,11 @@ static int budget_error(bp_ctx *c, const bp_budget *b, unsigned allowed, int alp
       need = v < need ? v : need;
     }
   return fail(c, BP_ERR_BUDGET, "memory budget of %llu bytes is below the minimum of %llu "
-              "bytes for T = %d (fixed %llu + %d slots of %llu bytes)",
+              "bytes for T = %d (fixed %llu + %d slot%s of %llu bytes)",
               (unsigned long long)b->budget_bytes,
               (unsigned long long)(b->fixed_bytes + (uint64_t)need * b->hidden_bytes), b->T,
-              (unsigned long long)b->fixed_bytes, need, (unsigned long long)b->hidden_bytes);
+              (unsigned long long)b->fixed_bytes, need, need == 1 ? "" : "s",
+              (unsigned long long)b->hidden_bytes);
 }
 
 /* Cheapest allowed policy in m slots. ISM is skipped when MSM is allowed (never cheaper). */
