@@ -21,10 +21,16 @@ typedef struct {
   int64_t flag;
 } rt_step;
 
+/* The chunk functions copy the job's fields into restrict-qualified locals: without that
+ * the compiler must assume that a store to w[i] changes lr (it is read through the same
+ * kind of pointer), reloads it every iteration and does not vectorize. */
 static void rt_sgd_chunk(void *p, int64_t b, int64_t e)
 {
-  rt_step *s = p;
-  for (int64_t i = b; i < e; i++) s->w[i] -= s->lr * (s->g[i] + s->wd * s->w[i]);
+  const rt_step *s = p;
+  float *restrict w = s->w;
+  const float *restrict g = s->g;
+  const float lr = s->lr, wd = s->wd;
+  for (int64_t i = b; i < e; i++) w[i] -= lr * (g[i] + wd * w[i]);
 }
 
 void nnrt_sgd_step(float *w, const float *g, int64_t n, float lr, float wd)
@@ -35,12 +41,16 @@ void nnrt_sgd_step(float *w, const float *g, int64_t n, float lr, float wd)
 
 static void rt_momentum_chunk(void *p, int64_t b, int64_t e)
 {
-  rt_step *s = p;
+  const rt_step *s = p;
+  float *restrict w = s->w, *restrict buf = s->buf;
+  const float *restrict g = s->g;
+  const float lr = s->lr, wd = s->wd, mu = s->mu, nest = s->flag ? 1.0f : 0.0f;
   for (int64_t i = b; i < e; i++) {
-    float d = s->g[i] + s->wd * s->w[i];
-    float buf = s->mu * s->buf[i] + d;
-    s->buf[i] = buf;
-    s->w[i] -= s->lr * (s->flag ? d + s->mu * buf : buf);
+    float d = g[i] + wd * w[i];
+    float bi = mu * buf[i] + d;
+    buf[i] = bi;
+    /* nesterov: d + mu*buf; plain: buf (written without a branch, so it vectorizes) */
+    w[i] -= lr * (nest * (d + mu * bi) + (1.0f - nest) * bi);
   }
 }
 
@@ -51,20 +61,24 @@ void nnrt_momentum_step(float *w, const float *g, float *buf, int64_t n, float l
   nnrt_parallel_for_grain(n, RT_OPTIM_GRAIN, rt_momentum_chunk, &s);
 }
 
-/* Adam: c1 = 1 - b1^t and c2 = 1 - b2^t are the bias corrections; flag = decoupled. */
+/* Adam: c1 = 1 - b1^t and c2 = 1 - b2^t are the bias corrections; flag = decoupled.
+ * Written as torch does: w -= (lr / c1) * m / (sqrt(v) / sqrt(c2) + eps). */
 static void rt_adam_chunk(void *p, int64_t b, int64_t e)
 {
-  rt_step *s = p;
-  float sc2 = sqrtf(s->c2);
+  const rt_step *s = p;
+  float *restrict w = s->w, *restrict m = s->m, *restrict v = s->v;
+  const float *restrict g = s->g;
+  const float b1 = s->b1, b2 = s->b2, eps = s->eps, step = s->lr / s->c1;
+  const float sc2 = sqrtf(s->c2);
+  const float l2 = s->flag ? 0.0f : s->wd, shrink = s->flag ? 1.0f - s->lr * s->wd : 1.0f;
   for (int64_t i = b; i < e; i++) {
-    float w = s->w[i], g = s->g[i];
-    if (s->flag) w *= 1.0f - s->lr * s->wd;
-    else g += s->wd * w;
-    float m = s->b1 * s->m[i] + (1.0f - s->b1) * g;
-    float v = s->b2 * s->v[i] + (1.0f - s->b2) * g * g;
-    s->m[i] = m;
-    s->v[i] = v;
-    s->w[i] = w - s->lr / s->c1 * m / (sqrtf(v) / sc2 + s->eps);
+    float wi = w[i], gi = g[i] + l2 * wi;
+    wi *= shrink;
+    float mi = b1 * m[i] + (1.0f - b1) * gi;
+    float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] = wi - step * mi / (sqrtf(vi) / sc2 + eps);
   }
 }
 
@@ -81,17 +95,20 @@ void nnrt_adam_step(float *w, const float *g, float *m, float *v, int64_t n, flo
 
 static void rt_rmsprop_chunk(void *p, int64_t b, int64_t e)
 {
-  rt_step *s = p;
+  const rt_step *s = p;
+  float *restrict w = s->w, *restrict sq = s->v, *restrict buf = s->buf;
+  const float *restrict g = s->g;
+  const float lr = s->lr, wd = s->wd, alpha = s->alpha, eps = s->eps, mu = s->mu;
   for (int64_t i = b; i < e; i++) {
-    float d = s->g[i] + s->wd * s->w[i];
-    float sq = s->alpha * s->v[i] + (1.0f - s->alpha) * d * d;
-    s->v[i] = sq;
-    float r = d / (sqrtf(sq) + s->eps);
-    if (s->mu > 0.0f) {
-      s->buf[i] = s->mu * s->buf[i] + r;
-      r = s->buf[i];
+    float d = g[i] + wd * w[i];
+    float si = alpha * sq[i] + (1.0f - alpha) * d * d;
+    sq[i] = si;
+    float r = d / (sqrtf(si) + eps);
+    if (mu > 0.0f) {
+      buf[i] = mu * buf[i] + r;
+      r = buf[i];
     }
-    s->w[i] -= s->lr * r;
+    w[i] -= lr * r;
   }
 }
 
@@ -153,8 +170,10 @@ float nnrt_global_norm(const float *const *grads, const int64_t *sizes, int64_t 
 
 static void rt_scale_chunk(void *p, int64_t b, int64_t e)
 {
-  rt_step *s = p;
-  for (int64_t i = b; i < e; i++) s->w[i] *= s->lr;
+  const rt_step *s = p;
+  float *restrict w = s->w;
+  const float scale = s->lr;
+  for (int64_t i = b; i < e; i++) w[i] *= scale;
 }
 
 float nnrt_clip_grad_norm(float *const *grads, const int64_t *sizes, int64_t count,
