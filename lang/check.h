@@ -61,11 +61,12 @@ const char *dim_str(const Dim *d);
 
 Dim *dim_floordiv(Lang *L, const Dim *a, const Dim *b); /* floor for constants; exact or opaque else */
 Dim *dim_subst(Lang *L, const Dim *d, int n, const char *const *names, Dim *const *vals);
-int dim_is_sym(const Dim *d, const char **name);         /* a single plain symbol with coefficient 1 */
+int dim_is_sym(const Dim *d, const char **name);
+int dim_has_opaque(const Dim *d);                        /* contains a non-exact quotient */         /* a single plain symbol with coefficient 1 */
 /* Calls f for each plain symbol of d (opaque quotients contribute their own symbols). */
 void dim_each_sym(const Dim *d, void (*f)(void *, const char *), void *ctx);
-/* Solves `d == target` for the single unknown symbol `x` when d is linear in x with
- * coefficient ±1; returns the value or NULL. */
+/* Solves `d == target` for the single unknown symbol `x` when d is linear in x and the
+ * solution is exact (4*h == 32 gives h = 8); returns the value or NULL. */
 Dim *dim_solve(Lang *L, const Dim *d, const char *x, const Dim *target);
 
 /* ---------------------------------------------------------------- scopes (scope.c) */

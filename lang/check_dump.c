@@ -97,7 +97,7 @@ static void dump_fn(Node *fn, FILE *out, int depth) {
   fprintf(out, " -> %s\n", type_str_of(fn->kind == N_GRAD ? fn->type : r));
   Node *body = fn->kind == N_EXTERN ? NULL : kid(fn, fn->kind == N_FN ? 1 : 0);
   if (body && body->kind == N_BLOCK) dump_block(body, out, depth + 1);
-  else if (body) dump_lambdas(body, out, depth + 1);
+  else if (body) dump_lambdas(body, out, depth);
 }
 
 /* Lambdas inside an expression (scan steps) are listed under the binding using them. */
@@ -121,10 +121,17 @@ static void dump_member(Node *m, FILE *out, int depth) {
     indent(out, depth);
     fprintf(out, "%s: %s\n", m->name, ty(m));
     break;
-  case N_CONST:
+  case N_CONST: {
+    int64_t v;
+    const Type *t = m->type;
     indent(out, depth);
-    fprintf(out, "const %s: %s\n", m->name, ty(m));
+    (void)v;
+    if (t && t->kind == TY_SCALAR && t->scalar == ST_INT && CT(t)->ival)
+      fprintf(out, "const %s: int = %s\n", m->name, dim_str(CT(t)->ival));
+    else
+      fprintf(out, "const %s: %s\n", m->name, ty(m));
     break;
+  }
   case N_FN:
   case N_GRAD: dump_fn(m, out, depth); break;
   default: break;

@@ -81,8 +81,9 @@ static Type *int_arith(Chk *C, Node *at, Op op, Type *a, Type *b) {
       diag_error(L, at->span, "division by zero");
       return type_error();
     }
-    if (C->dim_ctx) return type_int(L, dim_floordiv(L, x, y));
-    return kx && ky ? type_float(L, 1, (double)vx / (double)vy) : type_float(L, 0, 0);
+    /* exact or symbolic quotients stay ints (D / k is a dimension); 1/255 is a float */
+    if (C->dim_ctx || !(kx && ky) || vx % vy == 0) return type_int(L, dim_floordiv(L, x, y));
+    return type_float(L, 1, (double)vx / (double)vy);
   case OP_MOD:
     if (kx && ky && vy != 0) return type_int(L, dim_const(L, ((vx % vy) + vy) % vy));
     return type_int(L, NULL);

@@ -497,6 +497,7 @@ void chk_train(Chk *C, Node *train) {
   C->nbfield = 0;
   Type *batch = type_object(C->L, "batch");
   scope_add(C->L, C->scope, "batch", SYM_LET, batch, NULL);
+  scope_add(C->L, C->scope, "B", SYM_DIM, type_int(C->L, dim_sym(C->L, "B")), NULL);
   Seen seen = {0};
   const char *opt_loss[16];
   int nol = 0, nopt = 0;

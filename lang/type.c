@@ -177,6 +177,13 @@ int dim_is_const(const Dim *d, int64_t *value) {
   return 0;
 }
 
+int dim_has_opaque(const Dim *d) {
+  for (int i = 0; d && i < d->n; i++)
+    for (int j = 0; j < d->terms[i].n; j++)
+      if (d->terms[i].atoms[j]->den) return 1;
+  return 0;
+}
+
 int dim_is_sym(const Dim *d, const char **name) {
   if (!d || d->n != 1 || d->terms[0].n != 1 || d->terms[0].coef != 1) return 0;
   if (d->terms[0].atoms[0]->den) return 0;
@@ -320,7 +327,6 @@ Dim *dim_solve(Lang *L, const Dim *d, const char *x, const Dim *target) {
   }
   if (at < 0) return NULL;
   int64_t c = d->terms[at].coef;
-  if (c != 1 && c != -1) return NULL;
   Dim *rest = dim_alloc(L, d->n);
   if (!rest) return NULL;
   int k = 0;
@@ -328,7 +334,10 @@ Dim *dim_solve(Lang *L, const Dim *d, const char *x, const Dim *target) {
     if (i != at) rest->terms[k++] = d->terms[i];
   rest->n = k;
   Dim *r = dim_sub(L, target, rest);
-  return c == 1 ? r : dim_sub(L, dim_const(L, 0), r);
+  if (c == 1) return r;
+  Dim *q = dim_floordiv(L, r, dim_const(L, c));
+  /* only an exact solution: c*q must give r back */
+  return q && dim_equal(dim_mul(L, q, dim_const(L, c)), r) ? q : NULL;
 }
 
 /* ---------------------------------------------------------------- printing */
@@ -391,6 +400,7 @@ const char *dtype_name(DType dt) {
 }
 
 static void type_print_b(Buf *b, const Type *t);
+int type_print(const Type *t, char *buf, size_t n);
 
 static void tuple_print_b(Buf *b, const Type *t) {
   bput(b, "(");
@@ -399,6 +409,29 @@ static void tuple_print_b(Buf *b, const Type *t) {
     type_print_b(b, t->elems[i]);
   }
   bput(b, t->nelems == 1 ? ",)" : ")");
+}
+
+/* [Dense(4, 8) x 3] when the elements print alike, else each: [Dense(4, 8), Dense(8, 8)] */
+static void list_print_b(Buf *b, const Type *t) {
+  char first[256], other[256];
+  int same = 1;
+  type_print(t->nelems ? t->elems[0] : NULL, first, sizeof first);
+  for (int i = 1; i < t->nelems && same; i++) {
+    type_print(t->elems[i], other, sizeof other);
+    same = strcmp(first, other) == 0;
+  }
+  bput(b, "[");
+  if (same) {
+    if (t->nelems) bput(b, first);
+    bput(b, " x ");
+    bputi(b, t->nelems);
+  } else {
+    for (int i = 0; i < t->nelems; i++) {
+      if (i) bput(b, ", ");
+      type_print_b(b, t->elems[i]);
+    }
+  }
+  bput(b, "]");
 }
 
 static void scalar_print_b(Buf *b, const Type *t) {
@@ -444,13 +477,7 @@ static void type_print_b(Buf *b, const Type *t) {
       bput(b, ")");
     }
     break;
-  case TY_LIST:
-    bput(b, "[");
-    if (t->nelems) type_print_b(b, t->elems[0]);
-    bput(b, " x ");
-    bputi(b, t->nelems);
-    bput(b, "]");
-    break;
+  case TY_LIST: list_print_b(b, t); break;
   case TY_FN:
     bput(b, "fn ");
     bput(b, t->decl && t->decl->name ? t->decl->name : "(lambda)");
