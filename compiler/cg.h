@@ -139,8 +139,10 @@ LLVMValueRef cg_intrinsic(cg_ir *x, const char *name, LLVMTypeRef t, int n, LLVM
 /* Graph IR -> kernel IR, one kernel (or a few) per node, one buffer per value.
  * Slots of the compiled function, in order: one per leaf (input, param, state) in node
  * order, one per graph output (g->outs order), and last the arena holding every temporary
- * (no reuse yet: memory planning is a later pass). */
-typedef enum { LOWER_SLOT_LEAF, LOWER_SLOT_OUTPUT, LOWER_SLOT_ARENA } lower_slot_kind;
+ * (no reuse yet: memory planning is a later pass). A graph with random ops gets one more
+ * slot after the arena: LOWER_SLOT_SEED, one uint64_t holding the interpreter's seed for
+ * the run (ir_interp_set_seed's value); its streams are the nodes' attr.stream (step 0). */
+typedef enum { LOWER_SLOT_LEAF, LOWER_SLOT_OUTPUT, LOWER_SLOT_ARENA, LOWER_SLOT_SEED } lower_slot_kind;
 
 typedef struct lower_slot {
   lower_slot_kind kind;
@@ -177,6 +179,7 @@ typedef struct lower_ctx {
   int *oslot;       /* [nvals] output slot a value should be computed into, -1 */
   int arena_slot;
   int64_t arena_bytes;
+  int seed_buf;     /* i64[1] buffer of the seed slot, -1 without random ops */
   const IrNode *n;  /* node being lowered (for names and messages) */
   char *msg;
   size_t msgsz;

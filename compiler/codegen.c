@@ -127,17 +127,59 @@ static void loop_end(cg *c, loop *l) {
 
 /* ----------------------------------------------------------- expressions ---- */
 
-/* Element pointer of buf at affine index x. */
-static LLVMValueRef elem_ptr(cg *c, int buf, const kir_index *x) {
+static LLVMValueRef emit_expr(cg *c, int id);
+
+/* offset + sum_d stride_d * iv_d as i64. */
+static LLVMValueRef affine(cg *c, const kir_index *x) {
   LLVMValueRef i = ci64(c, x->offset);
   for (int d = 0; d < c->k->rank; d++)
     if (x->stride[d])
       i = LLVMBuildNSWAdd(c->x.B, i, LLVMBuildNSWMul(c->x.B, c->iv[d], ci64(c, x->stride[d]), ""), "");
+  return i;
+}
+
+/* stride * clamp(e, 0, limit - 1): data-dependent indices never leave the buffer. */
+static LLVMValueRef dyn_term(cg *c, const kir_dyn *d) {
+  LLVMValueRef v = emit_expr(c, d->expr);
+  if (!v)
+    return ci64(c, 0);
+  if (LLVMGetIntTypeWidth(LLVMTypeOf(v)) != 64)
+    v = LLVMBuildIntCast2(c->x.B, v, c->i64, 1, "");
+  LLVMValueRef lo = ci64(c, 0), hi = ci64(c, d->limit - 1);
+  v = LLVMBuildSelect(c->x.B, LLVMBuildICmp(c->x.B, LLVMIntSLT, v, lo, ""), lo, v, "");
+  v = LLVMBuildSelect(c->x.B, LLVMBuildICmp(c->x.B, LLVMIntSGT, v, hi, ""), hi, v, "");
+  return LLVMBuildNSWMul(c->x.B, v, ci64(c, d->stride), "");
+}
+
+/* Element pointer of buf at affine index x (+ the dynamic term, if any). */
+static LLVMValueRef elem_ptr(cg *c, int buf, const kir_index *x, const kir_dyn *dyn) {
+  LLVMValueRef i = affine(c, x);
+  if (dyn && dyn->expr >= 0)
+    i = LLVMBuildNSWAdd(c->x.B, i, dyn_term(c, dyn), "");
   return LLVMBuildInBoundsGEP2(c->x.B, mty(c, c->f->buf[buf].dt), c->bp[buf], &i, 1, "");
 }
 
+/* A call of a scalar runtime function (nnrt_rand_uniform, ...). */
+static LLVMValueRef emit_rt(cg *c, const kir_expr *e) {
+  LLVMValueRef a[3];
+  for (int i = 0; i < 3; i++)
+    if (!(a[i] = emit_expr(c, e->arg[i])))
+      return NULL;
+  const char *name = kir_rt_names[e->op];
+  LLVMTypeRef fty = cg_abi_signature(c->x.C, name);
+  if (!fty || LLVMCountParamTypes(fty) != 3) {
+    jit_fail(c->j, "%s is not in the runtime ABI", name);
+    c->failed = 1;
+    return NULL;
+  }
+  LLVMValueRef fn = LLVMGetNamedFunction(c->x.M, name);
+  if (!fn)
+    fn = LLVMAddFunction(c->x.M, name, fty);
+  return LLVMBuildCall2(c->x.B, fty, fn, a, 3, "");
+}
+
 static LLVMValueRef emit_load(cg *c, const kir_expr *e) {
-  LLVMValueRef v = LLVMBuildLoad2(c->x.B, mty(c, e->dt), elem_ptr(c, e->buf, &e->idx), "");
+  LLVMValueRef v = LLVMBuildLoad2(c->x.B, mty(c, e->dt), elem_ptr(c, e->buf, &e->idx, &e->dyn), "");
   return e->dt == KIR_BOOL ? LLVMBuildICmp(c->x.B, LLVMIntNE, v, LLVMConstNull(c->i8), "") : v;
 }
 
@@ -167,8 +209,6 @@ static LLVMValueRef convert(cg *c, LLVMValueRef v, kir_dtype from, kir_dtype to)
   return LLVMBuildIntCast2(b, v, t, 1, "");
 }
 
-static LLVMValueRef emit_expr(cg *c, int id);
-
 static LLVMValueRef emit_op(cg *c, const kir_expr *e) {
   LLVMValueRef a[3] = {0};
   int ar = kir_scalars[e->op].arity;
@@ -193,6 +233,8 @@ static LLVMValueRef emit_expr(cg *c, int id) {
   case KX_IV: v = c->iv[e->iv]; break;
   case KX_LOAD: v = emit_load(c, e); break;
   case KX_ACC: v = c->accval; break;
+  case KX_AFFINE: v = affine(c, &e->idx); break;
+  case KX_RT: v = emit_rt(c, e); break;
   case KX_OP: v = emit_op(c, e); break;
   case KX_CAST: {
     LLVMValueRef a = emit_expr(c, e->arg[0]);
@@ -211,9 +253,18 @@ static void forget(cg *c) { memset(c->memo, 0, sizeof *c->memo * (size_t)c->f->n
 /* -------------------------------------------------------- stores and reductions ---- */
 
 static void store_value(cg *c, const kir_store *st, LLVMValueRef v) {
-  if (c->f->buf[st->buf].dt == KIR_BOOL)
+  kir_dtype dt = c->f->buf[st->buf].dt;
+  LLVMValueRef p = elem_ptr(c, st->buf, &st->idx, &st->dyn);
+  if (st->accum) { /* mem += v */
+    LLVMValueRef old = LLVMBuildLoad2(c->x.B, mty(c, dt), p, "");
+    if (dt == KIR_BOOL)
+      v = LLVMBuildOr(c->x.B, LLVMBuildICmp(c->x.B, LLVMIntNE, old, LLVMConstNull(c->i8), ""), v, "");
+    else
+      v = kir_dtype_is_float(dt) ? LLVMBuildFAdd(c->x.B, old, v, "") : LLVMBuildAdd(c->x.B, old, v, "");
+  }
+  if (dt == KIR_BOOL)
     v = LLVMBuildZExt(c->x.B, v, c->i8, "");
-  LLVMBuildStore(c->x.B, v, elem_ptr(c, st->buf, &st->idx));
+  LLVMBuildStore(c->x.B, v, p);
 }
 
 static LLVMValueRef red_identity(cg *c, kir_red r, kir_dtype dt) {
@@ -345,11 +396,11 @@ static void mark_expr(const kir_func *f, int id, bufset *s) {
     s->used[e->buf] = 1;
     s->ids[s->n++] = e->buf;
   }
-  if (e->kind == KX_OP)
-    for (int i = 0; i < kir_scalars[e->op].arity; i++)
-      mark_expr(f, e->arg[i], s);
-  if (e->kind == KX_CAST)
-    mark_expr(f, e->arg[0], s);
+  if (e->kind == KX_LOAD && e->dyn.expr >= 0)
+    mark_expr(f, e->dyn.expr, s);
+  int n = e->kind == KX_OP ? kir_scalars[e->op].arity : e->kind == KX_CAST ? 1 : e->kind == KX_RT ? 3 : 0;
+  for (int i = 0; i < n; i++)
+    mark_expr(f, e->arg[i], s);
 }
 
 static void kernel_bufs(const kir_func *f, const kir_kernel *k, bufset *s) {
@@ -362,6 +413,8 @@ static void kernel_bufs(const kir_func *f, const kir_kernel *k, bufset *s) {
       s->ids[s->n++] = st->buf;
     }
     mark_expr(f, st->value, s);
+    if (st->dyn.expr >= 0)
+      mark_expr(f, st->dyn.expr, s);
     if (st->post >= 0)
       mark_expr(f, st->post, s);
   }

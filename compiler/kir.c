@@ -20,6 +20,8 @@ static const char *const dtype_names[IR_NDTYPES] = {
 static const int dtype_sizes[IR_NDTYPES] = {
     [IR_F32] = 4, [IR_F64] = 8, [IR_I32] = 4, [IR_I64] = 8, [IR_BOOL] = 1, [IR_BIT] = 1};
 
+const char *const kir_rt_names[KIR_NRT] = {"nnrt_rand_uniform", "nnrt_rand_normal"};
+
 int kir_dtype_size(kir_dtype dt) { return dtype_sizes[dt]; }
 const char *kir_dtype_name(kir_dtype dt) { return dtype_names[dt]; }
 int kir_dtype_is_float(kir_dtype dt) { return dt == KIR_F32 || dt == KIR_F64; }
@@ -121,7 +123,7 @@ int kir_store_to(kir_func *f, int buf, kir_index idx, int value, kir_red red, in
   int id = GROW(f, store, nstore, cstore);
   if (id < 0)
     return -1;
-  f->store[id] = (kir_store){.buf = buf, .idx = idx, .value = value, .red = red, .post = post};
+  f->store[id] = (kir_store){.buf = buf, .idx = idx, .value = value, .red = red, .post = post, .dyn = {.expr = -1}};
   f->kernel[f->nkernel - 1].nstore++;
   return id;
 }
@@ -170,10 +172,29 @@ int kir_const(kir_func *f, kir_dtype dt, double v) {
 
 int kir_iv(kir_func *f, int dim) { return new_expr(f, (kir_expr){.kind = KX_IV, .dt = KIR_I64, .iv = dim}); }
 
-int kir_load(kir_func *f, int buf, kir_index idx) {
+int kir_load(kir_func *f, int buf, kir_index idx) { return kir_load_dyn(f, buf, idx, (kir_dyn){.expr = -1}); }
+
+int kir_load_dyn(kir_func *f, int buf, kir_index idx, kir_dyn dyn) {
   if (buf < 0 || buf >= f->nbuf)
     return -1;
-  return new_expr(f, (kir_expr){.kind = KX_LOAD, .dt = f->buf[buf].dt, .buf = buf, .idx = idx});
+  return new_expr(f, (kir_expr){.kind = KX_LOAD, .dt = f->buf[buf].dt, .buf = buf, .idx = idx, .dyn = dyn});
+}
+
+int kir_store_dyn(kir_func *f, int buf, kir_index idx, kir_dyn dyn, int value, int accum) {
+  int s = kir_store_to(f, buf, idx, value, KIR_RED_NONE, -1);
+  if (s >= 0) {
+    f->store[s].dyn = dyn;
+    f->store[s].accum = accum;
+  }
+  return s;
+}
+
+int kir_affine(kir_func *f, kir_index idx) {
+  return new_expr(f, (kir_expr){.kind = KX_AFFINE, .dt = KIR_I64, .idx = idx});
+}
+
+int kir_rt(kir_func *f, kir_rtfn fn, int seed, int stream, int index) {
+  return new_expr(f, (kir_expr){.kind = KX_RT, .dt = KIR_F32, .op = fn, .arg = {seed, stream, index}});
 }
 
 kir_dtype kir_op_result(kir_op op, kir_dtype a0, kir_dtype a1) {
@@ -243,10 +264,23 @@ static int vfail(vctx *v, const char *fmt, ...) {
   return -1;
 }
 
-static int check_access(vctx *v, int buf, const kir_index *x) {
+static int check_expr(vctx *v, int id);
+
+static int check_access(vctx *v, int buf, const kir_index *x, const kir_dyn *dyn) {
   if (buf < 0 || buf >= v->f->nbuf)
     return vfail(v, "no buffer %d", buf);
   int64_t lo = x->offset, hi = x->offset;
+  if (dyn && dyn->expr >= 0) {
+    if (check_expr(v, dyn->expr))
+      return -1;
+    if (kir_dtype_is_float(v->f->expr[dyn->expr].dt) || dyn->limit < 1)
+      return vfail(v, "a dynamic index needs an integer expression and a limit");
+    int64_t span = dyn->stride * (dyn->limit - 1);
+    if (span > 0)
+      hi += span;
+    else
+      lo += span;
+  }
   for (int d = 0; d < v->k->rank; d++) {
     int64_t span = x->stride[d] * (v->k->dim[d].extent - 1);
     if (span > 0)
@@ -263,8 +297,6 @@ static int check_access(vctx *v, int buf, const kir_index *x) {
                  (long long)hi, (long long)b->size);
   return 0;
 }
-
-static int check_expr(vctx *v, int id);
 
 static int check_op(vctx *v, const kir_expr *e) {
   const kir_scalar_info *oi = &kir_scalars[e->op];
@@ -294,7 +326,13 @@ static int check_expr(vctx *v, int id) {
   switch (e->kind) {
   case KX_CONST: return 0;
   case KX_IV: return e->iv < v->k->rank ? 0 : vfail(v, "loop variable i%d beyond rank", e->iv);
-  case KX_LOAD: return check_access(v, e->buf, &e->idx);
+  case KX_LOAD: return check_access(v, e->buf, &e->idx, &e->dyn);
+  case KX_AFFINE: return 0;
+  case KX_RT:
+    for (int i = 0; i < 3; i++)
+      if (check_expr(v, e->arg[i]) || v->f->expr[e->arg[i]].dt != KIR_I64)
+        return vfail(v, "%s takes three i64 operands", kir_rt_names[e->op]);
+    return 0;
   case KX_CAST: return check_expr(v, e->arg[0]);
   case KX_ACC:
     if (v->store < 0)
@@ -325,8 +363,12 @@ static int check_dims(vctx *v) {
 static int check_store(vctx *v, int s) {
   const kir_store *st = &v->f->store[s];
   v->store = -1;
-  if (check_access(v, st->buf, &st->idx) || check_expr(v, st->value))
+  if (check_access(v, st->buf, &st->idx, &st->dyn) || check_expr(v, st->value))
     return -1;
+  if ((st->dyn.expr >= 0 || st->accum) && (v->k->rank && v->k->dim[0].parallel))
+    return vfail(v, "a scatter store in a parallel kernel");
+  if (st->accum && st->red != KIR_RED_NONE)
+    return vfail(v, "an accumulating store cannot also reduce");
   kir_dtype bdt = v->f->buf[st->buf].dt;
   int out = st->post >= 0 ? st->post : st->value;
   if (st->red == KIR_RED_NONE && st->post >= 0)
@@ -401,9 +443,33 @@ static void print_index(const kir_func *f, const kir_index *x, int rank, FILE *o
   fputc(']', out);
 }
 
+static void print_expr(const kir_func *f, int id, int rank, FILE *out);
+
+/* "[affine + stride*clamp(e, limit)]" */
+static void print_dyn_index(const kir_func *f, const kir_index *x, const kir_dyn *d, int rank, FILE *out) {
+  print_index(f, x, rank, out);
+  if (d->expr < 0)
+    return;
+  fprintf(out, "[+%lld*", (long long)d->stride);
+  print_expr(f, d->expr, rank, out);
+  fprintf(out, " <%lld]", (long long)d->limit);
+}
+
 static void print_expr(const kir_func *f, int id, int rank, FILE *out) {
   const kir_expr *e = &f->expr[id];
   switch (e->kind) {
+  case KX_AFFINE:
+    fprintf(out, "idx");
+    print_index(f, &e->idx, rank, out);
+    return;
+  case KX_RT:
+    fprintf(out, "%s(", kir_rt_names[e->op]);
+    for (int i = 0; i < 3; i++) {
+      fprintf(out, i ? ", " : "");
+      print_expr(f, e->arg[i], rank, out);
+    }
+    fputc(')', out);
+    return;
   case KX_CONST:
     if (kir_dtype_is_float(e->dt))
       fprintf(out, "%.9g", e->f);
@@ -416,7 +482,7 @@ static void print_expr(const kir_func *f, int id, int rank, FILE *out) {
   case KX_ACC: fprintf(out, "acc"); return;
   case KX_LOAD:
     fprintf(out, "%s", f->buf[e->buf].name);
-    print_index(f, &e->idx, rank, out);
+    print_dyn_index(f, &e->idx, &e->dyn, rank, out);
     return;
   case KX_CAST:
     fprintf(out, "%s(", kir_dtype_name(e->dt));
@@ -448,8 +514,8 @@ static void print_loop(const kir_func *f, const kir_kernel *k, FILE *out) {
   for (int s = k->store0; s < k->store0 + k->nstore; s++) {
     const kir_store *st = &f->store[s];
     fprintf(out, "  %s", f->buf[st->buf].name);
-    print_index(f, &st->idx, k->rank, out);
-    fprintf(out, " %s ", red_names[st->red]);
+    print_dyn_index(f, &st->idx, &st->dyn, k->rank, out);
+    fprintf(out, " %s ", st->accum ? "+=!" : red_names[st->red]);
     print_expr(f, st->value, k->rank, out);
     if (st->post >= 0) {
       fprintf(out, " then ");

@@ -51,17 +51,28 @@ typedef struct kir_index {
   int64_t stride[KIR_MAX_RANK];
 } kir_index;
 
-typedef enum { KX_CONST, KX_IV, KX_LOAD, KX_OP, KX_CAST, KX_ACC } kir_xkind;
+typedef enum { KX_CONST, KX_IV, KX_LOAD, KX_OP, KX_CAST, KX_ACC, KX_AFFINE, KX_RT } kir_xkind;
+
+/* Scalar runtime functions an expression may call (KX_RT): (seed, stream, index) -> f32. */
+typedef enum { KIR_RT_UNIFORM, KIR_RT_NORMAL, KIR_NRT } kir_rtfn;
+extern const char *const kir_rt_names[KIR_NRT];
+
+/* A data-dependent index term: + stride * clamp(expr, 0, limit - 1) (gather, scatter). */
+typedef struct kir_dyn {
+  int expr;         /* -1: none; else an integer expression */
+  int64_t stride, limit;
+} kir_dyn;
 
 typedef struct kir_expr {
   kir_xkind kind;
   kir_dtype dt;
-  int op;           /* KX_OP: kir_op (scalar.def) */
+  int op;           /* KX_OP: kir_op (scalar.def); KX_RT: kir_rtfn */
   double p0, p1;    /* KX_OP: the opcode's float immediates (leaky_relu alpha, clip bounds) */
-  int arg[3];       /* KX_OP, KX_CAST: operand expression ids */
+  int arg[3];       /* KX_OP, KX_CAST, KX_RT: operand expression ids */
   int buf;          /* KX_LOAD: buffer id */
   int iv;           /* KX_IV: loop dim */
-  kir_index idx;    /* KX_LOAD */
+  kir_index idx;    /* KX_LOAD; KX_AFFINE: the i64 value offset + sum stride_d iv_d */
+  kir_dyn dyn;      /* KX_LOAD */
   double f;         /* KX_CONST of float type */
   int64_t i;        /* KX_CONST of integer or bool type */
 } kir_expr;
@@ -74,6 +85,8 @@ typedef struct kir_store {
   int value;        /* expression stored (or accumulated) */
   kir_red red;
   int post;         /* -1, or an expression over KX_ACC(this store) written instead */
+  kir_dyn dyn;      /* data-dependent index term (then the kernel must be serial) */
+  int accum;        /* 1: mem += value (read-modify-write), with red == NONE */
 } kir_store;
 
 typedef struct kir_dim {
@@ -161,6 +174,14 @@ kir_dtype kir_op_result(kir_op op, kir_dtype a0, kir_dtype a1);
 int kir_cast(kir_func *f, kir_dtype dt, int a);
 /* In a store's post expression: the finished accumulator (dtype of the stored value). */
 int kir_acc(kir_func *f, kir_dtype dt);
+/* An i64 affine function of the loop variables (e.g. a flat element index). */
+int kir_affine(kir_func *f, kir_index idx);
+/* f32 fn(seed, stream, index) with i64 operands (a runtime call; not vectorized). */
+int kir_rt(kir_func *f, kir_rtfn fn, int seed, int stream, int index);
+/* A load whose index adds dyn.stride * clamp(dyn.expr, 0, dyn.limit - 1). */
+int kir_load_dyn(kir_func *f, int buf, kir_index idx, kir_dyn dyn);
+/* A store to idx + the dyn term, mem[i] += value when accum (serial kernels only). */
+int kir_store_dyn(kir_func *f, int buf, kir_index idx, kir_dyn dyn, int value, int accum);
 
 /* Indices: row-major over shape[0..rank) aligned to the last rank dims of an iteration
  * space of rank nd (numpy broadcasting: dims of extent 1 get stride 0). */

@@ -182,7 +182,7 @@ static void copy_result(lower_ctx *L, IrVal v, int slot) {
 /* Slots: leaves, outputs, arena. Returns the slot count or -1. */
 static int assign_slots(lower_ctx *L, lower_plan *p) {
   const IrGraph *g = L->g;
-  int ns = 0, cap = g->nnodes + g->nouts + 1;
+  int ns = 0, cap = g->nnodes + g->nouts + 2;
   p->slots = calloc((size_t)cap, sizeof *p->slots);
   if (!p->slots)
     return lower_fail(L, "out of memory");
@@ -208,6 +208,13 @@ static int assign_slots(lower_ctx *L, lower_plan *p) {
   }
   L->arena_slot = ns;
   p->slots[ns++] = (lower_slot){LOWER_SLOT_ARENA, -1, 0};
+  L->seed_buf = -1;
+  for (int i = 0; i < g->nnodes; i++)
+    if (ir_ops[g->nodes[i]->op].flags & IR_RANDOM) {
+      L->seed_buf = kir_buffer(L->f, "seed", KIR_I64, ns, 0, 1);
+      p->slots[ns++] = (lower_slot){LOWER_SLOT_SEED, -1, 8};
+      break;
+    }
   return ns;
 }
 

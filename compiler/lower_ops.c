@@ -7,8 +7,10 @@
  * Two-pass ops (logsumexp, argmax, softmax, cross-entropy) first compute the row maximum
  * into an arena temporary, as in the interpreter. Matmul calls nnrt_sgemm for f32 when the
  * runtime ABI has it (one call per batch matrix), and is otherwise an (i, j, k) loop nest
- * with k reduced. Gather, scatter, convolution, pooling, sampling, scan and custom_grad are
- * not lowered yet (they need runtime entry points or data-dependent indexing). */
+ * with k reduced. Sampling ops call the Philox functions of the runtime per element with
+ * the run's seed (seed slot), as the interpreter does; gather/scatter_add use a clamped
+ * data-dependent index term. Convolution, pooling, scan and custom_grad are not lowered
+ * yet (they need runtime entry points or a loop over a subgraph). */
 #include "cg.h"
 
 #include <string.h>
@@ -462,6 +464,127 @@ static int r_loss_rows(lower_ctx *L, const IrNode *n) {
   return 0;
 }
 
+/* ------------------------------------------------------------- sampling ---- */
+
+/* u = nnrt_rand_uniform(seed, stream, flat element index) over the shape being stored. */
+static int draw(lower_ctx *L, const IrNode *n, kir_rtfn fn, const IrShape *s) {
+  int seed = kir_load(L->f, L->seed_buf, kir_index_zero());
+  int stream = cnst(L, KIR_I64, 0);
+  L->f->expr[stream].i = (int64_t)ir_rng_stream(n->attr.stream, 0); /* exact above 2^53 */
+  return kir_rt(L->f, fn, seed, stream, kir_affine(L->f, rowmajor(s)));
+}
+
+/* uniform: lo + (hi - lo) u; normal: mean + std z; bernoulli: u < p; dropout: u >= p ?
+ * x / (1 - p) : 0 (the interpreter's rules, counters as in ev_sample). */
+static int r_sample(lower_ctx *L, const IrNode *n) {
+  const IrType *t = vt(L, n->out[0]);
+  const IrShape *s = &t->shape;
+  kir_dtype dt = t->dtype;
+  int o = lower_out(L, n->out[0]), flags[IR_MAX_RANK];
+  lower_flags(s->rank, s->dim, s->rank, flags);
+  kir_loop(L->f, ir_ops[n->op].name, s->rank, s->dim, flags);
+  double a = n->attr.flts[0], b = n->attr.flts[1];
+  int u = draw(L, n, n->op == OP_NORMAL ? KIR_RT_NORMAL : KIR_RT_UNIFORM, s), v;
+  if (dt != KIR_F32)
+    u = kir_cast(L->f, dt, u);
+  if (n->op == OP_UNIFORM)
+    v = kir_op2(L->f, SC_ADD, cnst(L, dt, a), kir_op2(L->f, SC_MUL, cnst(L, dt, b - a), u));
+  else if (n->op == OP_NORMAL)
+    v = kir_op2(L->f, SC_ADD, cnst(L, dt, a), kir_op2(L->f, SC_MUL, cnst(L, dt, b), u));
+  else {
+    int x = kir_load(L->f, lower_in(L, n->in[0]), rowmajor(s));
+    if (n->op == OP_BERNOULLI)
+      v = kir_cast(L->f, dt, kir_op2(L->f, SC_LT, u, x));
+    else
+      v = kir_op3(L->f, SC_SELECT, kir_op2(L->f, SC_GE, u, cnst(L, dt, a)),
+                  kir_op2(L->f, SC_DIV, x, cnst(L, dt, 1 - a)), cnst(L, dt, 0));
+  }
+  kir_store_to(L->f, o, rowmajor(s), v, KIR_RED_NONE, -1);
+  return 0;
+}
+
+/* categorical: argmax_c logits - log(-log(max(u, 1e-12))), u at row * C + c. */
+static int r_categorical(lower_ctx *L, const IrNode *n) {
+  const IrType *xt = vt(L, n->in[0]);
+  const IrShape *s = &xt->shape;
+  int r = s->rank, x = lower_in(L, n->in[0]), flags[IR_MAX_RANK];
+  int64_t k = numel(s), rowsn = numel(&vt(L, n->out[0])->shape);
+  kir_dtype dt = xt->dtype;
+  int noisy = lower_tmp(L, "gumbel", dt, k);
+  lower_flags(r, s->dim, r, flags);
+  kir_loop(L->f, "gumbel", r, s->dim, flags);
+  int u = draw(L, n, KIR_RT_UNIFORM, s);
+  if (dt != KIR_F32)
+    u = kir_cast(L->f, dt, u);
+  u = kir_op2(L->f, SC_MAX, u, cnst(L, dt, 1e-12));
+  int gum = kir_op1(L->f, SC_NEG, kir_op1(L->f, SC_LOG, kir_op1(L->f, SC_NEG, kir_op1(L->f, SC_LOG, u))));
+  kir_store_to(L->f, noisy, rowmajor(s), kir_op2(L->f, SC_ADD, kir_load(L->f, x, rowmajor(s)), gum), KIR_RED_NONE, -1);
+  int64_t ext[2] = {rowsn, s->dim[r - 1]};
+  int fl[2];
+  lower_flags(2, ext, 1, fl);
+  kir_index xi = {.stride = {ext[1], 1}}, xo = {.stride = {1}};
+  int m = lower_tmp(L, "gumbel_max", dt, rowsn), o = lower_out(L, n->out[0]);
+  kir_loop(L->f, "categorical_max", 2, ext, fl);
+  kir_store_to(L->f, m, xo, kir_load(L->f, noisy, xi), KIR_RED_MAX, -1);
+  kir_loop(L->f, "categorical", 2, ext, fl);
+  int hit = kir_op2(L->f, SC_EQ, kir_load(L->f, noisy, xi), kir_load(L->f, m, xo));
+  int j = kir_op3(L->f, SC_SELECT, hit, kir_iv(L->f, 1), cnst(L, KIR_I64, (double)ext[1]));
+  int post = kir_op2(L->f, SC_MIN, kir_acc(L->f, KIR_I64), cnst(L, KIR_I64, (double)(ext[1] - 1)));
+  kir_store_to(L->f, o, xo, j, KIR_RED_MIN, post);
+  return 0;
+}
+
+/* ------------------------------------------------------------- indexing ---- */
+
+/* x = [pre, D, post] around axis, idx flattened to [J]: the (pre, J, post) loop space. */
+typedef struct take {
+  int64_t ext[3], D;
+  kir_index xs, xidx; /* x without its axis term; idx over dim 1 */
+} take;
+
+static take take_geom(lower_ctx *L, const IrNode *n) {
+  const IrShape *s = &vt(L, n->in[0])->shape;
+  int ax = (int)n->attr.ints[0];
+  take t = {.ext = {1, numel(&vt(L, n->in[1])->shape), 1}, .D = s->dim[ax]};
+  for (int d = 0; d < ax; d++)
+    t.ext[0] *= s->dim[d];
+  for (int d = ax + 1; d < s->rank; d++)
+    t.ext[2] *= s->dim[d];
+  t.xs = (kir_index){.stride = {t.D * t.ext[2], 0, 1}};
+  t.xidx = (kir_index){.stride = {0, 1, 0}};
+  return t;
+}
+
+static int take_index(lower_ctx *L, const IrNode *n, const take *t) {
+  int i = kir_load(L->f, lower_in(L, n->in[1]), t->xidx);
+  return vt(L, n->in[1])->dtype == IR_I64 ? i : kir_cast(L->f, KIR_I64, i);
+}
+
+/* gather: out[p, j, q] = x[p, idx[j], q] (indices clamped into [0, D)). */
+static int r_gather(lower_ctx *L, const IrNode *n) {
+  take t = take_geom(L, n);
+  int o = lower_out(L, n->out[0]), flags[3];
+  lower_flags(3, t.ext, 3, flags);
+  kir_loop(L->f, "gather", 3, t.ext, flags);
+  kir_dyn dyn = {.expr = take_index(L, n, &t), .stride = t.ext[2], .limit = t.D};
+  kir_index xo = {.stride = {t.ext[1] * t.ext[2], t.ext[2], 1}};
+  kir_store_to(L->f, o, xo, kir_load_dyn(L->f, lower_in(L, n->in[0]), t.xs, dyn), KIR_RED_NONE, -1);
+  return 0;
+}
+
+/* scatter_add: out = x; out[p, idx[j], q] += src[p, j, q] (serial: indices may repeat). */
+static int r_scatter_add(lower_ctx *L, const IrNode *n) {
+  take t = take_geom(L, n);
+  const IrShape *s = &vt(L, n->in[0])->shape;
+  int o = lower_out(L, n->out[0]);
+  copy_nest(L, "scatter_init", s->rank, s->dim, lower_in(L, n->in[0]), rowmajor(s), o, rowmajor(s));
+  kir_loop(L->f, "scatter_add", 3, t.ext, NULL);
+  kir_dyn dyn = {.expr = take_index(L, n, &t), .stride = t.ext[2], .limit = t.D};
+  kir_index xsrc = {.stride = {t.ext[1] * t.ext[2], t.ext[2], 1}};
+  kir_store_dyn(L->f, o, t.xs, dyn, kir_load(L->f, lower_in(L, n->in[2]), xsrc), 1);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- table ---- */
 
 static const lower_fn rules[OP_NOPS] = {
@@ -474,6 +597,9 @@ static const lower_fn rules[OP_NOPS] = {
     [OP_LOG_SOFTMAX] = r_softmax, [OP_MSE] = r_loss_ew,         [OP_BCE_LOGITS] = r_loss_ew,
     [OP_CROSS_ENTROPY] = r_loss_rows, [OP_NLL] = r_loss_rows,   [OP_KL] = r_loss_rows,
     [OP_STOP_GRADIENT] = r_copy,  [OP_STRAIGHT_THROUGH] = r_copy,
+    [OP_UNIFORM] = r_sample,      [OP_NORMAL] = r_sample,       [OP_BERNOULLI] = r_sample,
+    [OP_DROPOUT] = r_sample,      [OP_CATEGORICAL] = r_categorical,
+    [OP_GATHER] = r_gather,       [OP_SCATTER_ADD] = r_scatter_add,
 };
 
 lower_fn lower_rule(IrOp op) { return op >= 0 && op < OP_NOPS ? rules[op] : NULL; }

@@ -75,6 +75,10 @@ static void check_graph(IrGraph *g, const char *label, int64_t int_hi) {
   void **slots = calloc((size_t)p.nslots, sizeof *slots);
   for (int s = 0; s < p.nslots; s++) {
     slots[s] = calloc(1, (size_t)p.slots[s].bytes + 64);
+    if (p.slots[s].kind == LOWER_SLOT_SEED) {
+      *(uint64_t *)slots[s] = 0x1234567890abcdefull;
+      ir_interp_set_seed(I, 0x1234567890abcdefull);
+    }
     if (p.slots[s].kind != LOWER_SLOT_LEAF)
       continue;
     const IrType *t = ir_type(g, p.slots[s].val);
@@ -329,8 +333,7 @@ Test(lower, mlp_forward_serial_matches_interpreter) {
  * that a newly lowered op (or a new op in ops.def) shows up here. */
 Test(lower, unsupported_ops_are_known_and_reported) {
   IrOp pending[] = {OP_CONV1D, OP_CONV2D, OP_CONV_T2D, OP_CONV2D_WGRAD, OP_MAXPOOL2D, OP_AVGPOOL2D,
-                    OP_MAXPOOL2D_GRAD, OP_AVGPOOL2D_GRAD, OP_GATHER, OP_SCATTER_ADD, OP_UNIFORM,
-                    OP_NORMAL, OP_BERNOULLI, OP_CATEGORICAL, OP_DROPOUT, OP_CUSTOM_GRAD, OP_SCAN};
+                    OP_MAXPOOL2D_GRAD, OP_AVGPOOL2D_GRAD, OP_CUSTOM_GRAD, OP_SCAN};
   int np = sizeof pending / sizeof pending[0];
   for (int op = 0; op < OP_NOPS; op++) {
     int is_pending = 0;
@@ -339,13 +342,14 @@ Test(lower, unsupported_ops_are_known_and_reported) {
     cr_expect_eq(lower_supports(op), !is_pending, "%s: supported=%d", ir_ops[op].name, lower_supports(op));
   }
   IrGraph *g = ir_graph_new();
-  IrVal t = ir_input(g, "tab", IR_F32, sh(2, 10, 4, 0)), i = ir_input(g, "i", IR_I64, sh(1, 3, 0, 0));
-  IrVal o = ir_embedding(g, t, i);
+  IrVal x = ir_input(g, "x", IR_F32, sh(3, 1, 2, 5)), w = ir_input(g, "w", IR_F32, sh(3, 3, 2, 3));
+  IrVal o = ir_binary(g, OP_ADD, ir_conv1d(g, x, w, 1, 0), ir_conv1d(g, x, w, 1, 0));
+  cr_assert_neq(o, IR_NONE, "%s", ir_errmsg(g));
   ir_set_outputs(g, 1, &o);
   lower_plan p;
   char msg[256];
-  cr_assert_eq(lower_graph(g, "emb", &p, msg, sizeof msg), -1);
-  cr_assert(strstr(msg, "(gather): not lowered yet"), "%s", msg);
+  cr_assert_eq(lower_graph(g, "conv", &p, msg, sizeof msg), -1);
+  cr_assert(strstr(msg, "(conv1d): not lowered yet"), "%s", msg);
   ir_graph_free(g);
 }
 
@@ -370,6 +374,36 @@ Test(lower, dump_of_lowered_graph) {
   free(txt);
   lower_plan_free(&p);
   ir_graph_free(g);
+}
+
+/* ------------------------------------------------------- sampling, indexing ---- */
+
+/* Random ops draw the interpreter's numbers: same seed slot value, same streams. */
+Test(lower, sampling_matches_interpreter) {
+  IrGraph *g = ir_graph_new();
+  IrVal x = ir_input(g, "x", IR_F32, sh(2, 8, 40, 0));
+  IrVal u = ir_uniform(g, IR_F32, sh(2, 8, 40, 0), -1, 3), z = ir_normal(g, IR_F32, sh(1, 50, 0, 0), 1, 2);
+  IrVal p = ir_unary(g, OP_SIGMOID, x);
+  IrVal outs[5] = {u, z, ir_bernoulli(g, p), ir_dropout(g, x, 0.3), ir_categorical(g, x)};
+  for (int i = 0; i < 5; i++)
+    cr_assert_neq(outs[i], IR_NONE, "%s", ir_errmsg(g));
+  ir_set_outputs(g, 5, outs);
+  check_graph(g, "sampling", 0);
+  ir_graph_free(g);
+}
+
+Test(lower, gather_scatter_match_interpreter) {
+  IrGraph *g = ir_graph_new();
+  IrVal t = ir_input(g, "tab", IR_F32, sh(2, 10, 4, 0)), i = ir_input(g, "i", IR_I64, sh(2, 3, 2, 0));
+  finish(g, ir_embedding(g, t, i), "embedding", 10);
+  g = ir_graph_new();
+  IrVal x = ir_input(g, "x", IR_F32, sh(3, 2, 6, 3)), j = ir_input(g, "j", IR_I32, sh(1, 4, 0, 0));
+  finish(g, ir_gather(g, x, j, 1), "gather", 6);
+  g = ir_graph_new();
+  x = ir_input(g, "x", IR_F32, sh(3, 2, 6, 3));
+  j = ir_input(g, "j", IR_I64, sh(1, 9, 0, 0)); /* 9 draws from 6 rows: repeats accumulate */
+  IrVal src = ir_input(g, "src", IR_F32, sh(3, 2, 9, 3));
+  finish(g, ir_scatter_add(g, x, j, src, 1), "scatter_add", 6);
 }
 
 /* ------------------------------------------------------------------ AOT ---- */
