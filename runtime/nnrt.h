@@ -242,6 +242,9 @@ typedef struct nnrt_text nnrt_text;
 int nnrt_text_load(nnrt_ctx *ctx, const char *path, double heldout_frac, nnrt_text **out);
 int nnrt_text_from_memory(nnrt_ctx *ctx, const void *bytes, size_t size, double heldout_frac,
                           nnrt_text **out);
+/* nnrt_text_load_files: the files concatenated in the given order, as one text. */
+int nnrt_text_load_files(nnrt_ctx *ctx, int npaths, const char *const *paths,
+                         double heldout_frac, nnrt_text **out);
 void nnrt_text_free(nnrt_text *t);
 int nnrt_text_vocab_size(const nnrt_text *t);
 /* nnrt_text_symbol: the byte value of id, or -1 if id is out of range. */

@@ -84,6 +84,44 @@ int nnrt_text_load(nnrt_ctx *ctx, const char *path, double heldout_frac, nnrt_te
   return rc;
 }
 
+/* rt_text_append: the bytes of path at the end of *buf (size *n, capacity *cap). */
+static int rt_text_append(nnrt_ctx *ctx, const char *path, char **buf, size_t *n, size_t *cap)
+{
+  void *one;
+  size_t size;
+  int rc = rt_read_file(ctx, path, &one, &size);
+  if (rc) return rc;
+  if (*n + size > *cap) {
+    size_t ncap = (*n + size) * 2;
+    char *q = rt_realloc(ctx, *buf, *cap, ncap);
+    if (!q) {
+      rt_free(ctx, one, size + 1);
+      return NNRT_ENOMEM;
+    }
+    *buf = q;
+    *cap = ncap;
+  }
+  memcpy(*buf + *n, one, size);
+  *n += size;
+  rt_free(ctx, one, size + 1);
+  return NNRT_OK;
+}
+
+int nnrt_text_load_files(nnrt_ctx *ctx, int npaths, const char *const *paths,
+                         double heldout_frac, nnrt_text **out)
+{
+  if (!ctx || !out || npaths < 1 || !paths) return NNRT_EINVAL;
+  *out = NULL;
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  int rc = NNRT_OK;
+  for (int i = 0; i < npaths && !rc; i++) rc = rt_text_append(ctx, paths[i], &buf, &n, &cap);
+  if (!rc && n == 0) rc = rt_error(ctx, NNRT_EFORMAT, "%s: the files are empty", paths[0]);
+  if (!rc) rc = nnrt_text_from_memory(ctx, buf, n, heldout_frac, out);
+  rt_free(ctx, buf, cap);
+  return rc;
+}
+
 int nnrt_text_vocab_size(const nnrt_text *t) { return t->nvocab; }
 
 int nnrt_text_symbol(const nnrt_text *t, int id)

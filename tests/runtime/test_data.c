@@ -375,6 +375,24 @@ Test(data, text_fortunes_file)
   assert_error(nnrt_text_load(ctx, "/nonexistent/t.txt", 0.1, &t), NNRT_EIO, "/nonexistent/t.txt", "cannot open");
 }
 
+Test(data, text_several_files_in_order)
+{
+  const char *a = tmpfile_with("a.txt", "abc", 3);
+  char pa[128];
+  snprintf(pa, sizeof pa, "%s", a);
+  const char *b = tmpfile_with("b.txt", "zz", 2);
+  const char *paths[2] = {pa, b};
+  nnrt_text *t;
+  cr_assert_eq(nnrt_text_load_files(ctx, 2, paths, 0.4, &t), NNRT_OK, "%s", nnrt_errmsg(ctx));
+  cr_assert_eq(nnrt_text_vocab_size(t), 4);
+  const int32_t *ids = nnrt_tensor_data(nnrt_text_heldout(t));
+  cr_assert_eq(nnrt_tensor_numel(nnrt_text_heldout(t)), 2);
+  cr_assert_eq(ids[0], nnrt_text_id(t, 'z'));
+  nnrt_text_free(t);
+  const char *bad[2] = {pa, "/nonexistent/c.txt"};
+  assert_error(nnrt_text_load_files(ctx, 2, bad, 0.1, &t), NNRT_EIO, "/nonexistent/c.txt", "cannot open");
+}
+
 /* ---------------------------------------------------------------- batcher */
 
 Test(data, batcher_epochs_cover_rows_once)
