@@ -477,3 +477,22 @@ Test(lower, aot_object_links_and_runs, .timeout = 60) {
   lower_plan_free(&p);
   ir_graph_free(g);
 }
+
+/* A training step's graph: forward, cross-entropy, and ad_grad_params's backward graph
+ * (transposed matmuls, un-broadcast sums, relu masks, softmax - one_hot), all lowered. */
+Test(lower, mlp_gradients_match_interpreter) {
+  IrGraph *g = ir_graph_new();
+  IrVal x = ir_input(g, "x", IR_F32, sh(2, 16, 20, 0)), y = ir_input(g, "y", IR_I64, sh(1, 16, 0, 0));
+  IrVal w1 = ir_param(g, "w1", IR_F32, sh(2, 20, 12, 0), "glorot"), b1 = ir_param(g, "b1", IR_F32, sh(1, 12, 0, 0), "zeros");
+  IrVal w2 = ir_param(g, "w2", IR_F32, sh(2, 12, 5, 0), "glorot"), b2 = ir_param(g, "b2", IR_F32, sh(1, 5, 0, 0), "zeros");
+  IrVal h = ir_unary(g, OP_TANH, ir_binary(g, OP_ADD, ir_matmul(g, x, w1, 0, 0), b1));
+  h = ir_dropout(g, ir_unary(g, OP_RELU, h), 0.25);
+  IrVal lg = ir_binary(g, OP_ADD, ir_matmul(g, h, w2, 0, 0), b2);
+  IrVal loss = ir_loss(g, OP_CROSS_ENTROPY, lg, y, 0);
+  IrVal grads[5];
+  grads[0] = loss;
+  cr_assert_eq(ad_grad_params(g, loss, grads + 1), 0, "%s", ir_errmsg(g));
+  ir_set_outputs(g, 5, grads);
+  check_graph(g, "mlp_grad", 5);
+  ir_graph_free(g);
+}
