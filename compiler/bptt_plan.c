@@ -9,6 +9,10 @@
  *      ISM Q(t,m) = min_{1<=y<=t} y + Q(t-y, m-alpha) + Q(y-1, m)     (needs m-alpha >= 1)
  *      MSM M(t,m) = the smaller of both forms;  all: X(0,m) = 0, X(1,m) = 1,
  *      and "replay from h_s" t(t+1)/2 is always a candidate (the only one when m = 1).
+ *    MSM has one move more than the notes' recurrence (found by the brute-force test):
+ *    in a segment that starts at a checkpoint pushed for it alone (table layer 1), store
+ *    internal_{s+1} and drop h_s (CONVERT): 1 + M0(t-1, m-alpha+1). With it, MSM equals
+ *    an exhaustive search for T <= 10, m <= 6, alpha <= 4; without it, it lost by one op.
  *  - Griewank 1992; Griewank & Walther, ACM TOMS 26(1) 2000 (revolve): with s checkpoints
  *    the minimal advances are p(l,s) = r*l - binom(s+r, s+1), binom(s+r-1,s) < l <=
  *    binom(s+r,s); C_HSM(T,m) = p(T,m) + T. Policy "revolve" splits by these bounds.
@@ -640,6 +644,7 @@ typedef struct {
   int reg, reg_internal;   /* register: h_reg (and internal_reg if reg_internal) */
   int next;                /* the next step to reverse */
   int live, peak;
+  int units;               /* units tracked: the highest any valid SAVE reaches (<= m) */
   int *owner;              /* per unit: 1 + index of the SAVE that holds it, or 0 */
 } bp_sim;
 
@@ -653,7 +658,7 @@ static int units_free(const bp_sim *v, int m, int u, int n) {
 
 /* The SAVE action that slot u holds step t with, or NULL. */
 static const bp_action *slot_at(const bp_sim *v, const bp_schedule *s, int u, int t) {
-  if (u < 0 || u >= s->m || !v->owner[u]) return NULL;
+  if (u < 0 || u >= v->units || !v->owner[u]) return NULL;
   const bp_action *a = &s->acts[v->owner[u] - 1];
   return a->slot == u && a->step == t ? a : NULL;
 }
@@ -703,7 +708,15 @@ int bp_simulate(bp_ctx *c, const bp_schedule *s, bp_sim_stats *st) {
   *st = (bp_sim_stats){0, 0, 0};
   if (s->m < 1 || s->alpha < 1 || s->T < 0)
     return fail(c, BP_ERR_ARG, "schedule with m = %d, alpha = %d, T = %d", s->m, s->alpha, s->T);
-  bp_sim v = {.reg = 0, .next = s->T, .owner = calloc((size_t)s->m, sizeof(int))};
+  bp_sim v = {.reg = 0, .next = s->T, .units = 1};
+  for (size_t i = 0; i < s->n; i++) {   /* m may be huge; track only the units in use */
+    const bp_action *a = &s->acts[i];
+    int w = a->op == BP_SAVE_INTERNAL ? s->alpha : 1;
+    if ((a->op == BP_SAVE_HIDDEN || a->op == BP_SAVE_INTERNAL) && a->slot >= 0 &&
+        w <= s->m && a->slot <= s->m - w && a->slot + w > v.units)
+      v.units = a->slot + w;
+  }
+  v.owner = calloc((size_t)v.units, sizeof(int));
   if (!v.owner) return fail(c, BP_ERR_NOMEM, "out of memory simulating a schedule");
   int status = BP_OK;
   for (size_t i = 0; i < s->n && status == BP_OK; i++) {
@@ -743,13 +756,15 @@ static int budget_error(bp_ctx *c, const bp_budget *b, unsigned allowed, int alp
               (unsigned long long)b->hidden_bytes);
 }
 
-/* Cheapest allowed policy in m slots. ISM is skipped when MSM is allowed (never cheaper). */
+/* Cheapest allowed policy in m slots. ISM is skipped when MSM is allowed (never cheaper),
+ * HSM when revolve is (the same cost, and revolve wins ties). */
 static int pick(bp_ctx *c, int T, int m, int alpha, unsigned allowed, bp_choice *out) {
   int found = 0;
   for (int p = 0; p < BP_POLICY_COUNT; p++) {
     int64_t cost;
     if (!(allowed & (1u << p)) || m < bp_min_slots((bp_policy)p, T, alpha)) continue;
     if (p == BP_ISM && (allowed & (1u << BP_MSM))) continue;
+    if (p == BP_HSM && (allowed & (1u << BP_REVOLVE))) continue;   /* same cost, no table */
     int st = bp_cost(c, (bp_policy)p, T, m, alpha, &cost);
     if (st != BP_OK) return st;
     if (!found || cost < out->forwards) out->policy = (bp_policy)p, out->forwards = cost;

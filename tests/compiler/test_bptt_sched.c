@@ -278,3 +278,13 @@ Test(bptt_sched, simulator_rejects_broken_schedules) {
   expect_invalid(c, &s, "a BACKWARD without its internal state");
   bp_ctx_free(c);
 }
+
+/* m far beyond what T needs: tables and the executor stay at the size T needs. */
+Test(bptt_sched, huge_m) {
+  bp_ctx *c = bp_ctx_new();
+  for (size_t p = 0; p < NPOL; p++) cr_expect_eq(check_one(c, all[p], 150, 1 << 30, 3), 1);
+  int64_t cost;
+  cr_assert_eq(bp_cost(c, BP_HSM, 150, 1 << 30, 3, &cost), BP_OK);
+  cr_expect_eq(cost, 2 * 150 - 1);
+  bp_ctx_free(c);
+}
