@@ -117,11 +117,52 @@ static Type *subst_inst(Chk *C, Type *t, int n, const char **names, Dim **vals) 
   return type_subst(C->L, t, n, names, (Dim *const *)vals);
 }
 
+/* Instances whose hyper-parameters could not be known generically (a list of symbolic
+ * length, `i == 0 ? d : h` with a symbolic i) */
+static int partial_instances(const Type *t) {
+  if (!t) return 0;
+  if (t->kind == TY_LIST) {
+    if (CT(t)->ival) return 1;
+    for (int i = 0; i < t->nelems; i++)
+      if (partial_instances(t->elems[i])) return 1;
+  }
+  if (t->kind == TY_MODULE)
+    for (int i = 0; i < CT(t)->nh; i++) {
+      const Type *h = CT(t)->hvals[i];
+      if (!h || (h->kind == TY_SCALAR && h->scalar == ST_INT && !CT(h)->ival)) return 1;
+    }
+  return 0;
+}
+
+static int all_known(Type *inst) {
+  for (int i = 0; i < CT(inst)->nh; i++) {
+    Type *h = CT(inst)->hvals[i];
+    int64_t v;
+    if (!h || (h->kind == TY_SCALAR && h->scalar == ST_INT && !(CT(h)->ival && dim_is_const(CT(h)->ival, &v))))
+      return 0;
+  }
+  return 1;
+}
+
+/* Re-evaluates a sub-module field of a concrete instance with its hyper-parameters'
+ * values in scope (unrolls `[Linear(...) for i in 0..n]` for this n). */
+static Type *field_of_instance(Chk *C, Type *inst, Sym *y) {
+  Node *mod = inst->decl;
+  Scope *saved = C->scope;
+  C->scope = scope_push(C->L, mod->sym->home, 0);
+  for (int i = 0; i < mod->op; i++) scope_add(C->L, C->scope, mod->kids[i]->name, SYM_HPARAM, CT(inst)->hvals[i], NULL);
+  Type *t = chk_expr(C, y->decl->kids[0]);
+  C->scope = saved;
+  return t;
+}
+
 Type *chk_member_of(Chk *C, Type *inst, Sym *y) {
   const char *names[32];
   Dim *vals[32];
   int n = chk_inst_map(C, inst, names, vals, 32);
   if (y->kind == SYM_FN) return fn_value(C, y->decl, inst);
+  if (y->kind == SYM_FIELD && partial_instances(y->type) && all_known(inst) && y->decl && y->decl->nkids)
+    return field_of_instance(C, inst, y);
   if (y->kind == SYM_HPARAM)
     for (int i = 0; i < inst->decl->op && i < CT(inst)->nh; i++)
       if (!strcmp(inst->decl->kids[i]->name, y->name)) return CT(inst)->hvals[i];

@@ -382,6 +382,7 @@ static Type *inst_member(Chk *C, Node *e, Type *inst) {
     return type_error();
   }
   y->used = 1;
+  e->sym = y;
   return chk_member_of(C, inst, y);
 }
 

@@ -424,7 +424,8 @@ static void list_print_b(Buf *b, const Type *t) {
   if (same) {
     if (t->nelems) bput(b, first);
     bput(b, " x ");
-    bputi(b, t->nelems);
+    if (CT(t)->ival) dim_print_b(b, CT(t)->ival);  /* symbolic length */
+    else bputi(b, t->nelems);
   } else {
     for (int i = 0; i < t->nelems; i++) {
       if (i) bput(b, ", ");
@@ -465,7 +466,7 @@ static void type_print_b(Buf *b, const Type *t) {
         const ChkType *h = CT(CT(t)->hvals[i]);
         if (i) bput(b, ", ");
         if (!h) bput(b, "?");
-        else if (h->t.scalar == ST_INT && h->ival) dim_print_b(b, h->ival);
+        else if (h->t.scalar == ST_INT) h->ival ? dim_print_b(b, h->ival) : bput(b, "?");
         else if (h->t.scalar == ST_STR && h->sval) { bput(b, "\""); bput(b, h->sval); bput(b, "\""); }
         else if (h->t.scalar == ST_BOOL && h->known) bput(b, h->fval != 0 ? "true" : "false");
         else if (h->t.scalar == ST_FLOAT && h->known) {
