@@ -112,8 +112,8 @@ int bp_dp_lookup(bp_ctx *c, bp_policy p, int T, int m, int alpha, int64_t *cost,
                  int *kind, int *split);
 /* Griewank's closed form: C_HSM(T, m) = p(T, m) + T, p(l,s) = r*l - binom(s+r, s+1). */
 int64_t bp_revolve_cost(int T, int m);
-/* How often revolve's split rule missed and a scan ran instead (process-wide; tests). */
-long bp_revolve_fallbacks(void);
+/* How often revolve's split rule missed in c's schedules and a scan ran instead (tests). */
+long bp_revolve_fallbacks(const bp_ctx *c);
 
 /* ---- budget in bytes -> policy and slots ------------------------------------------- */
 typedef struct {

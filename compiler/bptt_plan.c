@@ -80,7 +80,8 @@ struct bp_ctx {
   char msg[256];
   bp_table cache[BP_CACHE_SIZE];
   int next_victim;
-  int built;
+  int built;               /* tables computed */
+  long revolve_fallbacks;  /* times revolve's split rule missed */
 };
 
 static int fail(bp_ctx *c, int status, const char *fmt, ...) {
@@ -109,6 +110,8 @@ void bp_ctx_free(bp_ctx *c) {
 const char *bp_errmsg(const bp_ctx *c) { return c ? c->msg : "out of memory"; }
 
 int bp_tables_built(const bp_ctx *c) { return c->built; }
+
+long bp_revolve_fallbacks(const bp_ctx *c) { return c->revolve_fallbacks; }
 
 static int check_args(bp_ctx *c, bp_policy p, int T, int m, int alpha) {
   if ((unsigned)p >= BP_POLICY_COUNT) return fail(c, BP_ERR_ARG, "unknown BPTT policy %d", p);
@@ -153,12 +156,8 @@ static int64_t beta(int64_t s, int64_t r) {   /* binom(s+r, s), r small */
  * repetition number of (t, m), the left part (m slots) gets more than binom(m+r-2, m)
  * steps (repetition r-1) and the right part (m-1 slots) at most binom(m-1+r, m-1)
  * (repetition r), so one more advance is paid for by one less repetition. The scan is a
- * guard only: the tests count that it never runs (bp_revolve_fallbacks). */
-static long revolve_fallbacks;
-
-long bp_revolve_fallbacks(void) { return revolve_fallbacks; }
-
-static int revolve_split(int t, int m) {
+ * guard only: the tests check that it never runs (bp_revolve_fallbacks). */
+static int revolve_split(int t, int m, long *fallbacks) {
   int64_t br, br1;
   int64_t r = revolve_rep(t, m, &br, &br1);
   int64_t y = r >= 2 ? beta(m, r - 2) + 1 : 1;
@@ -166,7 +165,7 @@ static int revolve_split(int t, int m) {
   if (y > t - 1) y = t - 1;
   int64_t best = bp_revolve_cost(t, m);
   if (y + bp_revolve_cost(t - (int)y, m - 1) + bp_revolve_cost((int)y, m) == best) return (int)y;
-  revolve_fallbacks++;
+  ++*fallbacks;
   for (y = 1; y < t; y++)
     if (y + bp_revolve_cost(t - (int)y, m - 1) + bp_revolve_cost((int)y, m) == best) break;
   return (int)y;
@@ -408,6 +407,7 @@ int bp_dp_lookup(bp_ctx *c, bp_policy p, int T, int m, int alpha, int64_t *cost,
 
 /* Emission state: the schedule being written, where the register is, the live units. */
 typedef struct {
+  bp_ctx *c;
   bp_schedule *s;
   const bp_table *tb;    /* DP policies; NULL for revolve */
   int reg;               /* step whose hidden state the register holds */
@@ -453,7 +453,7 @@ static void advance(bp_emit *e, int from, int slot, int to) {
 static void decide(const bp_emit *e, int l, int t, int m, int *kind, int *y) {
   if (!e->tb) {
     *kind = t <= 1 || m <= 1 ? BP_KIND_REPLAY : BP_KIND_HIDDEN;
-    *y = *kind == BP_KIND_HIDDEN ? revolve_split(t, m) : 0;
+    *y = *kind == BP_KIND_HIDDEN ? revolve_split(t, m, &e->c->revolve_fallbacks) : 0;
     return;
   }
   const bp_table *tb = e->tb;
@@ -605,7 +605,7 @@ int bp_schedule_build(bp_ctx *c, bp_policy p, int T, int m, int alpha, bp_schedu
   if (st == BP_OK) st = need_slots(c, p, T, m, alpha);
   if (st != BP_OK) return st;
   *out = (bp_schedule){.policy = p, .T = T, .m = m, .alpha = alpha};
-  bp_emit e = {.s = out, .reg = 0};
+  bp_emit e = {.c = c, .s = out, .reg = 0};
   if (is_dp(p) && (st = table_get(c, p, T, m, alpha, &e.tb)) != BP_OK) return st;
   emit_save(&e, BP_SAVE_HIDDEN, 0, 0, 1);
   if (p == BP_STORE_ALL) gen_store_all(&e, T, alpha);
