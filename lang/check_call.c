@@ -611,9 +611,11 @@ Type *chk_scan(Chk *C, Node *scan) {
   }
   for (int i = 0; i < nc; i++)
     if (!carry_check(C, scan, st, carry[i], res[i], i)) return type_error();
+  /* without `over`: after the batch axis when the carry is batched ([B, H]), else first */
+  int batched = carry[0]->kind == TY_TENSOR && carry[0]->rank >= 2;
   Type *out[16];
   for (int i = 0; i < nr; i++) {
-    int ax = stack_ax >= 0 ? stack_ax : (res[i]->kind == TY_TENSOR && res[i]->rank >= 2 ? 1 : 0);
+    int ax = stack_ax >= 0 ? stack_ax : batched ? 1 : 0;  /* insert_axis clamps to the rank */
     out[i] = insert_axis(C, res[i], ax, along);
   }
   return nr == 1 ? out[0] : type_tuple(C->L, nr, out);
