@@ -137,13 +137,17 @@ static void render_snippet(const SrcFile *f, Span sp, int line, int col, FILE *o
                            const Style *st) {
   uint32_t start = f->line_starts[line - 1];
   uint32_t end = start;
-  while (end < f->len && f->text[end] != '\n' && f->text[end] != '\r')
+  while (end < f->len && f->text[end] != '\n')
     end++;
+  if (end > start && f->text[end - 1] == '\r')
+    end--;
   uint32_t from = start, to = end;
   if (end - start > DIAG_LINE_WINDOW) {
     uint32_t at = sp.off;
     from = at > start + DIAG_LINE_WINDOW / 2 ? at - DIAG_LINE_WINDOW / 2 : start;
     to = from + DIAG_LINE_WINDOW < end ? from + DIAG_LINE_WINDOW : end;
+    if (from > to)
+      from = to;
   }
   char num[16];
   int w = snprintf(num, sizeof num, "%d", line);

@@ -60,7 +60,12 @@ static void describe(const ParseState *ps, const Token *t, char *buf, size_t n) 
       snprintf(buf, n, "'%.*s'", len, text);
     return;
   case TK_STRING: snprintf(buf, n, "string"); return;
-  default: snprintf(buf, n, "%s", tok_name(t->kind)); return;
+  default:
+    if (tok_name(t->kind)[1] >= 'a' && tok_name(t->kind)[1] <= 'z')
+      snprintf(buf, n, "keyword %s", tok_name(t->kind));
+    else
+      snprintf(buf, n, "%s", tok_name(t->kind));
+    return;
   }
 }
 
@@ -161,7 +166,8 @@ void parse_syntax_error(ParseState *ps, int kind, const Token *tok, const int *e
   }
   char found[96];
   describe(ps, tok, found, sizeof found);
-  syntax_message(ps, tok, found, expected, n, E2, n2);
+  if (!ps->lx->bad_bytes)   /* else the lexer's message explains it: no cascade */
+    syntax_message(ps, tok, found, expected, n, E2, n2);
   ps->error = 1;
   (void)kind;
 }

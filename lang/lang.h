@@ -257,6 +257,7 @@ typedef struct Lexer {
   int depth, cap;
   int pending_ctx;        /* context for the next '{' */
   int too_deep;           /* nesting limit hit: the driver stops */
+  int bad_bytes;          /* bytes before this token were reported and skipped */
 } Lexer;
 
 #define LEX_MAX_NESTING 256

@@ -166,6 +166,7 @@ int lex_inserted_semi(const SrcFile *f, const Token *t) {
 
 /* Reports the invalid UTF-8 byte at p and skips it and the continuation bytes after it. */
 static void bad_utf8(Lexer *lx, const unsigned char *p) {
+  lx->bad_bytes = 1;
   diag_error(lx->L, lex_span(lx, p, p + 1), "invalid UTF-8 byte 0x%02x", *p);
   lx->cur = p + 1;
   while (*lx->cur >= 0x80 && *lx->cur <= 0xbf)
@@ -183,6 +184,7 @@ static unsigned utf8_decode(const unsigned char *p, int n) {
 
 static void stray_char(Lexer *lx, const unsigned char *p, const unsigned char *q) {
   Span sp = lex_span(lx, p, q);
+  lx->bad_bytes = 1;
   if (q - p > 1)
     diag_error(lx->L, sp, "unexpected character U+%04X '%.*s' (non-ASCII characters are "
                "allowed only in strings and comments)", utf8_decode(p, (int)(q - p)),
@@ -291,8 +293,8 @@ static void lex_string_body(Lexer *lx, const unsigned char *open, StrBuf *b) {
         }
         lx->cur--;
         Diag *d = diag_error(lx->L, lex_span(lx, open, open + 1), "unterminated string");
-        diag_note(lx->L, d, lex_span(lx, open, open + 1),
-                  "a string ends on its line; write \\n for a newline");
+        diag_note(lx->L, d, lex_span(lx, lx->cur, lx->cur),
+                  "the line ends here; a string cannot span lines (write \\n for a newline)");
         return;
       }
       [\x20-\x7e\t]           { sb_put(b, p, 1); continue; }
@@ -520,6 +522,7 @@ static int newline_ends(const Lexer *lx) {
 }
 
 int lex_next(Lexer *lx, Token *t) {
+  lx->bad_bytes = 0;
   for (;;) {
     memset(t, 0, sizeof *t);
     if (lx->too_deep) {

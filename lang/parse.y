@@ -81,6 +81,7 @@ file ::= seps0 decl_items(B) END.                     { ast_splice(ps->L, ps->ro
 file ::= seps0 decl_items(B) seps1 END.               { ast_splice(ps->L, ps->root, B); }
 decl_items(A) ::= decl(B).                            { A = ast_list(ps->L, N_FILE, B); }
 decl_items(A) ::= decl_items(Q) seps1 decl(B).        { A = ast_add(ps->L, Q, B); }
+decl_items(A) ::= decl_items(Q) error.                { A = Q; }   /* a missing separator: keep the list */
 
 decl(A) ::= import(B).                                { A = B; }
 decl(A) ::= module(B).                                { A = B; }
@@ -120,6 +121,7 @@ member_block(A) ::= LBRACE(Q) seps0 member_items(B) RBRACE(R). { A = ast_enclose
 member_block(A) ::= LBRACE(Q) seps0 member_items(B) seps1 RBRACE(R). { A = ast_enclose(ps->L, B, N_TUPLE, Q.span, R.span); }
 member_items(A) ::= member(B).                        { A = ast_list(ps->L, N_TUPLE, B); }
 member_items(A) ::= member_items(Q) seps1 member(B).  { A = ast_add(ps->L, Q, B); }
+member_items(A) ::= member_items(Q) error.            { A = Q; }   /* a missing separator: keep the list */
 
 member(A) ::= PARAM(K) IDENT(N) COLON type(T) default_opt(D).  { A = ast_named(ps->L, N_PARAM, K.span, &N, 2, T, D); }
 member(A) ::= BUFFER(K) IDENT(N) COLON type(T) default_opt(D). { A = ast_named(ps->L, N_BUFFER, K.span, &N, 2, T, D); }
@@ -153,6 +155,7 @@ titem_block(A) ::= LBRACE(Q) seps0 titem_items(B) RBRACE(R). { A = ast_enclose(p
 titem_block(A) ::= LBRACE(Q) seps0 titem_items(B) seps1 RBRACE(R). { A = ast_enclose(ps->L, B, N_TUPLE, Q.span, R.span); }
 titem_items(A) ::= titem(B).                          { A = ast_list(ps->L, N_TUPLE, B); }
 titem_items(A) ::= titem_items(Q) seps1 titem(B).     { A = ast_add(ps->L, Q, B); }
+titem_items(A) ::= titem_items(Q) error.              { A = Q; }   /* a missing separator: keep the list */
 titem(A) ::= IDENT(N) ASSIGN expr(E).                 { A = ast_titem(ps->L, NULL, &N, E); }
 titem(A) ::= IDENT(K) IDENT(N) ASSIGN expr(E).        { A = ast_titem(ps->L, &K, &N, E); }
 titem(A) ::= error.                                   { A = NULL; }
@@ -178,6 +181,7 @@ block(A) ::= LBRACE(Q) seps0 stmt_items(S) RBRACE(R). { A = ast_enclose(ps->L, S
 block(A) ::= LBRACE(Q) seps0 stmt_items(S) seps1 RBRACE(R). { A = ast_enclose(ps->L, S, N_BLOCK, Q.span, R.span); }
 stmt_items(A) ::= stmt(B).                            { A = ast_list(ps->L, N_BLOCK, B); }
 stmt_items(A) ::= stmt_items(Q) seps1 stmt(B).        { A = ast_add(ps->L, Q, B); }
+stmt_items(A) ::= stmt_items(Q) error.                { A = Q; }   /* a missing separator: keep the list */
 
 stmt(A) ::= LET(K) pattern(P) type_opt(T) ASSIGN expr(E). { A = ast_make(ps->L, N_LET, K.span, 3, P, T, E); }
 stmt(A) ::= VAR(K) IDENT(N) type_opt(T) ASSIGN expr(E).   { A = ast_named(ps->L, N_VAR, K.span, &N, 2, T, E); }
@@ -287,7 +291,9 @@ primary(A) ::= LPAREN expr(E) RPAREN.                 { A = E; }
 primary(A) ::= LPAREN(Q) RPAREN(R).                   { A = ast_enclose(ps->L, NULL, N_TUPLE, Q.span, R.span); }
 primary(A) ::= LPAREN(Q) expr(E) COMMA RPAREN(R).     { A = ast_enclose(ps->L, ast_list(ps->L, N_TUPLE, E), N_TUPLE, Q.span, R.span); }
 primary(A) ::= LPAREN(Q) expr(E) COMMA expr_list(X) RPAREN(R). { A = ast_enclose(ps->L, ast_splice(ps->L, ast_list(ps->L, N_TUPLE, E), X), N_TUPLE, Q.span, R.span); }
+primary(A) ::= LPAREN(Q) expr(E) COMMA expr_list(X) COMMA RPAREN(R). { A = ast_enclose(ps->L, ast_splice(ps->L, ast_list(ps->L, N_TUPLE, E), X), N_TUPLE, Q.span, R.span); }
 primary(A) ::= LBRACKET(Q) RBRACKET(R).               { A = ast_enclose(ps->L, NULL, N_LIST, Q.span, R.span); }
 primary(A) ::= LBRACKET(Q) expr_list(X) RBRACKET(R). { A = ast_enclose(ps->L, X, N_LIST, Q.span, R.span); }
+primary(A) ::= LBRACKET(Q) expr_list(X) COMMA RBRACKET(R). { A = ast_enclose(ps->L, X, N_LIST, Q.span, R.span); }
 primary(A) ::= LBRACKET(Q) expr(E) FOR IDENT(N) IN expr(Lo) DOTDOT expr(Hi) RBRACKET(R). { A = ast_comprehension(ps->L, Q.span, E, &N, Lo, Hi, R.span); }
 primary(A) ::= FN(K) params(P) block(B). { A = ast_lambda(ps->L, K.span, P, B); }
