@@ -545,6 +545,8 @@ static void call_loop_kernel(cg *c, driver *dv, int ki, const bufset *s, LLVMBas
 /* One argument of a call kernel, converted to the callee's parameter type. */
 static LLVMValueRef call_arg(cg *c, driver *dv, const kir_arg *a, LLVMTypeRef pt) {
   LLVMTypeKind tk = LLVMGetTypeKind(pt);
+  if (a->kind == KIR_ARG_NULL)
+    return tk == LLVMPointerTypeKind ? LLVMConstNull(pt) : NULL;
   if (a->kind == KIR_ARG_BUF) {
     if (tk != LLVMPointerTypeKind)
       return NULL;

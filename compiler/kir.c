@@ -156,6 +156,7 @@ int kir_arg_buf_at(kir_func *f, int buf, int64_t elem) {
   return add_arg(f, (kir_arg){.kind = KIR_ARG_BUF, .buf = buf, .i = elem});
 }
 int kir_arg_i64(kir_func *f, int64_t v) { return add_arg(f, (kir_arg){.kind = KIR_ARG_I64, .i = v}); }
+int kir_arg_null(kir_func *f) { return add_arg(f, (kir_arg){.kind = KIR_ARG_NULL}); }
 int kir_arg_f32(kir_func *f, double v) { return add_arg(f, (kir_arg){.kind = KIR_ARG_F32, .f = v}); }
 
 static int new_expr(kir_func *f, kir_expr e) {
@@ -534,6 +535,8 @@ static void print_call(const kir_func *f, const kir_kernel *k, FILE *out) {
       fprintf(out, "%s+%lld", f->buf[x->buf].name, (long long)x->i);
     else if (x->kind == KIR_ARG_BUF)
       fprintf(out, "%s", f->buf[x->buf].name);
+    else if (x->kind == KIR_ARG_NULL)
+      fprintf(out, "null");
     else if (x->kind == KIR_ARG_F32 || x->kind == KIR_ARG_F64)
       fprintf(out, "%.9g", x->f);
     else

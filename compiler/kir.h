@@ -95,7 +95,7 @@ typedef struct kir_dim {
   int reduce;
 } kir_dim;
 
-typedef enum { KIR_ARG_BUF, KIR_ARG_I64, KIR_ARG_I32, KIR_ARG_F32, KIR_ARG_F64 } kir_argkind;
+typedef enum { KIR_ARG_BUF, KIR_ARG_I64, KIR_ARG_I32, KIR_ARG_F32, KIR_ARG_F64, KIR_ARG_NULL } kir_argkind;
 
 typedef struct kir_arg {
   kir_argkind kind;
@@ -159,6 +159,7 @@ int kir_arg_buf(kir_func *f, int buf);
 int kir_arg_buf_at(kir_func *f, int buf, int64_t elem);   /* pointer to buf + elem */
 int kir_arg_i64(kir_func *f, int64_t v);
 int kir_arg_f32(kir_func *f, double v);
+int kir_arg_null(kir_func *f);   /* a NULL pointer */
 
 /* Expressions. */
 int kir_const(kir_func *f, kir_dtype dt, double v);

@@ -9,11 +9,15 @@
  * runtime ABI has it (one call per batch matrix), and is otherwise an (i, j, k) loop nest
  * with k reduced. Sampling ops call the Philox functions of the runtime per element with
  * the run's seed (seed slot), as the interpreter does; gather/scatter_add use a clamped
- * data-dependent index term. Convolution, pooling, scan and custom_grad are not lowered
- * yet (they need runtime entry points or a loop over a subgraph). */
+ * data-dependent index term. Convolution and pooling call the runtime's kernels with a
+ * constant geometry array and an arena workspace. Scan and custom_grad are not lowered yet
+ * (they need a loop over a subgraph). */
 #include "cg.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "rt.h"
 
 static int64_t numel(const IrShape *s) {
   int64_t n = 1;
@@ -585,6 +589,92 @@ static int r_scatter_add(lower_ctx *L, const IrNode *n) {
   return 0;
 }
 
+/* ----------------------------------------------- convolution and pooling ---- */
+
+/* A constant i64 geometry array for the runtime's conv/pool entry points. */
+static int geom_buf(lower_ctx *L, const int64_t *g, int n) {
+  char name[KIR_NAME];
+  snprintf(name, sizeof name, "geom%d", L->n->out[0]);
+  return kir_const_buffer(L->f, name, KIR_I64, n, g);
+}
+
+static const IrShape *shp(lower_ctx *L, IrVal v) { return &vt(L, v)->shape; }
+
+/* int64_t[12] of kern_conv2d: n c h w oc kh kw sh sw ph pw groups, for the forward conv
+ * whose input is x (n, c, h, w) and weights w (oc, c, kh, kw). */
+static int conv_call(lower_ctx *L, const char *fn, const int64_t *g, int a, int b, int out, int with_bias) {
+  int64_t wsn = nnrt_conv2d_workspace(g);
+  if (wsn <= 0)
+    return lower_fail(L, "invalid convolution geometry");
+  int gb = geom_buf(L, g, 12), ws = lower_tmp(L, "conv_ws", KIR_F32, wsn);
+  kir_call(L->f, ir_ops[L->n->op].name, fn);
+  kir_arg_buf(L->f, gb);
+  kir_arg_buf(L->f, a);
+  kir_arg_buf(L->f, b);
+  if (with_bias)
+    kir_arg_null(L->f);
+  kir_arg_buf(L->f, out);
+  if (!with_bias && !strcmp(fn, "nnrt_conv2d_bwd_filter"))
+    kir_arg_null(L->f); /* dbias */
+  kir_arg_buf(L->f, ws);
+  return 0;
+}
+
+static int r_conv(lower_ctx *L, const IrNode *n) {
+  const IrShape *x = shp(L, n->in[0]), *w = shp(L, n->in[1]), *y = shp(L, n->out[0]);
+  const int64_t *a = n->attr.ints;
+  int xb = lower_in(L, n->in[0]), wb = lower_in(L, n->in[1]), o = lower_out(L, n->out[0]);
+  if (vt(L, n->out[0])->dtype != IR_F32)
+    return lower_fail(L, "only f32 convolutions are lowered");
+  switch (n->op) {
+  case OP_CONV1D: {
+    int64_t g[12] = {x->dim[0], x->dim[1], 1, x->dim[2], w->dim[0], 1, w->dim[2], 1, a[0], 0, a[1], 1};
+    return conv_call(L, "nnrt_conv2d_fwd", g, xb, wb, o, 1);
+  }
+  case OP_CONV2D: {
+    int64_t g[12] = {x->dim[0], x->dim[1], x->dim[2], x->dim[3], w->dim[0], w->dim[2], w->dim[3], a[0], a[1], a[2], a[3], 1};
+    return conv_call(L, "nnrt_conv2d_fwd", g, xb, wb, o, 1);
+  }
+  case OP_CONV_T2D: { /* the input gradient of conv2d from y (n, O, H', W') to x (n, C, H, W) */
+    int64_t g[12] = {x->dim[0], w->dim[1], y->dim[2], y->dim[3], w->dim[0], w->dim[2], w->dim[3], a[0], a[1], a[2], a[3], 1};
+    return conv_call(L, "nnrt_conv2d_bwd_data", g, xb, wb, o, 0);
+  }
+  default: { /* conv2d_wgrad(x, g) -> [O, C, KH, KW] */
+    const IrShape *gs = w;
+    int64_t g[12] = {x->dim[0], x->dim[1], x->dim[2], x->dim[3], gs->dim[1], a[4], a[5], a[0], a[1], a[2], a[3], 1};
+    return conv_call(L, "nnrt_conv2d_bwd_filter", g, xb, wb, o, 0);
+  }
+  }
+}
+
+/* int64_t[11] of kern_pool2d: n c h w kh kw sh sw ph pw count_include_pad. */
+static int r_pool(lower_ctx *L, const IrNode *n) {
+  const IrShape *x = n->op == OP_AVGPOOL2D_GRAD ? shp(L, n->out[0]) : shp(L, n->in[0]);
+  const int64_t *a = n->attr.ints;
+  int64_t g[11] = {x->dim[0], x->dim[1], x->dim[2], x->dim[3], a[0], a[1], a[2], a[3], a[4], a[5], 1};
+  if (vt(L, n->out[0])->dtype != IR_F32)
+    return lower_fail(L, "only f32 pooling is lowered");
+  int gb = geom_buf(L, g, 11), in = lower_in(L, n->in[0]), o;
+  const char *fn = n->op == OP_MAXPOOL2D ? "nnrt_maxpool2d_fwd" : n->op == OP_AVGPOOL2D ? "nnrt_avgpool2d_fwd"
+                                                                                         : "nnrt_avgpool2d_bwd";
+  if (n->op == OP_MAXPOOL2D_GRAD) { /* recompute the argmax, then scatter the gradient */
+    int64_t ny = numel(shp(L, n->in[1]));
+    int ytmp = lower_tmp(L, "pool_y", KIR_F32, ny), am = lower_tmp(L, "pool_argmax", KIR_I32, ny);
+    kir_call(L->f, "maxpool2d_fwd", "nnrt_maxpool2d_fwd");
+    kir_arg_buf(L->f, gb), kir_arg_buf(L->f, in), kir_arg_buf(L->f, ytmp), kir_arg_buf(L->f, am);
+    o = lower_out(L, n->out[0]);
+    kir_call(L->f, "maxpool2d_bwd", "nnrt_maxpool2d_bwd");
+    kir_arg_buf(L->f, gb), kir_arg_buf(L->f, lower_in(L, n->in[1])), kir_arg_buf(L->f, am), kir_arg_buf(L->f, o);
+    return 0;
+  }
+  o = lower_out(L, n->out[0]);
+  kir_call(L->f, ir_ops[n->op].name, fn);
+  kir_arg_buf(L->f, gb), kir_arg_buf(L->f, in), kir_arg_buf(L->f, o);
+  if (n->op == OP_MAXPOOL2D)
+    kir_arg_null(L->f);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- table ---- */
 
 static const lower_fn rules[OP_NOPS] = {
@@ -600,6 +690,9 @@ static const lower_fn rules[OP_NOPS] = {
     [OP_UNIFORM] = r_sample,      [OP_NORMAL] = r_sample,       [OP_BERNOULLI] = r_sample,
     [OP_DROPOUT] = r_sample,      [OP_CATEGORICAL] = r_categorical,
     [OP_GATHER] = r_gather,       [OP_SCATTER_ADD] = r_scatter_add,
+    [OP_CONV1D] = r_conv,         [OP_CONV2D] = r_conv,         [OP_CONV_T2D] = r_conv,
+    [OP_CONV2D_WGRAD] = r_conv,   [OP_MAXPOOL2D] = r_pool,      [OP_AVGPOOL2D] = r_pool,
+    [OP_MAXPOOL2D_GRAD] = r_pool, [OP_AVGPOOL2D_GRAD] = r_pool,
 };
 
 lower_fn lower_rule(IrOp op) { return op >= 0 && op < OP_NOPS ? rules[op] : NULL; }
