@@ -653,13 +653,21 @@ static IrVal random1(IrGraph *g, IrOp op, IrVal x, double p)
 IrVal ir_bernoulli(IrGraph *g, IrVal p) { return random1(g, OP_BERNOULLI, p, 0); }
 IrVal ir_categorical(IrGraph *g, IrVal logits) { return random1(g, OP_CATEGORICAL, logits, 0); }
 
-IrVal ir_dropout(IrGraph *g, IrVal x, double p)
+IrVal ir_dropout(IrGraph *g, IrVal x, double p) { return ir_dropout_ex(g, x, p, 0); }
+
+IrVal ir_dropout_ex(IrGraph *g, IrVal x, double p, int per_sequence)
 {
   if (!(p >= 0 && p < 1)) {
     ir_fail(g, "dropout: probability %g outside [0, 1)", p);
     return IR_NONE;
   }
-  return random1(g, OP_DROPOUT, x, p);
+  IrAttrs a = {0};
+  a.nint = 1;
+  a.ints[0] = per_sequence != 0;
+  a.nflt = 1;
+  a.flts[0] = p;
+  a.stream = g->next_stream++;
+  return ir_add(g, OP_DROPOUT, 1, &x, &a);
 }
 
 IrVal ir_stop_gradient(IrGraph *g, IrVal x) { return ir_unary(g, OP_STOP_GRADIENT, x); }

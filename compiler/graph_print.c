@@ -3,7 +3,7 @@
  *   %0 = input "x" : f32[4, 3]
  *   %2 = matmul %0, %1 [0, 1] : f32[4, 5]
  *   %5, %6 = split %4 [1, 2, 3] : f32[4, 2], f32[4, 3]
- *   %9 = dropout %8 (0.5) stream=3 : f32[4, 5]
+ *   %9 = dropout %8 [0] (0.5) stream=3 : f32[4, 5]
  *   return %9
  *
  * Integer attributes print in [...], float attributes in (...); a scan or custom_grad

@@ -21,6 +21,7 @@ struct IrInterp {
   char *bound;     /* per value: a bound leaf */
   uint64_t seed;
   uint64_t step;   /* scan step context for RNG streams */
+  uint64_t outer;  /* the step of the enclosing scan's graph (per-sequence dropout) */
   char err[512];
 };
 
@@ -108,7 +109,12 @@ static void around(const IrShape *s, int ax, int64_t *outer, int64_t *len, int64
   *len = s->dim[ax];
 }
 
-static uint64_t stream_of(const IrInterp *I, const IrNode *n) { return ir_rng_stream(n->attr.stream, I->step); }
+/* Per-sequence dropout (ints[0] = 1) ignores the innermost scan's time index. */
+static uint64_t stream_of(const IrInterp *I, const IrNode *n)
+{
+  int per_seq = n->op == OP_DROPOUT && n->attr.nint > 0 && n->attr.ints[0];
+  return ir_rng_stream(n->attr.stream, per_seq ? I->outer : I->step);
+}
 
 /* ------------------------------------------------------------- leaves ---- */
 
@@ -678,10 +684,14 @@ static int ev_categorical(IrInterp *I, const IrNode *n)
 /* ------------------------------------------------------ custom and scan ---- */
 
 /* Runs subgraph sub with args; results into res (allocated here). */
-static int call_sub(IrInterp *I, const IrGraph *sub, uint64_t step, const IrTensor *args, IrTensor *res)
+static int interp_call(const IrGraph *g, uint64_t seed, uint64_t step, uint64_t outer,
+                       const IrTensor *args, IrTensor *res, char *msg, size_t cap);
+
+static int call_sub(IrInterp *I, const IrGraph *sub, uint64_t step, uint64_t outer, const IrTensor *args,
+                    IrTensor *res)
 {
   char msg[400];
-  if (ir_interp_call(sub, I->seed, step, args, res, msg, sizeof msg)) return fail(I, "%s", msg);
+  if (interp_call(sub, I->seed, step, outer, args, res, msg, sizeof msg)) return fail(I, "%s", msg);
   return 0;
 }
 
@@ -690,7 +700,7 @@ static int ev_custom(IrInterp *I, const IrNode *n)
   IrTensor *args = malloc((size_t)n->nin * sizeof *args), res;
   if (!args) return fail(I, "out of memory");
   for (int i = 0; i < n->nin; i++) args[i] = *in(I, n, i);
-  int rc = call_sub(I, n->sub[0], I->step, args, &res);
+  int rc = call_sub(I, n->sub[0], I->step, I->outer, args, &res);
   free(args);
   if (rc) return -1;
   memcpy(out(I, n, 0)->data, res.data, (size_t)numel(&res) * sizeof(double));
@@ -726,7 +736,7 @@ static int scan_step(IrInterp *I, const IrNode *n, const ScanGeom *s, int64_t t,
 {
   for (int j = 0; j < s->nx; j++) step_move(in(I, n, s->nc + j), s->ax, t, &args[s->nc + j], 0);
   for (int j = 0; s->saved && j < s->nc; j++) step_move(out(I, n, s->nc + s->ny + j), s->ax, t, &args[j], 1);
-  if (call_sub(I, n->sub[0], I->step * 1000003u + (uint64_t)t + 1, args, res)) return -1;
+  if (call_sub(I, n->sub[0], I->step * 1000003u + (uint64_t)t + 1, I->step, args, res)) return -1;
   for (int j = 0; j < s->nc; j++) {
     memcpy(args[j].data, res[j].data, (size_t)numel(&res[j]) * sizeof(double));
   }
@@ -854,12 +864,19 @@ static int bind_formals(IrInterp *I, const IrGraph *g, const IrTensor *args)
 int ir_interp_call(const IrGraph *g, uint64_t seed, uint64_t step, const IrTensor *args,
                    IrTensor *res, char *msg, size_t cap)
 {
+  return interp_call(g, seed, step, step, args, res, msg, cap);
+}
+
+static int interp_call(const IrGraph *g, uint64_t seed, uint64_t step, uint64_t outer,
+                       const IrTensor *args, IrTensor *res, char *msg, size_t cap)
+{
   IrInterp *I = ir_interp_new(g);
   int rc = I ? 0 : -1;
   if (!I) snprintf(msg, cap, "out of memory");
   if (!rc) {
     I->seed = seed;
     I->step = step;
+    I->outer = outer;
     rc = bind_formals(I, g, args) || ir_interp_run(I) ? -1 : 0;
     if (rc) snprintf(msg, cap, "%s", I->err);
   }

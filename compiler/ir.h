@@ -165,7 +165,8 @@ static inline int64_t sc_idiv_floor(int64_t a, int64_t b) {
 }
 /* The Philox stream of a random op: its node stream id and the step of the enclosing scan
  * (0 outside scans; inside, step = parent_step * 1000003 + t + 1 for time index t). Draws
- * are nnrt_rand_uniform(seed, ir_rng_stream(stream, step), element index). */
+ * are nnrt_rand_uniform(seed, ir_rng_stream(stream, step), element index). A dropout with
+ * ints[0] = 1 (per sequence) uses parent_step instead of step. */
 static inline uint64_t ir_rng_stream(uint64_t stream, uint64_t step) { return stream + (step << 32); }
 /* Evaluates scalar opcode op in double (floating) or int64 (integer/bool) semantics. */
 double ir_scalar_eval(IrScalarOp op, int is_int, double a, double b, double c, double p0,
@@ -251,6 +252,9 @@ IrVal ir_normal(IrGraph *g, IrDType dt, IrShape s, double mean, double std);
 IrVal ir_bernoulli(IrGraph *g, IrVal p);
 IrVal ir_categorical(IrGraph *g, IrVal logits); /* logits[..., C] -> i64[...] */
 IrVal ir_dropout(IrGraph *g, IrVal x, double p);
+/* per_sequence = 1: inside a scan, the mask is drawn once for the whole sequence
+ * (variational dropout: the RNG step is the enclosing graph's, not the time index). */
+IrVal ir_dropout_ex(IrGraph *g, IrVal x, double p, int per_sequence);
 IrVal ir_stop_gradient(IrGraph *g, IrVal x);
 IrVal ir_straight_through(IrGraph *g, IrVal value, IrVal grad_path);
 /* custom_grad: fwd is a subgraph with nin formals -> 1 result; bwd a subgraph with formals

@@ -34,7 +34,7 @@ Test(print, golden_mlp)
       "%4 = matmul %0, %1 [0, 1] : f32[128, 256]\n"
       "%5 = add %4, %2 : f32[128, 256]\n"
       "%6 = relu %5 : f32[128, 256]\n"
-      "%7 = dropout %6 (0.5) stream=1 : f32[128, 256]\n"
+      "%7 = dropout %6 [0] (0.5) stream=1 : f32[128, 256]\n"
       "%8 = cross_entropy %7, %3 [0] : f32[]\n"
       "return %8\n";
   cr_expect_str_eq(s, want);

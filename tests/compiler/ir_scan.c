@@ -16,7 +16,7 @@ static IrNode *rnn(TC *c, int T, int ax, int reverse, int dropout)
   IrGraph *b = ir_graph_new();
   IrVal h = ir_formal(b, 0, ht), x = ir_formal(b, 1, ht), w = ir_formal(b, 2, ht), u = ir_formal(b, 3, ht);
   IrVal pre = ir_binary(b, OP_ADD, ir_binary(b, OP_MUL, h, w), ir_binary(b, OP_MUL, x, u));
-  if (dropout) pre = ir_dropout(b, pre, 0.4);
+  if (dropout) pre = ir_dropout_ex(b, pre, 0.4, dropout == 2);
   IrVal h1 = ir_unary(b, OP_TANH, pre);
   IrVal o[2] = {h1, ir_binary(b, OP_MUL, h1, x)};
   ir_set_outputs(b, 2, o);
@@ -74,6 +74,47 @@ Test(scan, bptt_with_dropout_regenerates_masks)
   tc_init(c);
   check(c, both(c, rnn(c, 4, 0, 0, 1), 4));
   tc_free(c);
+}
+
+Test(scan, bptt_with_per_sequence_dropout)
+{
+  TC cc, *c = &cc;
+  tc_init(c);
+  check(c, both(c, rnn(c, 4, 0, 0, 2), 4));
+  tc_free(c);
+}
+
+/* y_t = dropout(ones) per step or per sequence: rows of the stacked ys. */
+static void masks(int per_seq, double *out)
+{
+  IrGraph *g = ir_graph_new();
+  IrType t = {IR_F64, ir_shape(1, D(64))};
+  IrGraph *b = ir_graph_new();
+  IrVal cr = ir_formal(b, 0, t), x = ir_formal(b, 1, t);
+  IrVal o[2] = {cr, ir_dropout_ex(b, x, 0.5, per_seq)};
+  ir_set_outputs(b, 2, o);
+  IrVal c0 = ir_fill(g, IR_F64, t.shape, 0), xs = ir_fill(g, IR_F64, ir_shape(2, D(3, 64)), 1);
+  IrNode *n = ir_scan(g, b, 1, &c0, 1, &xs, 0, NULL, 0, 0);
+  cr_assert(n, "%s", ir_errmsg(g));
+  IrInterp *I = ir_interp_new(g);
+  cr_assert(ir_interp_run(I) == 0, "%s", ir_interp_error(I));
+  memcpy(out, ir_interp_value(I, n->out[1])->data, 3 * 64 * sizeof(double));
+  ir_interp_free(I);
+  ir_graph_free(g);
+}
+
+Test(scan, dropout_per_step_or_per_sequence)
+{
+  double a[192], b[192];
+  masks(0, a);
+  masks(1, b);
+  int same_a = 1, same_b = 1;
+  for (int i = 0; i < 64; i++) {
+    same_a &= a[i] == a[64 + i] && a[i] == a[128 + i];
+    same_b &= b[i] == b[64 + i] && b[i] == b[128 + i];
+  }
+  cr_expect(!same_a, "per-step masks differ between steps");
+  cr_expect(same_b, "a per-sequence mask is shared by all steps");
 }
 
 Test(scan, gradient_is_a_loop_not_unrolled)

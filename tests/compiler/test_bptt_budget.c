@@ -170,3 +170,14 @@ Test(bptt_budget, argument_errors) {
   cr_expect_eq(bp_choose(c, &b, BP_ALL_POLICIES, &ch), BP_ERR_ARG);
   bp_ctx_free(c);
 }
+
+/* A request that fits alone is served even when its union with a cached table would not. */
+Test(bptt_budget, cache_union_too_big) {
+  bp_ctx *c = bp_ctx_new();
+  int64_t a, b;
+  cr_assert_eq(bp_cost(c, BP_HSM, 30000, 20, 1, &a), BP_OK, "%s", bp_errmsg(c));
+  cr_assert_eq(bp_cost(c, BP_HSM, 1000, 2000, 1, &b), BP_OK, "%s", bp_errmsg(c));
+  cr_expect_eq(a, bp_revolve_cost(30000, 20));
+  cr_expect_eq(b, bp_revolve_cost(1000, 2000));
+  bp_ctx_free(c);
+}
