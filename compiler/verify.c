@@ -76,6 +76,16 @@ static int check_types(Ctx *c, const IrGraph *cg, const IrNode *cn)
   return 0;
 }
 
+/* A leaf's stored type must be the one its attributes record (dtype, ints = shape). */
+static int check_leaf(Ctx *c, const IrGraph *g, const IrNode *n)
+{
+  const IrType *t = &g->vals[n->out[0]].t;
+  IrShape s = ir_shape(n->attr.nint, n->attr.ints);
+  if (n->nout != 1 || t->dtype != n->attr.dtype || n->attr.nint > IR_MAX_RANK || !ir_shape_eq(&s, &t->shape))
+    return bad(c, g, n, "leaf type differs from its attributes; rank", n->attr.nint);
+  return 0;
+}
+
 static int verify_graph(Ctx *c, const IrGraph *g)
 {
   for (int i = 0; i < g->nnodes; i++) {
@@ -83,7 +93,7 @@ static int verify_graph(Ctx *c, const IrGraph *g)
     if (check_links(c, g, n, i)) return -1;
     for (int s = 0; s < 2; s++)
       if (n->sub[s] && verify_graph(c, n->sub[s])) return -1;
-    if (!(ir_ops[n->op].flags & IR_LEAF) && check_types(c, g, n)) return -1;
+    if (ir_ops[n->op].flags & IR_LEAF ? check_leaf(c, g, n) : check_types(c, g, n)) return -1;
   }
   for (int i = 0; i < g->nouts; i++)
     if (g->outs[i] < 0 || g->outs[i] >= g->nvals) return bad(c, g, NULL, "result is not a value:", g->outs[i]);

@@ -434,3 +434,21 @@ Test(control, integer_values_carry_no_gradient)
   for (int k = 0; k < 6; k++) cr_expect(gx[k] == (k == best));
   tc_free(c);
 }
+
+Test(grad, f32_model_with_f32_tolerances)
+{ /* f32 throughout (the interpreter rounds every op to float): h = 1e-2, 2% tolerance */
+  TC cc, *c = &cc;
+  tc_init(c);
+  IrVal x = tc_in_dt(c, IR_F32, 2, D(3, 4), -1, 1), w = tc_in_dt(c, IR_F32, 2, D(5, 4), -1, 1);
+  IrVal b = tc_in_dt(c, IR_F32, 1, D(5), -0.5, 0.5);
+  IrVal h = ir_unary(c->g, OP_TANH, ir_binary(c->g, OP_ADD, ir_matmul(c->g, x, w, 0, 1), b));
+  int64_t t[3] = {0, 4, 2};
+  IrVal l = ir_loss(c->g, OP_CROSS_ENTROPY, h, tc_const_int(c, IR_I32, 1, D(3), t), 0);
+  IrVal y = ir_binary(c->g, OP_ADD, l, ir_reduce(c->g, OP_MEAN, ir_unary(c->g, OP_SIGMOID, h), 2, (int[]){0, 1}, 0));
+  char msg[512] = "";
+  cr_assert(ir_type(c->g, y)->dtype == IR_F32);
+  /* the random weight R of tc_gradcheck is f64: cast y so the loss stays in f32 up to R */
+  int rc = tc_gradcheck(c, ir_cast(c->g, y, IR_F64), 1e-2, 1e-3, 2e-2, msg, sizeof msg);
+  cr_expect(rc == 0, "%s", msg);
+  tc_free(c);
+}

@@ -109,7 +109,8 @@ Test(verify, catches_broken_input_types)
 {
   IrGraph *g = mlp();
   char msg[512];
-  g->vals[2].t.shape.dim[0] = 7; /* param b no longer broadcasts */
+  g->vals[2].t.shape.dim[0] = 7; /* param b (type and attributes) no longer broadcasts */
+  g->nodes[2]->attr.ints[0] = 7;
   cr_expect(ir_verify(g, "fuse", msg, sizeof msg) == -1);
   cr_expect(strstr(msg, "shape rule fails") != NULL && strstr(msg, "do not broadcast") != NULL, "%s", msg);
   cr_expect(!g->failed, "the graph's own error state is untouched");
@@ -126,5 +127,15 @@ Test(verify, catches_bad_arity)
   relu->nin = 2; /* relu with two inputs */
   cr_expect(ir_verify(g, "test", msg, sizeof msg) == -1);
   cr_expect(strstr(msg, "wrong number of inputs") != NULL, "%s", msg);
+  ir_graph_free(g);
+}
+
+Test(verify, catches_leaf_type_change)
+{
+  IrGraph *g = mlp();
+  char msg[512];
+  g->vals[0].t.dtype = IR_F64; /* input x retyped behind the builder's back */
+  cr_expect(ir_verify(g, "lower", msg, sizeof msg) == -1);
+  cr_expect(strstr(msg, "leaf type differs") != NULL, "%s", msg);
   ir_graph_free(g);
 }
