@@ -32,7 +32,17 @@ static int check_axis(IrGraph *g, const IrNode *n, int64_t axis, int rank)
   return 0;
 }
 
-int shp_leaf(IrGraph *g, IrNode *n) { return 0; } /* set by the leaf builders */
+/* Leaves: the type recorded in the attributes (dtype, ints = shape). Constants need a
+ * payload, so they are made with ir_const/ir_fill, never with ir_add. */
+int shp_leaf(IrGraph *g, IrNode *n)
+{
+  if (n->op == OP_CONST && !n->cdata) return ir_fail(g, "const: build constants with ir_const or ir_fill");
+  if ((unsigned)n->attr.dtype >= IR_NDTYPES || n->attr.nint > IR_MAX_RANK)
+    return ir_fail(g, "%s: bad dtype or rank", ir_ops[n->op].name);
+  IrShape s = ir_shape(n->attr.nint, n->attr.ints);
+  set_out(g, n, 0, n->attr.dtype, &s);
+  return 0;
+}
 
 int shp_unary(IrGraph *g, IrNode *n)
 {
