@@ -677,6 +677,18 @@ IrVal ir_straight_through(IrGraph *g, IrVal value, IrVal grad_path)
   return ir_binary(g, OP_STRAIGHT_THROUGH, value, grad_path);
 }
 
+/* Gives every random op of sub (and of its subgraphs) a fresh stream id of g, so that
+ * random ops stay distinct across all the bodies of a model. */
+static void renumber_streams(IrGraph *g, IrGraph *sub)
+{
+  for (int i = 0; sub && i < sub->nnodes; i++) {
+    IrNode *n = sub->nodes[i];
+    if (ir_ops[n->op].flags & IR_RANDOM) n->attr.stream = g->next_stream++;
+    renumber_streams(g, n->sub[0]);
+    renumber_streams(g, n->sub[1]);
+  }
+}
+
 IrVal ir_custom_grad(IrGraph *g, int nin, const IrVal *in, IrGraph *fwd, IrGraph *bwd)
 {
   if (g->failed) {
@@ -694,6 +706,8 @@ IrVal ir_custom_grad(IrGraph *g, int nin, const IrVal *in, IrGraph *fwd, IrGraph
   }
   n->sub[0] = fwd;
   n->sub[1] = bwd;
+  renumber_streams(g, fwd);
+  renumber_streams(g, bwd);
   if (ir_ops[OP_CUSTOM_GRAD].shape(g, n)) {
     node_drop_last(g);
     g->failed = 1;
@@ -704,6 +718,13 @@ IrVal ir_custom_grad(IrGraph *g, int nin, const IrVal *in, IrGraph *fwd, IrGraph
 
 IrNode *ir_scan(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx, const IrVal *xs,
                 int nk, const IrVal *consts, int axis, int reverse)
+{
+  if (!g->failed) renumber_streams(g, body);
+  return ir_scan_keep_streams(g, body, nc, init, nx, xs, nk, consts, axis, reverse);
+}
+
+IrNode *ir_scan_keep_streams(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx,
+                             const IrVal *xs, int nk, const IrVal *consts, int axis, int reverse)
 {
   int nin = nc + nx + nk;
   IrVal *in = malloc((size_t)(nin ? nin : 1) * sizeof *in);

@@ -263,7 +263,8 @@ IrVal ir_custom_grad(IrGraph *g, int nin, const IrVal *in, IrGraph *fwd, IrGraph
 /* scan: body formals are (carry_0..carry_{nc-1}, x_0..x_{nx-1}, const_0..const_{nk-1}),
  * its results (carry'_0.., y_0..). Each xs[j] has the time axis `axis`; ys are stacked
  * along the same axis. Outputs: final carries then stacked ys. The graph takes `body`.
- * reverse: iterate t = T-1 .. 0 (ys are still indexed by t). */
+ * reverse: iterate t = T-1 .. 0 (ys are still indexed by t). The random ops of the body
+ * get fresh stream ids of g (so two scans never share random numbers). */
 IrNode *ir_scan(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx, const IrVal *xs,
                 int nk, const IrVal *consts, int axis, int reverse);
 
@@ -348,6 +349,10 @@ IrNode *ir_copy_node(IrGraph *dst, const IrGraph *src, const IrNode *n, const Ir
 void ir_graph_swap(IrGraph *a, IrGraph *b);
 /* Inlines subgraph sub into g: formals map to args; results written to res. */
 int ir_inline(IrGraph *g, const IrGraph *sub, const IrVal *args, IrVal *res);
+/* ir_scan without renumbering the body's random streams (autodiff: a backward body
+ * recomputes the forward's draws). */
+IrNode *ir_scan_keep_streams(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx,
+                             const IrVal *xs, int nk, const IrVal *consts, int axis, int reverse);
 /* Makes x of type t: the value itself, or a zeros constant when x == IR_NONE. */
 IrVal ir_or_zeros(IrGraph *g, IrVal x, const IrType *t);
 

@@ -144,7 +144,7 @@ static IrNode *backward_scan(IrGraph *g, const IrNode *n, const IrVal *gout, con
   for (int j = 0; j < s->nc; j++) xs[j] = n->out[s->nc + s->ny + j];
   for (int j = 0; j < s->nx; j++) xs[s->nc + j] = n->in[s->nc + j];
   for (int j = 0; j < s->ny; j++) xs[s->nc + s->nx + j] = ir_or_zeros(g, gout[s->nc + j], ir_type(g, n->out[s->nc + j]));
-  return ir_scan(g, bb, nc2, init, nx2, xs, s->nk, ks, s->ax, !s->rev);
+  return ir_scan_keep_streams(g, bb, nc2, init, nx2, xs, s->nk, ks, s->ax, !s->rev);
 }
 
 int gr_scan(IrGraph *g, const IrNode *cn, const IrVal *gout, IrVal *gin)

@@ -197,3 +197,28 @@ Test(scan, nested_scan)
   check(c, n->out[1]);
   tc_free(c);
 }
+
+Test(scan, two_scans_draw_different_numbers)
+{ /* the same body built twice (same stream ids inside) must not repeat its draws */
+  IrGraph *g = ir_graph_new();
+  IrType t = {IR_F64, ir_shape(1, D(64))};
+  IrVal ys[2];
+  for (int k = 0; k < 2; k++) {
+    IrGraph *b = ir_graph_new();
+    IrVal cr = ir_formal(b, 0, t), x = ir_formal(b, 1, t);
+    IrVal o[2] = {cr, ir_dropout(b, x, 0.5)};
+    ir_set_outputs(b, 2, o);
+    IrVal c0 = ir_fill(g, IR_F64, t.shape, 0), xs = ir_fill(g, IR_F64, ir_shape(2, D(2, 64)), 1);
+    IrNode *n = ir_scan(g, b, 1, &c0, 1, &xs, 0, NULL, 0, 0);
+    cr_assert(n, "%s", ir_errmsg(g));
+    ys[k] = n->out[1];
+  }
+  IrInterp *I = ir_interp_new(g);
+  cr_assert(ir_interp_run(I) == 0, "%s", ir_interp_error(I));
+  const double *a = ir_interp_value(I, ys[0])->data, *b = ir_interp_value(I, ys[1])->data;
+  int same = 0;
+  for (int i = 0; i < 128; i++) same += a[i] == b[i];
+  cr_expect(same < 100, "masks of two scans coincide on %d of 128", same);
+  ir_interp_free(I);
+  ir_graph_free(g);
+}
