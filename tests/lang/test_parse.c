@@ -288,3 +288,26 @@ Test(parse, render_format) {
   free(buf);
   lang_free(L);
 }
+
+/* Every ```nn block of docs/language.md is valid syntax (imports are not followed). */
+Test(parse, docs_examples) {
+  cr_assert_eq(chdir(NNC_SOURCE_DIR), 0);
+  size_t len;
+  char *doc = read_file("docs/language.md", &len);
+  cr_assert_not_null(doc);
+  int blocks = 0;
+  for (char *p = strstr(doc, "\n```nn\n"); p; p = strstr(p, "\n```nn\n")) {
+    char *start = p + 7, *end = strstr(start, "\n```");
+    cr_assert_not_null(end);
+    Lang *L = lang_new(NULL);
+    lang_parse_source(L, src_from_string(L, "doc.nn", start, (size_t)(end - start + 1)));
+    char *diags = diag_lines(L);
+    cr_expect_str_eq(diags, "", "docs block %d:\n%.*s", blocks, (int)(end - start), start);
+    free(diags);
+    lang_free(L);
+    blocks++;
+    p = end;
+  }
+  cr_expect_geq(blocks, 19, "one example per construct");
+  free(doc);
+}
