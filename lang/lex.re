@@ -410,7 +410,10 @@ static int close_tok(Lexer *lx, int kind, char open) {
 }
 
 /* Scans one raw token into t (kind returned); -1 for a newline, -2 for a block comment
- * that spanned a newline, -3 for something skipped (whitespace, comment, bad byte). */
+ * that spanned a newline, -3 for something skipped (whitespace, comment, bad byte).
+ * Long only because it is the rule table: one line per token. Ties between rules of the
+ * same length go to the earlier rule (keywords before identifiers, sizes and malformed
+ * numbers before the generic number-with-suffix error). */
 static int lex_raw(Lexer *lx, Token *t) {
   const unsigned char *mk;
   lx->tok = lx->cur;
