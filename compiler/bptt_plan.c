@@ -30,6 +30,7 @@
 
 #define BP_DP_MAX_T 32767      /* costs <= T(T+1)/2 + T stay below 2^31 (int32 lanes) */
 #define BP_DP_MAX_CELLS (64u << 20)
+#define BP_DP_MAX_WORK 4e9     /* lane-ops, about a second of planning on one core */
 #define BP_CACHE_SIZE 8
 
 /* ---- names ------------------------------------------------------------------------- */
@@ -124,24 +125,22 @@ static int check_args(bp_ctx *c, bp_policy p, int T, int m, int alpha) {
 
 /* ---- Griewank's closed form (revolve) ---------------------------------------------- */
 
-/* Smallest r with binom(s+r, s) >= l; *beta_r = binom(s+r, s), *beta_r1 = binom(s+r-1, s). */
-static int revolve_rep(int64_t l, int64_t s, int64_t *beta_r, int64_t *beta_r1) {
-  int64_t b = 1, prev = 0;
+/* Smallest r with binom(s+r, s) >= l (l <= 65535: no overflow); *beta_r = binom(s+r, s). */
+static int revolve_rep(int64_t l, int64_t s, int64_t *beta_r) {
+  int64_t b = 1;
   int r = 0;
   while (b < l) {
     r++;
-    prev = b;
     b = b * (s + r) / r;   /* binom(s+r, s) = binom(s+r-1, s) (s+r)/r, exact */
   }
   *beta_r = b;
-  *beta_r1 = prev;
   return r;
 }
 
 int64_t bp_revolve_cost(int T, int m) {
   if (T <= 0) return 0;
-  int64_t br, br1, s = m;
-  int64_t r = revolve_rep(T, s, &br, &br1);
+  int64_t br, s = m;
+  int64_t r = revolve_rep(T, s, &br);
   int64_t binom_s1 = br * r / (s + 1);   /* binom(s+r, s+1) = binom(s+r, s) r/(s+1) */
   return r * T - binom_s1 + T;
 }
@@ -158,8 +157,8 @@ static int64_t beta(int64_t s, int64_t r) {   /* binom(s+r, s), r small */
  * (repetition r), so one more advance is paid for by one less repetition. The scan is a
  * guard only: the tests check that it never runs (bp_revolve_fallbacks). */
 static int revolve_split(int t, int m, long *fallbacks) {
-  int64_t br, br1;
-  int64_t r = revolve_rep(t, m, &br, &br1);
+  int64_t br;
+  int64_t r = revolve_rep(t, m, &br);
   int64_t y = r >= 2 ? beta(m, r - 2) + 1 : 1;
   if (t - beta(m - 1, r) > y) y = t - beta(m - 1, r);
   if (y > t - 1) y = t - 1;
@@ -322,13 +321,25 @@ static void fill_col(bp_table *tb, int l, int m, int32_t *rev) {
   }
 }
 
+/* About the inner-loop lane-ops of a table: per column m, sum of t over the cells that are
+ * not saturated (t > m + 1 for HSM, t > (m-1)/alpha + 1 otherwise), per move kind. */
+static double table_work(bp_policy p, int T, int M, int alpha) {
+  double moves = p == BP_MSM ? 4 : 1, work = 0;   /* MSM: 2 layers x (hidden, internal) */
+  for (int m = 1; m <= M; m++) {
+    double t0 = p == BP_HSM ? m + 1.0 : (m - 1.0) / alpha + 1;
+    if (t0 < T) work += ((double)T * T - t0 * t0) / 2 * moves;
+  }
+  return work;
+}
+
 static int table_build(bp_ctx *c, bp_table *tb, bp_policy p, int T, int M, int alpha) {
   int layers = p == BP_MSM ? 2 : 1;
   size_t cells = (size_t)layers * (size_t)(M + 1) * (size_t)(T + 1);
-  if (T > BP_DP_MAX_T || cells > BP_DP_MAX_CELLS)
-    return fail(c, BP_ERR_RANGE, "BPTT %s table for T = %d, m = %d is too large "
-                "(T <= %d, T*m <= %u); use revolve or sqrt", policy_names[p], T, M,
-                BP_DP_MAX_T, BP_DP_MAX_CELLS);
+  double work = T <= BP_DP_MAX_T && cells <= BP_DP_MAX_CELLS ? table_work(p, T, M, alpha) : 0;
+  if (T > BP_DP_MAX_T || cells > BP_DP_MAX_CELLS || work > BP_DP_MAX_WORK)
+    return fail(c, BP_ERR_RANGE, "BPTT %s table for T = %d, m = %d is too large to plan "
+                "(%zu cells, about %.2g steps; limits %u and %.2g); use revolve or sqrt",
+                policy_names[p], T, M, cells, work, BP_DP_MAX_CELLS, BP_DP_MAX_WORK);
   *tb = (bp_table){p, alpha, T, M, layers, malloc(cells * sizeof(int32_t)),
                    malloc(cells * sizeof(uint16_t)), malloc(cells)};
   int32_t *rev = malloc(3 * (size_t)(T + 1) * sizeof(int32_t));
@@ -379,6 +390,8 @@ static int table_get(bp_ctx *c, bp_policy p, int T, int m, int alpha, const bp_t
   }
   bp_table fresh;
   int st = table_build(c, &fresh, p, grow_T, grow_M, key_alpha);
+  if (st == BP_ERR_RANGE && (grow_T > T || grow_M > M))   /* the union is too big: just this */
+    st = table_build(c, &fresh, p, T, M, key_alpha);
   if (st != BP_OK) return st;
   table_free(&c->cache[slot]);
   c->cache[slot] = fresh;
@@ -766,6 +779,7 @@ static int pick(bp_ctx *c, int T, int m, int alpha, unsigned allowed, bp_choice 
     if (p == BP_ISM && (allowed & (1u << BP_MSM))) continue;
     if (p == BP_HSM && (allowed & (1u << BP_REVOLVE))) continue;   /* same cost, no table */
     int st = bp_cost(c, (bp_policy)p, T, m, alpha, &cost);
+    if (st == BP_ERR_RANGE) continue;   /* its table is too big to plan: the others remain */
     if (st != BP_OK) return st;
     if (!found || cost < out->forwards) out->policy = (bp_policy)p, out->forwards = cost;
     found = 1;

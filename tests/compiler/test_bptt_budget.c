@@ -175,9 +175,25 @@ Test(bptt_budget, argument_errors) {
 Test(bptt_budget, cache_union_too_big) {
   bp_ctx *c = bp_ctx_new();
   int64_t a, b;
-  cr_assert_eq(bp_cost(c, BP_HSM, 30000, 20, 1, &a), BP_OK, "%s", bp_errmsg(c));
-  cr_assert_eq(bp_cost(c, BP_HSM, 1000, 2000, 1, &b), BP_OK, "%s", bp_errmsg(c));
-  cr_expect_eq(a, bp_revolve_cost(30000, 20));
-  cr_expect_eq(b, bp_revolve_cost(1000, 2000));
+  cr_assert_eq(bp_cost(c, BP_HSM, 6000, 20, 1, &a), BP_OK, "%s", bp_errmsg(c));
+  cr_assert_eq(bp_cost(c, BP_HSM, 1000, 1000, 1, &b), BP_OK, "%s", bp_errmsg(c));
+  cr_expect_eq(a, bp_revolve_cost(6000, 20));
+  cr_expect_eq(b, bp_revolve_cost(1000, 1000));
+  cr_expect_eq(bp_tables_built(c), 2);
+  bp_ctx_free(c);
+}
+
+/* Too much planning is an error that names the way out; bp_choose falls back. */
+Test(bptt_budget, too_big_to_plan) {
+  bp_ctx *c = bp_ctx_new();
+  int64_t cost;
+  cr_expect_eq(bp_cost(c, BP_MSM, 30000, 50, 4, &cost), BP_ERR_RANGE);
+  cr_expect(strstr(bp_errmsg(c), "use revolve or sqrt"), "%s", bp_errmsg(c));
+  bp_choice ch;
+  bp_budget b = {30000, 4096, 14 * 1024, 0, 50 * 4096};
+  cr_assert_eq(bp_choose(c, &b, BP_ALL_POLICIES, &ch), BP_OK, "%s", bp_errmsg(c));
+  cr_expect_eq(ch.policy, BP_REVOLVE);
+  cr_expect_eq(ch.forwards, bp_revolve_cost(30000, 50));
+  cr_expect_eq(bp_tables_built(c), 0);
   bp_ctx_free(c);
 }
