@@ -952,7 +952,7 @@ RULE(r_class_loss) {
   for (int i = 0; ok && i < t->rank; i++)
     if (!dim_equal(lg->dims[i], t->dims[i])) ok = 0;
   if (!ok) {
-    diag_error(C->L, bc->call->span, "%s: targets %s do not match %s (expected the %s's shape without its last axis)",
+    diag_error(C->L, bc->call->span, "%s: targets %s do not match %s (expected the shape of %s without its last axis)",
                bc->op->name, type_str_of(t), type_str_of(lg), bc->op->params[0].name);
     return NULL;
   }

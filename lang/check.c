@@ -472,7 +472,8 @@ Type *chk_fn_result(Chk *C, Node *fn, Type *self) {
 Type *chk_lambda_apply(Chk *C, Node *at, Node *fn, Type *const *args, int n) {
   int na = fn->nkids - 2;
   if (na != n) {
-    diag_error(C->L, fn->span, "this lambda takes %d arguments, but the scan passes %d (inputs, then carries)", na, n);
+    diag_error(C->L, fn->span, "this lambda takes %d argument%s, but the scan passes %d (inputs, then carries)", na,
+               na == 1 ? "" : "s", n);
     return type_error();
   }
   FnSave sv;
@@ -544,7 +545,8 @@ static void check_grad(Chk *C, Node *g, Scope *home, Node *module) {
                    type_str_of(w), g->name, type_str_of(t));
     }
     a->type = t;
-    chk_declare(C, C->scope, a, a->name, SYM_ARG, t);
+    Sym *y = chk_declare(C, C->scope, a, a->name, SYM_ARG, t);
+    if (y) y->used = 1;  /* a rule may ignore an argument (grad f(x, dy) = dy) */
   }
   Node *body = kid(g, 0);
   Type *r;

@@ -551,8 +551,8 @@ static Type *apply_step(Chk *C, Node *scan, Type *st, Type **args, int n) {
   if (st->kind == TY_FN && st->decl && st->decl->kind == N_FN) {
     if (!st->decl->name) return chk_lambda_apply(C, scan, st->decl, args, n);
     if (fn_nargs(st->decl) != n) {
-      Diag *d = diag_error(C->L, kid(scan, 0)->span, "scan step '%s' takes %d arguments, but the scan passes %d (inputs, then carries)",
-                           st->decl->name, fn_nargs(st->decl), n);
+      Diag *d = diag_error(C->L, kid(scan, 0)->span, "scan step '%s' takes %d argument%s, but the scan passes %d (inputs, then carries)",
+                           st->decl->name, fn_nargs(st->decl), fn_nargs(st->decl) == 1 ? "" : "s", n);
       diag_note(C->L, d, st->decl->span, "'%s' declared here", st->decl->name);
       return type_error();
     }

@@ -285,7 +285,7 @@ static int opt_num(Chk *C, Node *n) {
   return 0;
 }
 
-static Type *check_optimizer(Chk *C, Node *v, Node *train, const char **loss_name) {
+static Type *check_optimizer(Chk *C, Node *v, Node *train, Node **loss_name) {
   static const char *psgd[] = {"lr", "momentum", "nesterov", "weight_decay", "params", "loss", NULL};
   static const char *padam[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "params", "loss", NULL};
   static const char *prms[] = {"lr", "alpha", "eps", "momentum", "params", "loss", NULL};
@@ -313,7 +313,7 @@ static Type *check_optimizer(Chk *C, Node *v, Node *train, const char **loss_nam
     if (!strcmp(p[i], "params")) ok &= check_params_list(C, n);
     else if (!strcmp(p[i], "loss")) {
       if (n->kind != N_NAME) diag_error(C->L, n->span, "loss= must name a loss of this train block"), ok = 0;
-      else *loss_name = n->name;
+      else *loss_name = n;
     } else ok &= opt_num(C, n);
   }
   (void)train;
@@ -414,7 +414,7 @@ static Node *find_model(Chk *C, Node *train) {
   return mod;
 }
 
-static void check_item(Chk *C, Node *train, Node *it, Seen *seen, const char **opt_loss, int *nopt_loss, int *nopt) {
+static void check_item(Chk *C, Node *train, Node *it, Seen *seen, Node **opt_loss, int *nopt_loss, int *nopt) {
   const char *key = item_key(it);
   int k = key_index(key);
   Node *v = kid(it, 0);
@@ -431,7 +431,7 @@ static void check_item(Chk *C, Node *train, Node *it, Seen *seen, const char **o
   case V_EXPR_LOSS: it->type = check_scalar_expr(C, v, "loss"); break;
   case V_METRIC: it->type = check_scalar_expr(C, v, "metric"); break;
   case V_OPT: {
-    const char *ln = NULL;
+    Node *ln = NULL;
     it->type = check_optimizer(C, v, train, &ln);
     if (ln && *nopt_loss < 16) opt_loss[(*nopt_loss)++] = ln;
     (*nopt)++;
@@ -448,6 +448,17 @@ static int has_loss(Seen *s, const char *name) {
   for (int i = 0; i < s->n; i++)
     if (!strcmp(s->name[i], name) && !s->item[i]->str && !strcmp(name, "loss")) return 1;
   return 0;
+}
+
+static const char *closest_loss(Seen *s, const char *name) {
+  const char *best = NULL;
+  int bd = 3;
+  for (int i = 0; i < s->n; i++) {
+    if (strcmp(item_key(s->item[i]), "loss")) continue;
+    int d = chk_edit_distance(s->name[i], name);
+    if (d < bd) bd = d, best = s->name[i];
+  }
+  return best;
 }
 
 static int has_key(Seen *s, const char *key) {
@@ -472,15 +483,18 @@ static void check_data_items(Chk *C, Node *train, Seen *seen) {
   }
 }
 
-static void check_required(Chk *C, Node *train, Seen *seen, const char **opt_loss, int nol, int nopt) {
+static void check_required(Chk *C, Node *train, Seen *seen, Node **opt_loss, int nol, int nopt) {
   static const char *req[] = {"data", "optimizer", "batch_size"};
   for (int i = 0; i < 3; i++)
     if (!has_key(seen, req[i])) diag_error(C->L, train->span, "train %s: missing '%s'", train->name, req[i]);
   if (!has_key(seen, "loss") && (nol == 0 || nol < nopt))
     diag_error(C->L, train->span, "train %s: missing 'loss' (or a loss= for each optimizer)", train->name);
   for (int i = 0; i < nol; i++)
-    if (!has_loss(seen, opt_loss[i]))
-      diag_error(C->L, train->span, "train %s: optimizer names loss '%s', which is not declared", train->name, opt_loss[i]);
+    if (!has_loss(seen, opt_loss[i]->name)) {
+      const char *s = closest_loss(seen, opt_loss[i]->name);
+      diag_error(C->L, opt_loss[i]->span, "optimizer names loss '%s', which is not declared%s%s%s", opt_loss[i]->name,
+                 s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
+    }
 }
 
 void chk_train(Chk *C, Node *train) {
@@ -499,7 +513,7 @@ void chk_train(Chk *C, Node *train) {
   scope_add(C->L, C->scope, "batch", SYM_LET, batch, NULL);
   scope_add(C->L, C->scope, "B", SYM_DIM, type_int(C->L, dim_sym(C->L, "B")), NULL);
   Seen seen = {0};
-  const char *opt_loss[16];
+  Node *opt_loss[16];
   int nol = 0, nopt = 0;
   check_data_items(C, train, &seen);
   for (int i = 0; i < train->nkids; i++) check_item(C, train, train->kids[i], &seen, opt_loss, &nol, &nopt);
