@@ -470,6 +470,29 @@ IrVal ir_argmax(IrGraph *g, IrVal x, int axis, int keepdims)
   return ir_add(g, OP_ARGMAX, 1, &x, &a);
 }
 
+IrVal ir_argmin(IrGraph *g, IrVal x, int axis, int keepdims)
+{
+  int64_t v[2] = {keepdims, axis};
+  IrAttrs a = attrs_ints(2, v);
+  return ir_add(g, OP_ARGMIN, 1, &x, &a);
+}
+
+IrVal ir_take_along(IrGraph *g, IrVal x, IrVal idx, int axis)
+{
+  int64_t v[1] = {axis};
+  IrAttrs a = attrs_ints(1, v);
+  IrVal in[2] = {x, idx};
+  return ir_add(g, OP_TAKE_ALONG, 2, in, &a);
+}
+
+IrVal ir_put_along_add(IrGraph *g, IrVal x, IrVal idx, IrVal src, int axis)
+{
+  int64_t v[1] = {axis};
+  IrAttrs a = attrs_ints(1, v);
+  IrVal in[3] = {x, idx, src};
+  return ir_add(g, OP_PUT_ALONG_ADD, 3, in, &a);
+}
+
 IrVal ir_matmul(IrGraph *g, IrVal x, IrVal y, int ta, int tb)
 {
   int64_t v[2] = {ta, tb};

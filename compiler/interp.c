@@ -212,8 +212,10 @@ static int ev_argmax(IrInterp *I, const IrNode *n)
   for (int64_t a = 0; a < outer; a++)
     for (int64_t c = 0; c < inner; c++) {
       int64_t best = 0;
-      for (int64_t j = 1; j < len; j++)
-        if (x->data[(a * len + j) * inner + c] > x->data[(a * len + best) * inner + c]) best = j;
+      for (int64_t j = 1; j < len; j++) {
+        double v = x->data[(a * len + j) * inner + c], b = x->data[(a * len + best) * inner + c];
+        if (n->op == OP_ARGMIN ? v < b : v > b) best = j;
+      }
       o->data[a * inner + c] = (double)best;
     }
   return 0;
@@ -540,6 +542,39 @@ static int ev_scatter(IrInterp *I, const IrNode *n)
   for (int64_t p = 0; p < pre; p++)
     for (int64_t j = 0; j < J; j++)
       for (int64_t q = 0; q < post; q++) y[(p * D + (int64_t)idx[j]) * post + q] += src[(p * J + j) * post + q];
+  return 0;
+}
+
+/* Offset in x of idx's element i for take_along/put_along_add (-1: out of range). */
+static int64_t along_off(const IrShape *xs, const IrShape *is, int ax, const double *idx, int64_t i)
+{
+  int64_t k[IR_MAX_RANK];
+  unravel(is, i, k);
+  if (idx[i] < 0 || idx[i] >= (double)xs->dim[ax]) return -1;
+  k[ax] = (int64_t)idx[i];
+  return ravel(xs, k);
+}
+
+static int ev_take_along(IrInterp *I, const IrNode *n)
+{
+  IrTensor *x = in(I, n, 0), *idx = in(I, n, 1), *y = out(I, n, 0);
+  for (int64_t i = 0, k = numel(idx); i < k; i++) {
+    int64_t o = along_off(&x->t.shape, &idx->t.shape, (int)n->attr.ints[0], idx->data, i);
+    if (o < 0) return fail(I, "take_along: index %lld out of range", (long long)idx->data[i]);
+    y->data[i] = x->data[o];
+  }
+  return 0;
+}
+
+static int ev_put_along(IrInterp *I, const IrNode *n)
+{
+  IrTensor *x = in(I, n, 0), *idx = in(I, n, 1), *src = in(I, n, 2), *y = out(I, n, 0);
+  memcpy(y->data, x->data, (size_t)numel(x) * sizeof(double));
+  for (int64_t i = 0, k = numel(idx); i < k; i++) {
+    int64_t o = along_off(&x->t.shape, &idx->t.shape, (int)n->attr.ints[0], idx->data, i);
+    if (o < 0) return fail(I, "put_along_add: index %lld out of range", (long long)idx->data[i]);
+    y->data[o] += src->data[i];
+  }
   return 0;
 }
 

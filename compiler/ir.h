@@ -196,7 +196,7 @@ IrShape ir_shape(int rank, const int64_t *dims);
 int ir_shape_eq(const IrShape *a, const IrShape *b);
 int ir_is_float(IrDType t);
 const char *ir_dtype_name(IrDType t);
-size_t ir_dtype_size(IrDType t); /* bytes per element as stored by the runtime (bit: 1/8 rounds up per tensor) */
+size_t ir_dtype_size(IrDType t); /* bytes per element (bit: 1; packing bits is the runtime's) */
 /* Writes "f32[128, 256]" into buf. */
 char *ir_type_str(const IrType *t, char *buf, size_t cap);
 /* Appends outputs to the graph result list. */
@@ -226,6 +226,11 @@ IrVal ir_clip(IrGraph *g, IrVal x, double lo, double hi);
 IrVal ir_cast(IrGraph *g, IrVal x, IrDType dt);
 IrVal ir_reduce(IrGraph *g, IrOp op, IrVal x, int naxes, const int *axes, int keepdims);
 IrVal ir_argmax(IrGraph *g, IrVal x, int axis, int keepdims);
+IrVal ir_argmin(IrGraph *g, IrVal x, int axis, int keepdims);
+/* numpy take_along_axis: idx has x's rank (dims equal except on axis); y has idx's shape.
+ * E.g. the Q-value of each row's action: take_along(q[B, A], a[B, 1], 1) -> [B, 1]. */
+IrVal ir_take_along(IrGraph *g, IrVal x, IrVal idx, int axis);
+IrVal ir_put_along_add(IrGraph *g, IrVal x, IrVal idx, IrVal src, int axis);
 IrVal ir_matmul(IrGraph *g, IrVal a, IrVal b, int ta, int tb);
 IrVal ir_conv1d(IrGraph *g, IrVal x, IrVal w, int stride, int pad);
 IrVal ir_conv2d(IrGraph *g, IrVal x, IrVal w, int sh, int sw, int ph, int pw);

@@ -447,6 +447,31 @@ int gr_scatter(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
+static IrVal along(IrGraph *g, IrOp op, int nin, const IrVal *in, int axis)
+{
+  IrAttrs a = {0};
+  a.nint = 1;
+  a.ints[0] = axis;
+  return ir_add(g, op, nin, in, &a);
+}
+
+int gr_take_along(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+{
+  IrVal in[3] = {ir_or_zeros(g, IR_NONE, ir_type(g, X(0))), X(1), G};
+  gin[0] = along(g, OP_PUT_ALONG_ADD, 3, in, (int)n->attr.ints[0]);
+  gin[1] = IR_NONE;
+  return done(g);
+}
+
+int gr_put_along(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+{
+  IrVal in[2] = {G, X(1)};
+  gin[0] = G;
+  gin[1] = IR_NONE;
+  gin[2] = along(g, OP_TAKE_ALONG, 2, in, (int)n->attr.ints[0]);
+  return done(g);
+}
+
 /* ------------------------------------------------------- data movement ---- */
 
 int gr_concat(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)

@@ -415,6 +415,39 @@ int shp_scatter(IrGraph *g, IrNode *n)
   return 0;
 }
 
+/* idx has x's rank and dims except on the axis. */
+static int along_check(IrGraph *g, IrNode *n, const IrType *x, const IrType *idx)
+{
+  char a[96], b[96];
+  if (!is_index(idx->dtype)) return fail1(g, n, "indices must be i32/i64, got", 1);
+  if (check_axis(g, n, n->attr.ints[0], x->shape.rank)) return -1;
+  int ax = norm_axis(n->attr.ints[0], x->shape.rank), ok = idx->shape.rank == x->shape.rank;
+  for (int i = 0; ok && i < x->shape.rank; i++) ok = i == ax || idx->shape.dim[i] == x->shape.dim[i];
+  if (!ok) return ir_fail(g, "%s: indices %s do not match %s outside axis %d", ir_ops[n->op].name,
+                          ts(idx, b), ts(x, a), ax);
+  n->attr.ints[0] = ax;
+  return 0;
+}
+
+int shp_take_along(IrGraph *g, IrNode *n)
+{
+  const IrType *x = in_t(g, n, 0), *idx = in_t(g, n, 1);
+  if (along_check(g, n, x, idx)) return -1;
+  set_out(g, n, 0, x->dtype, &idx->shape);
+  return 0;
+}
+
+int shp_put_along(IrGraph *g, IrNode *n)
+{
+  const IrType *x = in_t(g, n, 0), *idx = in_t(g, n, 1), *src = in_t(g, n, 2);
+  char a[96], b[96];
+  if (along_check(g, n, x, idx)) return -1;
+  if (src->dtype != x->dtype || !ir_shape_eq(&src->shape, &idx->shape))
+    return ir_fail(g, "put_along_add: source %s, expected %s shaped like the indices", ts(src, a), ts(idx, b));
+  set_out(g, n, 0, x->dtype, &x->shape);
+  return 0;
+}
+
 int shp_one_hot(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);

@@ -134,6 +134,17 @@ static IrVal b_scatter(TC *c)
   return ir_scatter_add(c->g, IN(2, -1, 1, 4, 2), tc_const_int(c, IR_I32, 1, D(3), idx),
                         IN(2, -1, 1, 3, 2), 0);
 }
+static IrVal b_take_along(TC *c)
+{
+  int64_t idx[8] = {2, 0, 1, 1, 0, 0, 2, 1};
+  return ir_take_along(c->g, IN(2, -1, 1, 2, 3), tc_const_int(c, IR_I64, 2, D(2, 4), idx), 1);
+}
+static IrVal b_put_along(TC *c)
+{
+  int64_t idx[4] = {1, 0, 1, 1};
+  return ir_put_along_add(c->g, IN(2, -1, 1, 3, 2), tc_const_int(c, IR_I32, 2, D(2, 2), idx),
+                          IN(2, -1, 1, 2, 2), 0);
+}
 static IrVal b_concat(TC *c)
 {
   IrVal xs[3] = {IN(2, -1, 1, 2, 1), IN(2, -1, 1, 2, 3), IN(2, -1, 1, 2, 2)};
@@ -207,7 +218,8 @@ static const Build cases[OP_NOPS] = {
   [OP_MAXPOOL2D] = b_maxpool, [OP_AVGPOOL2D] = b_avgpool, [OP_AVGPOOL2D_GRAD] = b_avgpool_grad,
   [OP_SOFTMAX] = b_softmax, [OP_LOG_SOFTMAX] = b_log_softmax, [OP_CROSS_ENTROPY] = b_ce,
   [OP_NLL] = b_nll, [OP_BCE_LOGITS] = b_bce, [OP_MSE] = b_mse, [OP_KL] = b_kl,
-  [OP_GATHER] = b_gather, [OP_SCATTER_ADD] = b_scatter, [OP_CONCAT] = b_concat,
+  [OP_GATHER] = b_gather, [OP_SCATTER_ADD] = b_scatter, [OP_TAKE_ALONG] = b_take_along,
+  [OP_PUT_ALONG_ADD] = b_put_along, [OP_CONCAT] = b_concat,
   [OP_SPLIT] = b_split, [OP_SLICE] = b_slice, [OP_RESHAPE] = b_reshape,
   [OP_TRANSPOSE] = b_transpose, [OP_BROADCAST_TO] = b_bcast, [OP_PAD] = b_pad,
   [OP_DROPOUT] = b_dropout, [OP_STRAIGHT_THROUGH] = b_straight, [OP_CUSTOM_GRAD] = b_custom,
@@ -261,6 +273,7 @@ static IrVal nd_case(TC *c, IrOp op)
   case OP_SIGN: case OP_FLOOR: case OP_STOP_GRADIENT: return ir_unary(c->g, op, x);
   case OP_LT: case OP_GT: case OP_EQ: return ir_cast(c->g, ir_binary(c->g, op, x, IN(2, -1, 1, 3, 4)), IR_F64);
   case OP_ARGMAX: return ir_cast(c->g, ir_argmax(c->g, x, 1, 0), IR_F64);
+  case OP_ARGMIN: return ir_cast(c->g, ir_argmin(c->g, x, 0, 1), IR_F64);
   case OP_BERNOULLI: return ir_bernoulli(c->g, ir_unary(c->g, OP_SIGMOID, x));
   case OP_CATEGORICAL: return ir_cast(c->g, ir_categorical(c->g, x), IR_F64);
   default: return IR_NONE;
@@ -269,7 +282,8 @@ static IrVal nd_case(TC *c, IrOp op)
 
 Test(grad, nd_ops_have_no_gradient)
 {
-  IrOp ops[] = {OP_SIGN, OP_FLOOR, OP_STOP_GRADIENT, OP_LT, OP_GT, OP_EQ, OP_ARGMAX, OP_BERNOULLI, OP_CATEGORICAL};
+  IrOp ops[] = {OP_SIGN, OP_FLOOR, OP_STOP_GRADIENT, OP_LT, OP_GT, OP_EQ, OP_ARGMAX, OP_ARGMIN, OP_BERNOULLI,
+                OP_CATEGORICAL};
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
     TC c;
     tc_init(&c);

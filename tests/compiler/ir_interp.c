@@ -85,6 +85,7 @@ Test(interp, reductions_and_argmax)
   expect_vals(run(ir_reduce(g, OP_LOGSUMEXP, x, 1, &ax1, 0)),
               (double[]){log(exp(1) + 2 * exp(5)), log(exp(-1) + exp(-2) + 1)}, 2, 1e-14);
   expect_vals(run(ir_argmax(g, x, 1, 0)), (double[]){1, 2}, 2, 0); /* ties: first */
+  expect_vals(run(ir_argmin(g, x, 0, 0)), (double[]){1, 1, 1}, 3, 0);
 }
 
 Test(interp, softmax_and_losses)
@@ -149,6 +150,11 @@ Test(interp, indexing)
   expect_vals(run(ir_scatter_add(g, e, ids, src, 0)), (double[]){1, 2, 10, 11, 22, 23}, 6, 0);
   IrVal oh = ir_one_hot(g, cst(IR_I64, 1, D(3), (double[]){1, -1, 0}), 2, IR_F32);
   expect_vals(run(oh), (double[]){0, 1, 0, 0, 1, 0}, 6, 0);
+  /* per-row pick: q[3, 2], actions [3, 1] */
+  IrVal act = cst(IR_I64, 2, D(3, 1), (double[]){1, 0, 1});
+  expect_vals(run(ir_take_along(g, e, act, 1)), (double[]){1, 10, 21}, 3, 0);
+  IrVal one = ir_fill(g, IR_F64, ir_shape(2, D(3, 1)), 5);
+  expect_vals(run(ir_put_along_add(g, e, act, one, 1)), (double[]){0, 6, 15, 11, 20, 26}, 6, 0);
   IrVal cols = cst(IR_I64, 1, D(2), (double[]){1, 1});
   expect_vals(run(ir_gather(g, e, cols, 1)), (double[]){1, 1, 11, 11, 21, 21}, 6, 0);
 }

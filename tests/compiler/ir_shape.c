@@ -110,6 +110,11 @@ Test(shape, indexing)
   IrVal src = f32(3, D(4, 7, 16), "src");
   expect_type(ir_scatter_add(g, table, ids, src, 0), "f32[100, 16]");
   expect_error(ir_gather(g, table, table, 0), "indices must be i32/i64");
+  ir_clear_error(g);
+  IrVal q = f32(2, D(8, 4), "q"), a = ir_input(g, "a", IR_I64, ir_shape(2, D(8, 1)));
+  expect_type(ir_take_along(g, q, a, 1), "f32[8, 1]");
+  IrVal bad = ir_input(g, "bad", IR_I64, ir_shape(2, D(7, 1)));
+  expect_error(ir_take_along(g, q, bad, 1), "indices i64[7, 1] do not match f32[8, 4] outside axis 1");
 }
 
 Test(shape, data_movement)
