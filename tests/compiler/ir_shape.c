@@ -176,3 +176,21 @@ Test(shape, leaves_checked)
 {
   expect_error(ir_input(g, "x", IR_F32, ir_shape(1, D(-2))), "negative dimension");
 }
+
+Test(shape, bad_handles_are_errors_not_crashes)
+{
+  IrVal x = f32(1, D(3), "x");
+  IrVal bogus[2] = {x, 12345};
+  expect_error(ir_add(g, OP_ADD, 2, bogus, NULL), "input 1 is not a value");
+  ir_clear_error(g);
+  expect_error(ir_add(g, OP_ADD, 1, &x, NULL), "add takes 2 inputs, got 1");
+  ir_clear_error(g);
+  expect_error(ir_add(g, OP_CONST, 0, NULL, NULL), "build constants with ir_const");
+  ir_clear_error(g);
+  int perm[1] = {3};
+  expect_error(ir_transpose(g, x, perm), "not a permutation");
+  ir_clear_error(g);
+  expect_error(ir_slice(g, x, D(2), D(5)), "[2:5] out of range on axis 0");
+  ir_clear_error(g);
+  expect_error(ir_pool2d(g, OP_MAXPOOL2D, f32(4, D(1, 1, 2, 2), "p"), 3, 3, 1, 1, 0, 0), "window larger");
+}

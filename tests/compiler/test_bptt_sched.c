@@ -31,6 +31,10 @@ static int check_one(bp_ctx *c, bp_policy p, int T, int m, int alpha) {
   cr_expect_leq(st.peak_units, m, "%s T=%d m=%d alpha=%d", bp_policy_name(p), T, m, alpha);
   cr_expect_eq(st.peak_units, s.peak_units);
   cr_expect_eq(st.backwards, T);
+  for (size_t i = 1; i < s.n; i++)   /* so RESTORE may read a slot in place (docs/bptt.md) */
+    if (s.acts[i].op == BP_SAVE_HIDDEN || s.acts[i].op == BP_SAVE_INTERNAL)
+      cr_assert_eq(s.acts[i - 1].op, BP_FORWARD, "%s T=%d m=%d: action %zu", bp_policy_name(p),
+                   T, m, i);
   bp_schedule_free(&s);
   return 1;
 }
