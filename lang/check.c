@@ -47,7 +47,11 @@ static Type *ann_dim_type(Chk *C, Node *e, Dim **out) {
   C->dim_ctx = saved;
   if (type_is_err(t)) return t;
   if (t->kind != TY_SCALAR || t->scalar != ST_INT || !CT(t)->ival) {
-    diag_error(C->L, e->span, "a dimension must be a compile-time int, got %s", type_str_of(t));
+    if (e->kind == N_NAME && e->sym && e->sym->decl)
+      diag_note(C->L, diag_error(C->L, e->span, "'%s' is %s, not a dimension; give the dimension another name", e->name,
+                                 type_str_of(t)), e->sym->decl->span, "'%s' declared here", e->name);
+    else
+      diag_error(C->L, e->span, "a dimension must be a compile-time int, got %s", type_str_of(t));
     return type_error();
   }
   *out = CT(t)->ival;
