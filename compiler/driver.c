@@ -144,6 +144,17 @@ static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data
     for (int i = 0; i < p->nparams; i++) outs[no++] = p->grads[i];
   }
   ir_set_outputs(p->g, no, outs);
+  if (!r->o->no_passes) {
+    /* simplify and CSE rewrite value ids: find the parameters again by name */
+    const char *names[1024];
+    for (int i = 0; i < p->nparams; i++) {
+      const char *nm = ir_producer(p->g, p->params[i])->name;
+      names[i] = lang_intern(r->L, nm, strlen(nm));   /* the passes free the old nodes */
+    }
+    IrPassOpts po = {0};
+    if (ir_simplify(p->g, &po) || ir_cse(p->g)) return error(r, "optimizing the graph: %s", ir_errmsg(p->g));
+    for (int i = 0; i < p->nparams; i++) p->params[i] = ir_find_leaf(p->g, names[i]);
+  }
   if (exec_create(p->g, r->o->interp ? EXEC_INTERP : EXEC_JIT, training ? "train_step" : "eval_step", x,
                   r->msg, sizeof r->msg))
     return error(r, "%s", r->msg);

@@ -77,6 +77,7 @@ static int create_jit(Exec *x, const char *name, char *msg, size_t cap) {
   double t0 = jit_now_ms();
   if (lower_graph(x->g, name, &x->plan, msg, cap)) return -1;
   x->stats.lower_ms = jit_now_ms() - t0;
+  if (getenv("NNC_DUMP_KERNELS")) kir_print(x->plan.f, stderr);
   jit_options jo = {0};
   jo.opt = JIT_O2;
   if (jit_create(&x->jit, &jo, msg, cap)) return -1;
