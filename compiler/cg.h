@@ -180,6 +180,7 @@ typedef struct lower_ctx {
   int arena_slot;
   int64_t arena_bytes;
   int seed_buf;     /* i64[1] buffer of the seed slot, -1 without random ops */
+  int in_scan;      /* lowering a scan body: random streams advance with the step t */
   const IrNode *n;  /* node being lowered (for names and messages) */
   char *msg;
   size_t msgsz;
@@ -198,6 +199,9 @@ void lower_strides(const IrShape *s, int64_t *st);
 /* Loop flags: dim 0 parallel when the nest has >= 32768 points and dim 0 is not reduced;
  * dims >= nkeep are reduce dims. */
 void lower_flags(int rank, const int64_t *ext, int nkeep, int *flags);
+/* Lowers subgraph sub inline (same function, same arena) with its formal i bound to
+ * buffer formals[i]; results[i] gets the buffer of sub->outs[i]. */
+int lower_sub(lower_ctx *L, const IrGraph *sub, const int *formals, int nformals, int *results);
 /* Per-op rules of lower_ops.c for ops without a scalar opcode; NULL if not lowered. */
 lower_fn lower_rule(IrOp op);
 

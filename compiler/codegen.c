@@ -36,6 +36,7 @@ typedef struct cg {
   LLVMValueRef *memo;       /* [nexpr] values emitted in the current block run */
   LLVMValueRef *acc;        /* [nstore] accumulator allocas */
   LLVMValueRef accval;      /* finished accumulator while emitting a post expression */
+  LLVMValueRef t;           /* the repeat step inside the kernel being emitted (i64) */
   int failed;
 } cg;
 
@@ -132,6 +133,8 @@ static LLVMValueRef emit_expr(cg *c, int id);
 /* offset + sum_d stride_d * iv_d as i64. */
 static LLVMValueRef affine(cg *c, const kir_index *x) {
   LLVMValueRef i = ci64(c, x->offset);
+  if (x->tstride)
+    i = LLVMBuildNSWAdd(c->x.B, i, LLVMBuildNSWMul(c->x.B, c->t, ci64(c, x->tstride), ""), "");
   for (int d = 0; d < c->k->rank; d++)
     if (x->stride[d])
       i = LLVMBuildNSWAdd(c->x.B, i, LLVMBuildNSWMul(c->x.B, c->iv[d], ci64(c, x->stride[d]), ""), "");
@@ -452,6 +455,7 @@ static LLVMValueRef emit_loop_fn(cg *c, int ki, const bufset *s) {
     ps[np++] = c->ptr;
   ps[np++] = c->i64;
   ps[np++] = c->i64;
+  ps[np++] = c->i64; /* t */
   char name[2 * KIR_NAME + 16];
   snprintf(name, sizeof name, "%s.%s.%d", c->f->name, k->name, ki);
   c->k = k;
@@ -464,6 +468,7 @@ static LLVMValueRef emit_loop_fn(cg *c, int ki, const bufset *s) {
     if (c->f->store[st].red != KIR_RED_NONE)
       c->acc[st] = entry_alloca(c, ty(c, value_dt(c, &c->f->store[st])), "acc");
   LLVMValueRef lo = LLVMGetParam(c->fn, s->n), hi = LLVMGetParam(c->fn, s->n + 1);
+  c->t = LLVMGetParam(c->fn, s->n + 2);
   if (k->rank == 0) { /* one point: run once when the range is non-empty */
     LLVMBasicBlockRef once = LLVMAppendBasicBlockInContext(c->x.C, c->fn, "once");
     LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(c->x.C, c->fn, "exit");
@@ -484,7 +489,7 @@ static LLVMValueRef emit_par_fn(cg *c, LLVMValueRef kfn, int n) {
   snprintf(name, sizeof name, "%s.par", LLVMGetValueName(kfn));
   LLVMTypeRef ps[3] = {c->ptr, c->i64, c->i64};
   c->fn = new_fn(c, name, LLVMFunctionType(c->vd, ps, 3, 0), 1);
-  LLVMValueRef args[66];
+  LLVMValueRef args[67];
   for (int i = 0; i < n; i++) {
     LLVMValueRef idx = ci64(c, i);
     LLVMValueRef p = LLVMBuildInBoundsGEP2(c->x.B, c->ptr, LLVMGetParam(c->fn, 0), &idx, 1, "");
@@ -492,7 +497,10 @@ static LLVMValueRef emit_par_fn(cg *c, LLVMValueRef kfn, int n) {
   }
   args[n] = LLVMGetParam(c->fn, 1);
   args[n + 1] = LLVMGetParam(c->fn, 2);
-  LLVMBuildCall2(c->x.B, LLVMGlobalGetValueType(kfn), kfn, args, n + 2, "");
+  LLVMValueRef idx = ci64(c, n); /* ctx[n] holds t */
+  LLVMValueRef tp = LLVMBuildLoad2(c->x.B, c->ptr, LLVMBuildInBoundsGEP2(c->x.B, c->ptr, LLVMGetParam(c->fn, 0), &idx, 1, ""), "");
+  args[n + 2] = LLVMBuildPtrToInt(c->x.B, tp, c->i64, "t");
+  LLVMBuildCall2(c->x.B, LLVMGlobalGetValueType(kfn), kfn, args, n + 3, "");
   LLVMBuildRetVoid(c->x.B);
   return c->fn;
 }
@@ -502,7 +510,8 @@ static LLVMValueRef emit_par_fn(cg *c, LLVMValueRef kfn, int n) {
 typedef struct driver {
   LLVMValueRef fn;
   LLVMValueRef *ptrs;  /* [nbuf] buffer pointers computed from slots */
-  LLVMValueRef ctx;    /* [64 x ptr] alloca for parallel contexts */
+  LLVMValueRef ctx;    /* [65 x ptr] alloca for parallel contexts (pointers, then t) */
+  LLVMValueRef t;      /* the current repeat step (i64 0 outside repeats) */
 } driver;
 
 static LLVMValueRef runtime_fn(cg *c, const char *name, LLVMTypeRef *fty) {
@@ -523,16 +532,18 @@ static void call_loop_kernel(cg *c, driver *dv, int ki, const bufset *s, LLVMBas
   LLVMValueRef pfn = par ? emit_par_fn(c, kfn, s->n) : NULL;
   LLVMPositionBuilderAtEnd(c->x.B, at);
   c->fn = dv->fn;
-  LLVMValueRef args[66];
+  LLVMValueRef args[67];
   for (int i = 0; i < s->n; i++)
     args[i] = dv->ptrs[s->ids[i]];
   if (!par) {
     args[s->n] = ci64(c, 0);
     args[s->n + 1] = ci64(c, n0);
-    LLVMBuildCall2(c->x.B, LLVMGlobalGetValueType(kfn), kfn, args, s->n + 2, "");
+    args[s->n + 2] = dv->t;
+    LLVMBuildCall2(c->x.B, LLVMGlobalGetValueType(kfn), kfn, args, s->n + 3, "");
     return;
   }
-  for (int i = 0; i < s->n; i++) {
+  args[s->n] = LLVMBuildIntToPtr(c->x.B, dv->t, c->ptr, "");
+  for (int i = 0; i <= s->n; i++) {
     LLVMValueRef idx = ci64(c, i);
     LLVMBuildStore(c->x.B, args[i], LLVMBuildInBoundsGEP2(c->x.B, c->ptr, dv->ctx, &idx, 1, ""));
   }
@@ -550,8 +561,11 @@ static LLVMValueRef call_arg(cg *c, driver *dv, const kir_arg *a, LLVMTypeRef pt
   if (a->kind == KIR_ARG_BUF) {
     if (tk != LLVMPointerTypeKind)
       return NULL;
-    LLVMValueRef off = ci64(c, a->i * kir_dtype_size(c->f->buf[a->buf].dt));
-    return a->i ? LLVMBuildInBoundsGEP2(c->x.B, c->i8, dv->ptrs[a->buf], &off, 1, "") : dv->ptrs[a->buf];
+    int64_t sz = kir_dtype_size(c->f->buf[a->buf].dt);
+    LLVMValueRef off = ci64(c, a->i * sz);
+    if (a->tstride)
+      off = LLVMBuildNSWAdd(c->x.B, off, LLVMBuildNSWMul(c->x.B, dv->t, ci64(c, a->tstride * sz), ""), "");
+    return a->i || a->tstride ? LLVMBuildInBoundsGEP2(c->x.B, c->i8, dv->ptrs[a->buf], &off, 1, "") : dv->ptrs[a->buf];
   }
   if (tk == LLVMIntegerTypeKind)
     return LLVMConstInt(pt, (uint64_t)(a->kind == KIR_ARG_I64 || a->kind == KIR_ARG_I32 ? a->i : (int64_t)a->f), 1);
@@ -613,7 +627,44 @@ static void driver_prologue(cg *c, driver *dv) {
   if (!slot)
     fail(c, "out of memory in %s", "codegen");
   free(slot);
-  dv->ctx = LLVMBuildAlloca(c->x.B, LLVMArrayType2(c->ptr, 64), "ctx");
+  dv->ctx = LLVMBuildAlloca(c->x.B, LLVMArrayType2(c->ptr, 65), "ctx");
+  dv->t = ci64(c, 0);
+}
+
+static void emit_range(cg *c, driver *dv, bufset *s, int from, int to);
+
+/* for (i = 0; i < count; i++) { t = reverse ? count-1-i : i; kernels of the repeat } */
+static void emit_repeat(cg *c, driver *dv, bufset *s, int ki) {
+  const kir_kernel *r = &c->f->kernel[ki];
+  c->fn = dv->fn;
+  loop l = loop_begin(c, ci64(c, 0), ci64(c, r->count), "t");
+  LLVMValueRef t = r->reverse ? LLVMBuildNSWSub(c->x.B, ci64(c, r->count - 1), l.iv, "") : l.iv;
+  dv->t = t;
+  emit_range(c, dv, s, ki + 1, ki + 1 + r->nbody);
+  dv->t = ci64(c, 0);
+  c->fn = dv->fn;
+  loop_end(c, &l);
+}
+
+/* Emits kernels [from, to) into the driver at the builder's position. */
+static void emit_range(cg *c, driver *dv, bufset *s, int from, int to) {
+  for (int ki = from; ki < to && !c->failed; ki++) {
+    const kir_kernel *k = &c->f->kernel[ki];
+    LLVMBasicBlockRef at = LLVMGetInsertBlock(c->x.B);
+    if (k->kind == KIR_REPEAT) {
+      emit_repeat(c, dv, s, ki);
+      ki += k->nbody;
+    } else if (k->kind == KIR_CALL)
+      call_runtime_kernel(c, dv, k);
+    else {
+      kernel_bufs(c->f, k, s);
+      if (s->n > 64) {
+        fail(c, "kernel %s touches more than 64 buffers", k->name);
+        return;
+      }
+      call_loop_kernel(c, dv, ki, s, at);
+    }
+  }
 }
 
 static void emit_driver(cg *c, bufset *s) {
@@ -625,22 +676,7 @@ static void emit_driver(cg *c, bufset *s) {
   }
   dv.fn = c->fn = new_fn(c, c->f->name, LLVMFunctionType(c->vd, &c->ptr, 1, 0), 0);
   driver_prologue(c, &dv);
-  LLVMBasicBlockRef at = LLVMGetInsertBlock(c->x.B);
-  for (int ki = 0; ki < c->f->nkernel && !c->failed; ki++) {
-    const kir_kernel *k = &c->f->kernel[ki];
-    if (k->kind == KIR_CALL)
-      call_runtime_kernel(c, &dv, k);
-    else {
-      kernel_bufs(c->f, k, s);
-      if (s->n > 64) {
-        fail(c, "kernel %s touches more than 64 buffers", k->name);
-        break;
-      }
-      call_loop_kernel(c, &dv, ki, s, at);
-    }
-    at = LLVMGetInsertBlock(c->x.B);
-  }
-  LLVMPositionBuilderAtEnd(c->x.B, at);
+  emit_range(c, &dv, s, 0, c->f->nkernel);
   LLVMBuildRetVoid(c->x.B);
   free(dv.ptrs);
 }

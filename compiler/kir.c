@@ -156,6 +156,27 @@ int kir_arg_buf_at(kir_func *f, int buf, int64_t elem) {
   return add_arg(f, (kir_arg){.kind = KIR_ARG_BUF, .buf = buf, .i = elem});
 }
 int kir_arg_i64(kir_func *f, int64_t v) { return add_arg(f, (kir_arg){.kind = KIR_ARG_I64, .i = v}); }
+int kir_arg_buf_t(kir_func *f, int buf, int64_t elem, int64_t tstride) {
+  return add_arg(f, (kir_arg){.kind = KIR_ARG_BUF, .buf = buf, .i = elem, .tstride = tstride});
+}
+
+int kir_repeat(kir_func *f, const char *name, int64_t count, int reverse) {
+  int id = GROW(f, kernel, nkernel, ckernel);
+  if (id < 0)
+    return -1;
+  kir_kernel *k = &f->kernel[id];
+  k->kind = KIR_REPEAT;
+  snprintf(k->name, sizeof k->name, "%s", name);
+  k->count = count;
+  k->reverse = reverse;
+  return id;
+}
+
+void kir_repeat_end(kir_func *f, int id) {
+  if (id >= 0 && id < f->nkernel)
+    f->kernel[id].nbody = f->nkernel - id - 1;
+}
+
 int kir_arg_null(kir_func *f) { return add_arg(f, (kir_arg){.kind = KIR_ARG_NULL}); }
 int kir_arg_f32(kir_func *f, double v) { return add_arg(f, (kir_arg){.kind = KIR_ARG_F32, .f = v}); }
 
@@ -250,6 +271,7 @@ kir_index kir_index_bcast(int nd, int rank, const int64_t *shape) {
 typedef struct vctx {
   const kir_func *f;
   const kir_kernel *k;
+  int64_t tcount;   /* steps of the enclosing repeat (1 outside) */
   int store;        /* the store whose post expression is walked, else -1 */
   char *msg;
   size_t msgsz;
@@ -270,7 +292,11 @@ static int check_expr(vctx *v, int id);
 static int check_access(vctx *v, int buf, const kir_index *x, const kir_dyn *dyn) {
   if (buf < 0 || buf >= v->f->nbuf)
     return vfail(v, "no buffer %d", buf);
-  int64_t lo = x->offset, hi = x->offset;
+  int64_t lo = x->offset, hi = x->offset, tspan = x->tstride * (v->tcount - 1);
+  if (tspan > 0)
+    hi += tspan;
+  else
+    lo += tspan;
   if (dyn && dyn->expr >= 0) {
     if (check_expr(v, dyn->expr))
       return -1;
@@ -388,14 +414,24 @@ static int check_store(vctx *v, int s) {
   return 0;
 }
 
+static int check_call_arg(vctx *v, const kir_arg *a) {
+  const kir_buf *b = &v->f->buf[a->buf];
+  int64_t last = a->i + a->tstride * (v->tcount - 1);
+  if (a->i < 0 || a->i >= b->size || last < 0 || last >= b->size)
+    return vfail(v, "call argument %s+%lld outside its %lld elements", b->name, (long long)a->i, (long long)b->size);
+  return 0;
+}
+
 static int check_kernel(vctx *v) {
   const kir_kernel *k = v->k;
   if (k->kind == KIR_CALL) {
     for (int a = k->arg0; a < k->arg0 + k->narg; a++)
-      if (v->f->arg[a].kind == KIR_ARG_BUF &&
-          (v->f->arg[a].buf < 0 || v->f->arg[a].buf >= v->f->nbuf || v->f->arg[a].i < 0 ||
-           v->f->arg[a].i >= v->f->buf[v->f->arg[a].buf].size))
-        return vfail(v, "argument %d names no buffer element", a - k->arg0);
+      if (v->f->arg[a].kind == KIR_ARG_BUF) {
+        if (v->f->arg[a].buf < 0 || v->f->arg[a].buf >= v->f->nbuf)
+          return vfail(v, "argument %d names no buffer", a - k->arg0);
+        if (check_call_arg(v, &v->f->arg[a]))
+          return -1;
+      }
     return 0;
   }
   if (check_dims(v))
@@ -406,8 +442,21 @@ static int check_kernel(vctx *v) {
   return 0;
 }
 
+/* Body kernels [i+1, i+1+nbody) of repeat i. */
+static int check_repeat(vctx *v, int i) {
+  const kir_kernel *r = &v->f->kernel[i];
+  if (r->count < 0 || r->nbody < 0 || i + r->nbody >= v->f->nkernel)
+    return vfail(v, "bad repeat");
+  if (v->tcount != 1)
+    return vfail(v, "nested repeats");
+  for (int b = i + 1; b <= i + r->nbody; b++)
+    if (v->f->kernel[b].kind == KIR_REPEAT)
+      return vfail(v, "nested repeats");
+  return 0;
+}
+
 int kir_verify(const kir_func *f, char *msg, size_t msgsz) {
-  vctx v = {.f = f, .msg = msg, .msgsz = msgsz, .store = -1};
+  vctx v = {.f = f, .msg = msg, .msgsz = msgsz, .store = -1, .tcount = 1};
   if (f->oom)
     return vfail(&v, "out of memory while building");
   for (int b = 0; b < f->nbuf; b++) {
@@ -417,8 +466,18 @@ int kir_verify(const kir_func *f, char *msg, size_t msgsz) {
     if (x->dt != KIR_F32 && x->dt != KIR_F64 && x->dt != KIR_I32 && x->dt != KIR_I64 && x->dt != KIR_BOOL)
       return vfail(&v, "buffer %s: %s is not supported by kernels", x->name, kir_dtype_name(x->dt));
   }
+  int end = -1; /* last kernel of the current repeat */
   for (int i = 0; i < f->nkernel; i++) {
     v.k = &f->kernel[i];
+    if (i > end)
+      v.tcount = 1;
+    if (v.k->kind == KIR_REPEAT) {
+      if (check_repeat(&v, i))
+        return -1;
+      v.tcount = v.k->count > 0 ? v.k->count : 1;
+      end = i + v.k->nbody;
+      continue;
+    }
     if (check_kernel(&v))
       return -1;
   }
@@ -437,6 +496,10 @@ static void print_index(const kir_func *f, const kir_index *x, int rank, FILE *o
     if (x->stride[d] != 1)
       fprintf(out, "%lld*", (long long)x->stride[d]);
     fprintf(out, "i%d", d);
+    any = 1;
+  }
+  if (x->tstride) {
+    fprintf(out, "%s%lld*t", any ? " + " : "", (long long)x->tstride);
     any = 1;
   }
   if (x->offset || !any)
@@ -531,7 +594,9 @@ static void print_call(const kir_func *f, const kir_kernel *k, FILE *out) {
   for (int a = k->arg0; a < k->arg0 + k->narg; a++) {
     const kir_arg *x = &f->arg[a];
     fprintf(out, "%s", a > k->arg0 ? ", " : "");
-    if (x->kind == KIR_ARG_BUF && x->i)
+    if (x->kind == KIR_ARG_BUF && x->tstride)
+      fprintf(out, "%s+%lld+%lld*t", f->buf[x->buf].name, (long long)x->i, (long long)x->tstride);
+    else if (x->kind == KIR_ARG_BUF && x->i)
       fprintf(out, "%s+%lld", f->buf[x->buf].name, (long long)x->i);
     else if (x->kind == KIR_ARG_BUF)
       fprintf(out, "%s", f->buf[x->buf].name);
@@ -556,9 +621,13 @@ void kir_print(const kir_func *f, FILE *out) {
               x->slot, (long long)x->offset);
   }
   for (int i = 0; i < f->nkernel; i++) {
-    if (f->kernel[i].kind == KIR_LOOP)
-      print_loop(f, &f->kernel[i], out);
+    const kir_kernel *k = &f->kernel[i];
+    if (k->kind == KIR_REPEAT)
+      fprintf(out, "kernel %s repeat t<%lld%s over the next %d kernels\n", k->name, (long long)k->count,
+              k->reverse ? " reversed" : "", k->nbody);
+    else if (k->kind == KIR_LOOP)
+      print_loop(f, k, out);
     else
-      print_call(f, &f->kernel[i], out);
+      print_call(f, k, out);
   }
 }

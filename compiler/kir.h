@@ -49,6 +49,7 @@ extern const kir_scalar_info kir_scalars[SC_NOPS];
 typedef struct kir_index {
   int64_t offset;
   int64_t stride[KIR_MAX_RANK];
+  int64_t tstride;  /* inside a repeat: + tstride * t (t = the repeat's step) */
 } kir_index;
 
 typedef enum { KX_CONST, KX_IV, KX_LOAD, KX_OP, KX_CAST, KX_ACC, KX_AFFINE, KX_RT } kir_xkind;
@@ -99,12 +100,16 @@ typedef enum { KIR_ARG_BUF, KIR_ARG_I64, KIR_ARG_I32, KIR_ARG_F32, KIR_ARG_F64, 
 
 typedef struct kir_arg {
   kir_argkind kind;
-  int buf;          /* KIR_ARG_BUF: pointer to element i of this buffer */
+  int buf;          /* KIR_ARG_BUF: pointer to element i (+ tstride * t) of this buffer */
+  int64_t tstride;
   int64_t i;
   double f;
 } kir_arg;
 
-typedef enum { KIR_LOOP, KIR_CALL } kir_kkind;
+/* KIR_REPEAT runs the nbody kernels that follow it count times, t = 0..count-1 (or
+ * count-1..0 when reverse); their indices and call pointers add tstride * t. Repeats do
+ * not nest (a scan inside a scan body is not lowered yet). */
+typedef enum { KIR_LOOP, KIR_CALL, KIR_REPEAT } kir_kkind;
 
 typedef struct kir_kernel {
   kir_kkind kind;
@@ -114,6 +119,8 @@ typedef struct kir_kernel {
   int store0, nstore;   /* KIR_LOOP: stores [store0, store0 + nstore) */
   char callee[KIR_NAME];
   int arg0, narg;       /* KIR_CALL: args [arg0, arg0 + narg) */
+  int64_t count;        /* KIR_REPEAT */
+  int reverse, nbody;
 } kir_kernel;
 
 typedef struct kir_buf {
@@ -160,6 +167,11 @@ int kir_arg_buf_at(kir_func *f, int buf, int64_t elem);   /* pointer to buf + el
 int kir_arg_i64(kir_func *f, int64_t v);
 int kir_arg_f32(kir_func *f, double v);
 int kir_arg_null(kir_func *f);   /* a NULL pointer */
+/* Pointer to buf + elem + tstride * t (inside a repeat). */
+int kir_arg_buf_t(kir_func *f, int buf, int64_t elem, int64_t tstride);
+/* Opens a repeat of count steps: the kernels added until kir_repeat_end(f, id) form it. */
+int kir_repeat(kir_func *f, const char *name, int64_t count, int reverse);
+void kir_repeat_end(kir_func *f, int id);
 
 /* Expressions. */
 int kir_const(kir_func *f, kir_dtype dt, double v);

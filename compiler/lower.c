@@ -169,6 +169,34 @@ static int lower_node(lower_ctx *L, const IrNode *n) {
   return lower_fail(L, "not lowered yet");
 }
 
+int lower_sub(lower_ctx *L, const IrGraph *sub, const int *formals, int nformals, int *results) {
+  lower_ctx C = *L;
+  const IrNode *saved = L->n;
+  C.g = sub;
+  C.buf = malloc(sizeof *C.buf * (size_t)(sub->nvals + 1));
+  C.oslot = malloc(sizeof *C.oslot * (size_t)(sub->nvals + 1));
+  int rc = C.buf && C.oslot ? 0 : lower_fail(L, "out of memory");
+  for (int v = 0; rc == 0 && v <= sub->nvals; v++)
+    C.buf[v] = C.oslot[v] = -1;
+  for (int i = 0; rc == 0 && i < sub->nnodes; i++) {
+    const IrNode *n = sub->nodes[i];
+    int pos = n->op == OP_INPUT ? (int)n->attr.ints[IR_MAX_INTS - 1] - 1 : -1; /* as ir_formal stores it */
+    if (pos >= 0 && pos < nformals)
+      C.buf[n->out[0]] = formals[pos];
+    else if (is_leaf(n->op))
+      rc = lower_fail(L, "a subgraph leaf that is not a formal parameter");
+  }
+  for (int i = 0; rc == 0 && i < sub->nnodes; i++)
+    rc = lower_node(&C, sub->nodes[i]);
+  for (int i = 0; rc == 0 && i < sub->nouts; i++)
+    results[i] = C.buf[sub->outs[i]];
+  L->arena_bytes = C.arena_bytes;
+  L->n = saved;
+  free(C.buf);
+  free(C.oslot);
+  return rc;
+}
+
 /* Copies value v (buffer src) into a buffer of output slot `slot`. */
 static void copy_result(lower_ctx *L, IrVal v, int slot) {
   const IrType *t = ir_type(L->g, v);
@@ -179,7 +207,18 @@ static void copy_result(lower_ctx *L, IrVal v, int slot) {
   kir_store_to(L->f, dst, x, kir_load(L->f, L->buf[v], x), KIR_RED_NONE, -1);
 }
 
-/* Slots: leaves, outputs, arena. Returns the slot count or -1. */
+/* Does g or one of its subgraphs draw random numbers? */
+static int has_random(const IrGraph *g) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const IrNode *n = g->nodes[i];
+    if ((ir_ops[n->op].flags & IR_RANDOM) || (n->sub[0] && has_random(n->sub[0])) ||
+        (n->sub[1] && has_random(n->sub[1])))
+      return 1;
+  }
+  return 0;
+}
+
+/* Slots: leaves, outputs, arena (and the seed). Returns the slot count or -1. */
 static int assign_slots(lower_ctx *L, lower_plan *p) {
   const IrGraph *g = L->g;
   int ns = 0, cap = g->nnodes + g->nouts + 2;
@@ -209,12 +248,10 @@ static int assign_slots(lower_ctx *L, lower_plan *p) {
   L->arena_slot = ns;
   p->slots[ns++] = (lower_slot){LOWER_SLOT_ARENA, -1, 0};
   L->seed_buf = -1;
-  for (int i = 0; i < g->nnodes; i++)
-    if (ir_ops[g->nodes[i]->op].flags & IR_RANDOM) {
-      L->seed_buf = kir_buffer(L->f, "seed", KIR_I64, ns, 0, 1);
-      p->slots[ns++] = (lower_slot){LOWER_SLOT_SEED, -1, 8};
-      break;
-    }
+  if (has_random(g)) {
+    L->seed_buf = kir_buffer(L->f, "seed", KIR_I64, ns, 0, 1);
+    p->slots[ns++] = (lower_slot){LOWER_SLOT_SEED, -1, 8};
+  }
   return ns;
 }
 

@@ -10,8 +10,9 @@
  * with k reduced. Sampling ops call the Philox functions of the runtime per element with
  * the run's seed (seed slot), as the interpreter does; gather/scatter_add use a clamped
  * data-dependent index term. Convolution and pooling call the runtime's kernels with a
- * constant geometry array and an arena workspace. Scan and custom_grad are not lowered yet
- * (they need a loop over a subgraph). */
+ * constant geometry array and an arena workspace. A scan becomes a kir repeat over t whose
+ * body is the scan's subgraph lowered inline, with copy kernels moving x_t in and y_t out
+ * (indices with a t term) and carries in arena buffers; custom_grad inlines its forward. */
 #include "cg.h"
 
 #include <stdio.h>
@@ -108,7 +109,8 @@ static int r_reduce(lower_ctx *L, const IrNode *n) {
   return 0;
 }
 
-/* argmax over ints[1] -> i64: m = max; idx = min over j of (x == m ? j : len). */
+/* argmax/argmin over ints[1] -> i64: m = max (min); idx = min over j of (x == m ? j : len),
+ * the first index as in the interpreter. */
 static int r_argmax(lower_ctx *L, const IrNode *n) {
   const IrType *xt = vt(L, n->in[0]);
   int red[IR_MAX_RANK] = {0}, perm[IR_MAX_RANK], flags[IR_MAX_RANK];
@@ -121,7 +123,7 @@ static int r_argmax(lower_ctx *L, const IrNode *n) {
   lower_flags(r, ext, nk, flags);
   int m = lower_tmp(L, "argmax_m", xt->dtype, numel(&vt(L, n->out[0])->shape));
   kir_loop(L->f, "argmax_max", r, ext, flags);
-  kir_store_to(L->f, m, xo, kir_load(L->f, xb, xi), KIR_RED_MAX, -1);
+  kir_store_to(L->f, m, xo, kir_load(L->f, xb, xi), n->op == OP_ARGMIN ? KIR_RED_MIN : KIR_RED_MAX, -1);
   kir_loop(L->f, "argmax", r, ext, flags);
   int hit = kir_op2(L->f, SC_EQ, kir_load(L->f, xb, xi), kir_load(L->f, m, xo));
   int j = kir_op3(L->f, SC_SELECT, hit, kir_iv(L->f, r - 1), cnst(L, KIR_I64, (double)ext[r - 1]));
@@ -473,9 +475,15 @@ static int r_loss_rows(lower_ctx *L, const IrNode *n) {
 /* u = nnrt_rand_uniform(seed, stream, flat element index) over the shape being stored. */
 static int draw(lower_ctx *L, const IrNode *n, kir_rtfn fn, const IrShape *s) {
   int seed = kir_load(L->f, L->seed_buf, kir_index_zero());
-  int stream = cnst(L, KIR_I64, 0);
-  L->f->expr[stream].i = (int64_t)ir_rng_stream(n->attr.stream, 0); /* exact above 2^53 */
-  return kir_rt(L->f, fn, seed, stream, kir_affine(L->f, rowmajor(s)));
+  /* The interpreter's step: 0 at top level, t + 1 in a scan body (ev_scan), except for
+   * per-sequence dropout (ints[0] = 1), which keeps the enclosing step. */
+  int per_seq = n->op == OP_DROPOUT && n->attr.nint > 0 && n->attr.ints[0];
+  kir_index st = {.offset = (int64_t)ir_rng_stream(n->attr.stream, 0)};
+  if (L->in_scan && !per_seq) {
+    st.offset = (int64_t)ir_rng_stream(n->attr.stream, 1);
+    st.tstride = (int64_t)ir_rng_stream(0, 1);
+  }
+  return kir_rt(L->f, fn, seed, kir_affine(L->f, st), kir_affine(L->f, rowmajor(s)));
 }
 
 /* uniform: lo + (hi - lo) u; normal: mean + std z; bernoulli: u < p; dropout: u >= p ?
@@ -675,6 +683,144 @@ static int r_pool(lower_ctx *L, const IrNode *n) {
   return 0;
 }
 
+/* ------------------------------------------------------ subgraphs: scan ---- */
+
+/* custom_grad: the forward subgraph, inline. */
+static int r_custom_grad(lower_ctx *L, const IrNode *n) {
+  int formals[64], res;
+  if (n->nin > 64)
+    return lower_fail(L, "more than 64 inputs");
+  for (int i = 0; i < n->nin; i++)
+    formals[i] = lower_in(L, n->in[i]);
+  if (lower_sub(L, n->sub[0], formals, n->nin, &res))
+    return -1;
+  const IrShape *s = shp(L, n->out[0]);
+  copy_nest(L, "custom_grad", s->rank, s->dim, res, rowmajor(s), lower_out(L, n->out[0]), rowmajor(s));
+  return 0;
+}
+
+typedef struct scan_geom {
+  int nc, nx, nk, ny, ax, rev, saved;
+  int64_t T;
+} scan_geom;
+
+/* Step t of stacked tensor `whole` (time axis ax) <-> one step's buffer `part`. */
+static void step_copy(lower_ctx *L, const char *name, const IrShape *ws, int ax, int whole, int part, int to_whole) {
+  IrShape ps = *ws;
+  ps.dim[ax] = 1;
+  kir_index xw = rowmajor(ws), xp = rowmajor(&ps);
+  xw.tstride = xw.stride[ax];
+  for (int d = 0; d < ps.rank; d++)
+    xw.stride[d] = d == ax ? 0 : xw.stride[d];
+  if (to_whole)
+    copy_nest(L, name, ps.rank, ps.dim, part, xp, whole, xw);
+  else
+    copy_nest(L, name, ps.rank, ps.dim, whole, xw, part, xp);
+}
+
+static void flat_copy(lower_ctx *L, const char *name, int src, int dst, int64_t k) {
+  kir_index x = kir_index_bcast(1, 1, &k);
+  copy_nest(L, name, 1, &k, src, x, dst, x);
+}
+
+/* One step's body: x slices in, (saved carries), the body, ys out, carries updated. */
+static int scan_body(lower_ctx *L, const IrNode *n, const scan_geom *g, const int *carry, int *formals) {
+  const IrGraph *body = n->sub[0];
+  int res[128], tmp[64];
+  for (int j = 0; j < g->nx; j++)
+    step_copy(L, "scan_x", shp(L, n->in[g->nc + j]), g->ax, lower_in(L, n->in[g->nc + j]), formals[g->nc + j], 0);
+  for (int j = 0; g->saved && j < g->nc; j++)
+    step_copy(L, "scan_saved", shp(L, n->out[g->nc + g->ny + j]), g->ax, L->buf[n->out[g->nc + g->ny + j]], carry[j], 1);
+  if (lower_sub(L, body, formals, g->nc + g->nx + g->nk, res))
+    return -1;
+  for (int j = 0; j < g->nc; j++) { /* results that are carries go through a temporary */
+    tmp[j] = -1;
+    for (int k = 0; k < g->nc; k++)
+      if (res[j] == carry[k] && k != j) {
+        tmp[j] = lower_tmp(L, "scan_swap", L->f->buf[carry[j]].dt, L->f->buf[carry[j]].size);
+        flat_copy(L, "scan_swap", res[j], tmp[j], L->f->buf[carry[j]].size);
+      }
+  }
+  for (int j = 0; j < g->ny; j++)
+    step_copy(L, "scan_y", shp(L, n->out[g->nc + j]), g->ax, L->buf[n->out[g->nc + j]], res[g->nc + j], 1);
+  for (int j = 0; j < g->nc; j++)
+    if (res[j] != carry[j])
+      flat_copy(L, "scan_carry", tmp[j] >= 0 ? tmp[j] : res[j], carry[j], L->f->buf[carry[j]].size);
+  return 0;
+}
+
+/* scan: carries in arena buffers, a kir repeat over t running the body lowered inline;
+ * outputs: final carries, stacked ys, and (saved) the stacked carries entering each step. */
+static int r_scan(lower_ctx *L, const IrNode *n) {
+  const int64_t *a = n->attr.ints;
+  scan_geom g = {.nc = (int)a[0], .nx = (int)a[1], .nk = (int)a[2], .ax = (int)a[3], .rev = (int)a[4], .saved = (int)a[5]};
+  g.ny = n->sub[0]->nouts - g.nc;
+  if (L->in_scan)
+    return lower_fail(L, "a scan inside a scan body is not lowered yet");
+  if (g.nx < 1 || g.nc + g.nx + g.nk > 64 || g.ny + g.nc > 64)
+    return lower_fail(L, "scan shape not lowered (%d carries, %d xs)", g.nc, g.nx);
+  g.T = shp(L, n->in[g.nc])->dim[g.ax];
+  int carry[64], formals[64];
+  for (int j = 0; j < g.nc; j++) {
+    const IrType *t = vt(L, n->in[j]);
+    carry[j] = formals[j] = lower_tmp(L, "carry", t->dtype, numel(&t->shape));
+    flat_copy(L, "scan_init", lower_in(L, n->in[j]), carry[j], numel(&t->shape));
+  }
+  for (int j = 0; j < g.nx; j++) {
+    IrShape ps = *shp(L, n->in[g.nc + j]);
+    ps.dim[g.ax] = 1;
+    formals[g.nc + j] = lower_tmp(L, "x_t", vt(L, n->in[g.nc + j])->dtype, numel(&ps));
+  }
+  for (int j = 0; j < g.nk; j++)
+    formals[g.nc + g.nx + j] = lower_in(L, n->in[g.nc + g.nx + j]);
+  for (int j = 0; j < n->nout; j++)
+    lower_out(L, n->out[j]);
+  int rep = kir_repeat(L->f, "scan", g.T, g.rev);
+  L->in_scan = 1;
+  int rc = scan_body(L, n, &g, carry, formals);
+  L->in_scan = 0;
+  kir_repeat_end(L->f, rep);
+  for (int j = 0; rc == 0 && j < g.nc; j++)
+    flat_copy(L, "scan_final", carry[j], L->buf[n->out[j]], L->f->buf[carry[j]].size);
+  return rc;
+}
+
+/* take_along / put_along_add: loop over idx's shape; x is indexed by the same position
+ * with the axis coordinate replaced by idx (clamped). */
+static kir_index along_x(lower_ctx *L, const IrNode *n, kir_dyn *dyn) {
+  const IrShape *xs = shp(L, n->in[0]), *is = shp(L, n->in[1]);
+  int ax = (int)n->attr.ints[0];
+  kir_index x = rowmajor(xs);
+  int i = kir_load(L->f, lower_in(L, n->in[1]), rowmajor(is));
+  if (vt(L, n->in[1])->dtype != IR_I64)
+    i = kir_cast(L->f, KIR_I64, i);
+  *dyn = (kir_dyn){.expr = i, .stride = x.stride[ax], .limit = xs->dim[ax]};
+  x.stride[ax] = 0;
+  return x;
+}
+
+static int r_take_along(lower_ctx *L, const IrNode *n) {
+  const IrShape *is = shp(L, n->in[1]);
+  int o = lower_out(L, n->out[0]), flags[IR_MAX_RANK];
+  lower_flags(is->rank, is->dim, is->rank, flags);
+  kir_loop(L->f, "take_along", is->rank, is->dim, flags);
+  kir_dyn dyn;
+  kir_index xi = along_x(L, n, &dyn);
+  kir_store_to(L->f, o, rowmajor(is), kir_load_dyn(L->f, lower_in(L, n->in[0]), xi, dyn), KIR_RED_NONE, -1);
+  return 0;
+}
+
+static int r_put_along_add(lower_ctx *L, const IrNode *n) {
+  const IrShape *xs = shp(L, n->in[0]), *is = shp(L, n->in[1]);
+  int o = lower_out(L, n->out[0]);
+  copy_nest(L, "put_along_init", xs->rank, xs->dim, lower_in(L, n->in[0]), rowmajor(xs), o, rowmajor(xs));
+  kir_loop(L->f, "put_along_add", is->rank, is->dim, NULL);
+  kir_dyn dyn;
+  kir_index xi = along_x(L, n, &dyn);
+  kir_store_dyn(L->f, o, xi, dyn, kir_load(L->f, lower_in(L, n->in[2]), rowmajor(is)), 1);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- table ---- */
 
 static const lower_fn rules[OP_NOPS] = {
@@ -693,6 +839,8 @@ static const lower_fn rules[OP_NOPS] = {
     [OP_CONV1D] = r_conv,         [OP_CONV2D] = r_conv,         [OP_CONV_T2D] = r_conv,
     [OP_CONV2D_WGRAD] = r_conv,   [OP_MAXPOOL2D] = r_pool,      [OP_AVGPOOL2D] = r_pool,
     [OP_MAXPOOL2D_GRAD] = r_pool, [OP_AVGPOOL2D_GRAD] = r_pool,
+    [OP_SCAN] = r_scan,           [OP_CUSTOM_GRAD] = r_custom_grad,
+    [OP_ARGMIN] = r_argmax,       [OP_TAKE_ALONG] = r_take_along, [OP_PUT_ALONG_ADD] = r_put_along_add,
 };
 
 lower_fn lower_rule(IrOp op) { return op >= 0 && op < OP_NOPS ? rules[op] : NULL; }
