@@ -183,3 +183,74 @@ Test(check, shadowing_builtin_is_a_warning) {
   cr_expect_eq(count_level(L, DIAG_WARNING, NULL), 1);
   lang_free(L);
 }
+
+/* Every built-in op's shape rule is exercised by some golden program or library file. */
+static char corpus[1 << 20];
+static size_t corpus_len;
+
+static void append_file(const char *path) {
+  char *s = read_text(path);
+  size_t n = s ? strlen(s) : 0;
+  if (s && corpus_len + n < sizeof corpus) memcpy(corpus + corpus_len, s, n), corpus_len += n;
+  corpus[corpus_len] = 0;
+  free(s);
+}
+
+static int used_as_call(const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = strstr(corpus, name); p; p = strstr(p + 1, name)) {
+    int start = p == corpus || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z') || (p[-1] >= '0' && p[-1] <= '9'));
+    const char *q = p + n;
+    while (*q == ' ') q++;
+    if (start && *q == '(') return 1;
+  }
+  return 0;
+}
+
+Test(check, every_builtin_has_a_golden_use) {
+  each_nn(NNC_SOURCE_DIR "/tests/lang/golden/types", append_file);
+  each_nn(NNC_SOURCE_DIR "/stdlib", append_file);
+  each_nn(NNC_SOURCE_DIR "/examples", append_file);
+  static const char *ops[] = {
+#define X(n, sig, rule) #n,
+#include "builtins.def"
+#undef X
+  };
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    cr_expect(used_as_call(ops[i]), "built-in '%s' is not exercised by any golden program", ops[i]);
+}
+
+static int errors_of(const char *src, char **msgs) {
+  Node *file;
+  Lang *L = check_src(src, &file);
+  int e = count_level(L, DIAG_ERROR, msgs);
+  lang_free(L);
+  return e;
+}
+
+Test(check, weak_literals_and_compile_time_values) {
+  char *m = NULL;
+  cr_expect_eq(errors_of("fn f(n: i32[B], x: f32[B]) = (n + 1, 2 * n, x * 0.5, x / 255, n * (4 / 2))\n", &m), 0, "%s", m);
+  free(m);
+  cr_expect_eq(errors_of("module M(r: float = 0.1, on: bool = true) {\n"
+                         "  fn f(x: f32[B]) -> f32[B] = (on ? r : 1) * x\n}\n", &m), 0, "%s", m);
+  free(m);
+  cr_expect_eq(errors_of("fn f(n: i32[B]) = n * (3 / 2)\n", &m), 1, "3/2 is a float: %s", m);
+  free(m);
+}
+
+Test(check, keyword_arguments_and_defaults_of_user_functions) {
+  char *m = NULL;
+  cr_expect_eq(errors_of("fn g(x: f32[B, D], k: int = 2, s: float = 1.0) = reshape(x * s, B, D / k, k)\n"
+                         "fn f(x: f32[4, 6]) -> f32[4, 2, 3] = g(x, s = 0.5, k = 3)\n", &m), 0, "%s", m);
+  free(m);
+  cr_expect_eq(errors_of("fn g(x: f32[B], k: int) = x\nfn f(x: f32[4]) = g(x)\n", &m), 1, "%s", m);
+  cr_expect(strstr(m, "missing argument 'k' in call to g(x, k)"), "%s", m);
+  free(m);
+}
+
+Test(check, recursion_with_declared_result) {
+  char *m = NULL;
+  cr_expect_eq(errors_of("fn f(x: f32[B]) -> f32[B] = f(x)\n", &m), 0, "%s", m);
+  free(m);
+}
