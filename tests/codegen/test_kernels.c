@@ -510,3 +510,54 @@ Test(kernels, abi_signatures_parse) {
     cr_expect_not_null(cg_abi_signature(C, rt_abi_table[i].name), "cannot type %s %s", rt_abi_table[i].name,
                        rt_abi_table[i].params);
 }
+
+/* A repeat runs its kernels for t = 3, 2, 1, 0 (reversed): an order-sensitive accumulator
+ * (d = 10 d + t) gives 3210; per-step call pointers and indices move with t. */
+Test(kernels, repeat_runs_body_per_step) {
+  float blocks[4 * 8], want[8], d = 0;
+  int64_t one = 1, eight = 8;
+  kir_func *f = kir_new("rep", 2);
+  int X = kir_buffer(f, "x", KIR_F32, 0, 0, 32), D = kir_buffer(f, "d", KIR_F32, 1, 0, 1);
+  int r = kir_repeat(f, "steps", 4, 1);
+  kir_call(f, "fill", "nnrt_fill_uniform");
+  kir_arg_buf_t(f, X, 0, 8);
+  kir_arg_i64(f, 8), kir_arg_i64(f, 5), kir_arg_i64(f, 1), kir_arg_f32(f, 0), kir_arg_f32(f, 1);
+  kir_loop(f, "digits", 1, &one, NULL);
+  int tv = kir_cast(f, KIR_F32, kir_affine(f, (kir_index){.tstride = 1}));
+  int v = kir_op2(f, SC_ADD, kir_op2(f, SC_MUL, kir_load(f, D, kir_index_zero()), kir_const(f, KIR_F32, 10)), tv);
+  kir_store_to(f, D, kir_index_zero(), v, KIR_RED_NONE, -1);
+  kir_loop(f, "scale", 1, &eight, NULL); /* x[t] *= t + 1 */
+  kir_index xt = {.stride = {1}, .tstride = 8};
+  int sc = kir_op2(f, SC_ADD, tv, kir_const(f, KIR_F32, 1));
+  kir_store_to(f, X, xt, kir_op2(f, SC_MUL, kir_load(f, X, xt), sc), KIR_RED_NONE, -1);
+  kir_repeat_end(f, r);
+  char *txt;
+  size_t len;
+  FILE *m = open_memstream(&txt, &len);
+  kir_print(f, m);
+  fclose(m);
+  cr_assert(strstr(txt, "kernel steps repeat t<4 reversed over the next 3 kernels\n"), "%s", txt);
+  cr_assert(strstr(txt, "call nnrt_fill_uniform(x+0+8*t, 8, 5, 1, 0, 1)"), "%s", txt);
+  free(txt);
+  compile(f, NULL)((void *[]){blocks, &d});
+  cr_assert_eq(d, 3210.0f);
+  nnrt_fill_uniform(want, 8, 5, 1, 0, 1);
+  for (int t = 0; t < 4; t++)
+    for (int i = 0; i < 8; i++)
+      cr_assert_float_eq(blocks[t * 8 + i], want[i] * (t + 1), 1e-6, "t %d i %d", t, i);
+  kir_free(f);
+}
+
+Test(kernels, repeat_out_of_bounds_is_rejected) {
+  int64_t one = 1;
+  char msg[256];
+  kir_func *f = kir_new("rep_oob", 1);
+  int X = kir_buffer(f, "x", KIR_F32, 0, 0, 4);
+  int r = kir_repeat(f, "steps", 5, 0);
+  kir_loop(f, "k", 1, &one, NULL);
+  kir_store_to(f, X, (kir_index){.tstride = 1}, kir_const(f, KIR_F32, 1), KIR_RED_NONE, -1);
+  kir_repeat_end(f, r);
+  cr_assert_eq(kir_verify(f, msg, sizeof msg), -1);
+  cr_assert(strstr(msg, "x[0..4] outside its 4 elements"), "%s", msg);
+  kir_free(f);
+}
