@@ -155,9 +155,14 @@ static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data
     if (ir_simplify(p->g, &po) || ir_cse(p->g)) return error(r, "optimizing the graph: %s", ir_errmsg(p->g));
     for (int i = 0; i < p->nparams; i++) p->params[i] = ir_find_leaf(p->g, names[i]);
   }
+  if (r->o->dump && !strcmp(r->o->dump, "graph")) {
+    ir_print(p->g, r->o->out);
+    return 0;
+  }
   if (exec_create(p->g, r->o->interp ? EXEC_INTERP : EXEC_JIT, training ? "train_step" : "eval_step", x,
                   r->msg, sizeof r->msg))
     return error(r, "%s", r->msg);
+  if (r->o->dump) exec_print_kernels(*x, r->o->out);
   return 0;
 }
 
@@ -390,6 +395,10 @@ int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o) {
   int rc = drv_data_load(&r.train, &r.held, &r.s, r.ctx, r.msg, sizeof r.msg) ? error(&r, "%s", r.msg) : 0;
   double t0 = now_s();
   if (!rc) rc = build(&r, &r.tp, &r.tx, 1, r.s.batch_size, &r.train);
+  if (!rc && o->dump) {
+    run_free(&r);
+    return 0;
+  }
   if (!rc) rc = make_params(&r);
   if (!rc && r.held.x) {
     r.eval_bs = r.s.batch_size;

@@ -77,7 +77,6 @@ static int create_jit(Exec *x, const char *name, char *msg, size_t cap) {
   double t0 = jit_now_ms();
   if (lower_graph(x->g, name, &x->plan, msg, cap)) return -1;
   x->stats.lower_ms = jit_now_ms() - t0;
-  if (getenv("NNC_DUMP_KERNELS")) kir_print(x->plan.f, stderr);
   jit_options jo = {0};
   jo.opt = JIT_O2;
   if (jit_create(&x->jit, &jo, msg, cap)) return -1;
@@ -149,6 +148,10 @@ int exec_bind(Exec *x, IrVal leaf, void *data) {
 void *exec_output(Exec *x, int i) { return i >= 0 && i < x->g->nouts ? x->outs[i] : NULL; }
 
 ExecStats exec_stats(const Exec *x) { return x->stats; }
+
+void exec_print_kernels(const Exec *x, FILE *out) {
+  if (x->backend == EXEC_JIT && x->plan.f) kir_print(x->plan.f, out);
+}
 
 static int run_interp(Exec *x, uint64_t seed, uint64_t step, char *msg, size_t cap) {
   ir_interp_set_seed(x->I, seed * 0x9E3779B97F4A7C15ull + step);

@@ -27,6 +27,8 @@ int exec_bind(Exec *x, IrVal leaf, void *data);
 void *exec_output(Exec *x, int i);
 int exec_run(Exec *x, uint64_t seed, uint64_t step, char *msg, size_t cap);
 ExecStats exec_stats(const Exec *x);
+/* Prints the kernels of a JIT-compiled graph (--dump=kernels); nothing for the interpreter. */
+void exec_print_kernels(const Exec *x, FILE *out);
 
 /* Converts n elements between a dtype's native layout and double. */
 void exec_to_double(IrDType dt, const void *src, double *dst, int64_t n);

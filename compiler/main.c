@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "driver.h"
 #include "lang.h"
 
 #ifndef NNC_VERSION
@@ -32,6 +33,7 @@ typedef struct Cli {
   int max_errors;
   const char *import_paths[MAX_IMPORT_PATHS + 1];
   int npaths;
+  DrvOptions run;         /* nnc FILE: the training run's options */
 } Cli;
 
 typedef struct Option {
@@ -47,6 +49,10 @@ static int opt_version(Cli *c, const char *v) { (void)v; c->mode = MODE_VERSION;
 static int opt_werror(Cli *c, const char *v) { (void)v; c->werror = 1; return 1; }
 
 static int opt_dump(Cli *c, const char *v) {
+  if (!strcmp(v, "graph") || !strcmp(v, "kernels")) {
+    c->run.dump = v;      /* printed by the driver when it compiles the training step */
+    return 1;
+  }
   if (strcmp(v, "tokens") != 0 && strcmp(v, "ast") != 0 && strcmp(v, "types") != 0)
     return 0;
   c->mode = MODE_DUMP;
@@ -63,6 +69,33 @@ static int opt_max_errors(Cli *c, const char *v) {
   return 1;
 }
 
+/* A non-negative integer option value; 0 (bad) otherwise. */
+static int int_value(const char *v, int64_t *out) {
+  char *end;
+  long long n = strtoll(v, &end, 10);
+  if (*v == '\0' || *end != '\0' || n < 0)
+    return 0;
+  *out = n;
+  return 1;
+}
+
+static int opt_seed(Cli *c, const char *v) { return int_value(v, &c->run.seed); }
+static int opt_epochs(Cli *c, const char *v) { return int_value(v, &c->run.epochs) && c->run.epochs > 0; }
+static int opt_steps(Cli *c, const char *v) { return int_value(v, &c->run.max_steps) && c->run.max_steps > 0; }
+static int opt_threads(Cli *c, const char *v) {
+  int64_t n;
+  if (!int_value(v, &n) || n < 1 || n > 1024)
+    return 0;
+  c->run.threads = (int)n;
+  return 1;
+}
+static int opt_save(Cli *c, const char *v) { c->run.save = v; return *v != '\0'; }
+static int opt_load(Cli *c, const char *v) { c->run.load = v; return *v != '\0'; }
+static int opt_metrics(Cli *c, const char *v) { c->run.metrics = v; return *v != '\0'; }
+static int opt_no_save(Cli *c, const char *v) { (void)v; c->run.no_save = 1; return 1; }
+static int opt_interp(Cli *c, const char *v) { (void)v; c->run.interp = 1; return 1; }
+static int opt_no_opt(Cli *c, const char *v) { (void)v; c->run.no_passes = 1; return 1; }
+
 static int opt_import_path(Cli *c, const char *v) {
   if (c->npaths >= MAX_IMPORT_PATHS)
     return 0;
@@ -72,7 +105,18 @@ static int opt_import_path(Cli *c, const char *v) {
 
 static const Option options[] = {
   {"--check", 0, opt_check, "parse and check FILE; exit 0 when clean, 1 on errors"},
-  {"--dump=", 1, opt_dump, "--dump=tokens|ast|types: print the tokens, syntax tree or types"},
+  {"--dump=", 1, opt_dump, "--dump=tokens|ast|types|graph|kernels: print a stage (graph and "
+                           "kernels: the training step)"},
+  {"--seed=", 1, opt_seed, "--seed=N: the run's seed (initialization, shuffling, sampling)"},
+  {"--epochs=", 1, opt_epochs, "--epochs=N: override the declaration's epochs"},
+  {"--steps=", 1, opt_steps, "--steps=N: stop after N training steps"},
+  {"--threads=", 1, opt_threads, "--threads=N: worker threads (default: OMP_NUM_THREADS or all)"},
+  {"--save=", 1, opt_save, "--save=PATH: where to save the final weights (FILE's stem.safetensors)"},
+  {"--load=", 1, opt_load, "--load=PATH: start from these weights (safetensors)"},
+  {"--metrics=", 1, opt_metrics, "--metrics=PATH: per-epoch metrics CSV (FILE's stem.metrics.csv)"},
+  {"--no-save", 0, opt_no_save, "do not save the weights"},
+  {"--interp", 0, opt_interp, "run the reference interpreter instead of the LLVM JIT (slow)"},
+  {"-fno-opt", 0, opt_no_opt, "skip the graph passes (simplify, CSE)"},
   {"-I", 1, opt_import_path, "-I DIR: also look for imports in DIR"},
   {"-Werror", 0, opt_werror, "treat warnings as errors"},
   {"--max-errors=", 1, opt_max_errors, "--max-errors=N: stop reporting after N errors (50)"},
@@ -168,11 +212,19 @@ static int run_file(const Cli *cli, Lang *L) {
     diag_error(L, (Span){file->span.file, 0, 0},
                "nothing to run: '%s' has no train declaration (use --check to only check it)",
                cli->file);
+  if (cli->mode == MODE_RUN && diag_error_count(L) == 0) {
+    diag_render(L, stderr, use_color());   /* warnings before the run's output */
+    return drv_train(L, file, cli->file, &cli->run);
+  }
   return 0;
 }
 
 int main(int argc, char **argv) {
   Cli cli = {0};
+  cli.run.seed = -1;
+  cli.run.epochs = -1;
+  cli.run.out = stdout;
+  cli.run.err = stderr;
   if (!parse_args(&cli, argc, argv))
     return 2;
   if (cli.mode == MODE_HELP) {
@@ -189,10 +241,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "nnc: out of memory\n");
     return 1;
   }
-  run_file(&cli, L);
+  int ran = run_file(&cli, L);
   fflush(stdout);
-  diag_render(L, stderr, use_color());
-  int status = diag_error_count(L) ? 1 : 0;
+  if (cli.mode != MODE_RUN || diag_error_count(L))
+    diag_render(L, stderr, use_color());
+  int status = diag_error_count(L) || ran ? 1 : 0;
   lang_free(L);
   return status;
 }
