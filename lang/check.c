@@ -270,6 +270,7 @@ static Sym *new_fn_sym(Chk *C, Scope *s, Node *fn, Node *module, Type *self) {
   y->home = s;
   y->module = module;
   fn->sym = y;
+  fn->type = y->type ? y->type : fn_value(C, fn, self);
   return y;
 }
 

@@ -200,10 +200,9 @@ Scope *chk_module_scope(Chk *C, Type *inst);
 Type *chk_member_of(Chk *C, Type *inst, Sym *y);
 /* The instance's hyper-parameter names and int values (for substitution); returns n. */
 int chk_inst_map(Chk *C, Type *inst, const char **names, Dim **vals, int max);
-/* Binds the argument of a named check: reports "expected a tensor" etc. */
-int chk_want_tensor(Chk *C, Node *at, Type *t, const char *what);
 void chk_bind_pattern(Chk *C, Node *pat, Type *t, SymKind k, Node *stmt);
 int chk_edit_distance(const char *a, const char *b);
-Type *chk_module_instance(Chk *C, Node *call, Node *mod, Node *const *args, int nargs);
+/* Instantiates module `mod` with the (already typed) arguments of `call`. */
+Type *chk_module_instance(Chk *C, Node *call, Node *mod);
 
 #endif

@@ -306,7 +306,7 @@ static int hparam_ok(Chk *C, Node *mod, Node *h, Node *at, Type *t) {
   return ok;
 }
 
-Type *chk_module_instance(Chk *C, Node *call, Node *mod, Node *const *unused_args, int unused_n) {
+Type *chk_module_instance(Chk *C, Node *call, Node *mod) {
   int nh = mod->op;
   char sig[256];
   print_hsig(mod, sig, sizeof sig);
@@ -368,7 +368,7 @@ static Type *call_value(Chk *C, Node *call, Type *ft) {
     if (is_kw(a)) a->type = t;
     if (type_is_err(t)) return type_error();
   }
-  if (ft->kind == TY_FN && ft->decl && ft->decl->kind == N_MODULE) return chk_module_instance(C, call, ft->decl, NULL, 0);
+  if (ft->kind == TY_FN && ft->decl && ft->decl->kind == N_MODULE) return chk_module_instance(C, call, ft->decl);
   if (ft->kind == TY_FN && ft->decl) return call_user(C, call, ft->decl, CT(ft)->self);
   if (ft->kind == TY_MODULE) {
     Scope *ms = chk_module_scope(C, ft);

@@ -93,6 +93,7 @@ static void let_stmt(Chk *C, Node *s) {
       t = want->kind == TY_SCALAR ? t : want;
     }
   }
+  s->type = t;
   chk_bind_pattern(C, pat, t, SYM_LET, s);
 }
 
