@@ -239,7 +239,7 @@ static void node_drop_last(IrGraph *g)
 static int initial_nout(IrOp op, int nin, const IrAttrs *a)
 {
   (void)nin, (void)a;
-  return op == OP_SPLIT || op == OP_SCAN ? 0 : 1; /* their shape rules add the outputs */
+  return op == OP_SPLIT || op == OP_SCAN || op == OP_TOPK ? 0 : 1; /* their shape rules add the outputs */
 }
 
 IrNode *ir_add_node(IrGraph *g, IrOp op, int nin, const IrVal *in, const IrAttrs *a)
@@ -475,6 +475,16 @@ IrVal ir_argmin(IrGraph *g, IrVal x, int axis, int keepdims)
   int64_t v[2] = {keepdims, axis};
   IrAttrs a = attrs_ints(2, v);
   return ir_add(g, OP_ARGMIN, 1, &x, &a);
+}
+
+int ir_topk(IrGraph *g, IrVal x, int k, int axis, int ascending, IrVal *values, IrVal *indices)
+{
+  int64_t v[3] = {k, axis, ascending != 0};
+  IrAttrs a = attrs_ints(3, v);
+  IrNode *n = ir_add_node(g, OP_TOPK, 1, &x, &a);
+  *values = n ? n->out[0] : IR_NONE;
+  *indices = n ? n->out[1] : IR_NONE;
+  return n ? 0 : -1;
 }
 
 IrVal ir_take_along(IrGraph *g, IrVal x, IrVal idx, int axis)

@@ -221,6 +221,37 @@ static int ev_argmax(IrInterp *I, const IrNode *n)
   return 0;
 }
 
+/* topk by selection: k passes, each taking the best element not yet taken (ties: the
+ * lower index). O(k n) per row: the oracle, not a fast sort. */
+static int ev_topk(IrInterp *I, const IrNode *n)
+{
+  IrTensor *x = in(I, n, 0), *v = out(I, n, 0), *ix = out(I, n, 1);
+  int64_t outer, len, inner, k = n->attr.ints[0];
+  int asc = (int)n->attr.ints[2];
+  around(&x->t.shape, (int)n->attr.ints[1], &outer, &len, &inner);
+  char *taken = malloc((size_t)(len ? len : 1));
+  if (!taken) return fail(I, "out of memory");
+  for (int64_t a = 0; a < outer; a++)
+    for (int64_t c = 0; c < inner; c++) {
+      memset(taken, 0, (size_t)len);
+      for (int64_t r = 0; r < k; r++) {
+        int64_t best = -1;
+        for (int64_t j = 0; j < len; j++) {
+          double xj = x->data[(a * len + j) * inner + c];
+          if (taken[j]) continue;
+          if (best < 0) best = j;
+          double xb = x->data[(a * len + best) * inner + c];
+          if (asc ? xj < xb : xj > xb) best = j;
+        }
+        taken[best] = 1;
+        v->data[(a * k + r) * inner + c] = x->data[(a * len + best) * inner + c];
+        ix->data[(a * k + r) * inner + c] = (double)best;
+      }
+    }
+  free(taken);
+  return 0;
+}
+
 /* --------------------------------------------------------- contractions ---- */
 
 static int ev_matmul(IrInterp *I, const IrNode *n)

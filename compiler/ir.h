@@ -227,6 +227,8 @@ IrVal ir_cast(IrGraph *g, IrVal x, IrDType dt);
 IrVal ir_reduce(IrGraph *g, IrOp op, IrVal x, int naxes, const int *axes, int keepdims);
 IrVal ir_argmax(IrGraph *g, IrVal x, int axis, int keepdims);
 IrVal ir_argmin(IrGraph *g, IrVal x, int axis, int keepdims);
+/* The k largest (ascending: smallest) along axis, sorted, and their i64 indices. */
+int ir_topk(IrGraph *g, IrVal x, int k, int axis, int ascending, IrVal *values, IrVal *indices);
 /* numpy take_along_axis: idx has x's rank (dims equal except on axis); y has idx's shape.
  * E.g. the Q-value of each row's action: take_along(q[B, A], a[B, 1], 1) -> [B, 1]. */
 IrVal ir_take_along(IrGraph *g, IrVal x, IrVal idx, int axis);

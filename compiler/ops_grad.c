@@ -463,6 +463,18 @@ int gr_take_along(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
+/* topk: the value adjoints go back to the selected positions (indices carry none). */
+int gr_topk(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+{
+  if (G == IR_NONE) {
+    gin[0] = IR_NONE;
+    return 0;
+  }
+  IrVal in[3] = {ir_or_zeros(g, IR_NONE, ir_type(g, X(0))), n->out[1], G};
+  gin[0] = along(g, OP_PUT_ALONG_ADD, 3, in, (int)n->attr.ints[1]);
+  return done(g);
+}
+
 int gr_put_along(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal in[2] = {G, X(1)};

@@ -178,6 +178,28 @@ int shp_argmax(IrGraph *g, IrNode *n)
   return 0;
 }
 
+int shp_topk(IrGraph *g, IrNode *n)
+{
+  const IrType *t = in_t(g, n, 0);
+  if (n->attr.nint != 3) return ir_fail(g, "topk: needs (k, axis, ascending)");
+  if (t->dtype == IR_BOOL || t->dtype == IR_BIT) return fail1(g, n, "needs numbers, got", 0);
+  if (check_axis(g, n, n->attr.ints[1], t->shape.rank)) return -1;
+  int ax = norm_axis(n->attr.ints[1], t->shape.rank);
+  n->attr.ints[1] = ax;
+  char b[96];
+  if (n->attr.ints[0] < 1 || n->attr.ints[0] > t->shape.dim[ax])
+    return ir_fail(g, "topk: k = %lld outside [1, %lld] for %s along axis %d", (long long)n->attr.ints[0],
+                   (long long)t->shape.dim[ax], ts(t, b), ax);
+  IrType ot[2] = {*t, *t};
+  ot[0].shape.dim[ax] = ot[1].shape.dim[ax] = n->attr.ints[0];
+  ot[1].dtype = IR_I64;
+  if (n->nout == 0) return ir_node_add_outputs(g, n, 2, ot);
+  if (n->nout != 2) return ir_fail(g, "topk: has %d outputs, expected 2", n->nout);
+  g->vals[n->out[0]].t = ot[0];
+  g->vals[n->out[1]].t = ot[1];
+  return 0;
+}
+
 int shp_matmul(IrGraph *g, IrNode *n)
 {
   const IrType *a = in_t(g, n, 0), *b = in_t(g, n, 1);

@@ -145,6 +145,12 @@ static IrVal b_put_along(TC *c)
   return ir_put_along_add(c->g, IN(2, -1, 1, 3, 2), tc_const_int(c, IR_I32, 2, D(2, 2), idx),
                           IN(2, -1, 1, 2, 2), 0);
 }
+static IrVal b_topk(TC *c)
+{ /* top 2 of 4 along axis 0 of [4, 3]; the indices feed nothing (no gradient) */
+  IrVal v, i;
+  if (ir_topk(c->g, IN(2, -1, 1, 4, 3), 2, 0, 0, &v, &i)) return IR_NONE;
+  return v;
+}
 static IrVal b_concat(TC *c)
 {
   IrVal xs[3] = {IN(2, -1, 1, 2, 1), IN(2, -1, 1, 2, 3), IN(2, -1, 1, 2, 2)};
@@ -219,7 +225,7 @@ static const Build cases[OP_NOPS] = {
   [OP_SOFTMAX] = b_softmax, [OP_LOG_SOFTMAX] = b_log_softmax, [OP_CROSS_ENTROPY] = b_ce,
   [OP_NLL] = b_nll, [OP_BCE_LOGITS] = b_bce, [OP_MSE] = b_mse, [OP_KL] = b_kl,
   [OP_GATHER] = b_gather, [OP_SCATTER_ADD] = b_scatter, [OP_TAKE_ALONG] = b_take_along,
-  [OP_PUT_ALONG_ADD] = b_put_along, [OP_CONCAT] = b_concat,
+  [OP_PUT_ALONG_ADD] = b_put_along, [OP_TOPK] = b_topk, [OP_CONCAT] = b_concat,
   [OP_SPLIT] = b_split, [OP_SLICE] = b_slice, [OP_RESHAPE] = b_reshape,
   [OP_TRANSPOSE] = b_transpose, [OP_BROADCAST_TO] = b_bcast, [OP_PAD] = b_pad,
   [OP_DROPOUT] = b_dropout, [OP_STRAIGHT_THROUGH] = b_straight, [OP_CUSTOM_GRAD] = b_custom,

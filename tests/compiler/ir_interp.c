@@ -86,6 +86,13 @@ Test(interp, reductions_and_argmax)
               (double[]){log(exp(1) + 2 * exp(5)), log(exp(-1) + exp(-2) + 1)}, 2, 1e-14);
   expect_vals(run(ir_argmax(g, x, 1, 0)), (double[]){1, 2}, 2, 0); /* ties: first */
   expect_vals(run(ir_argmin(g, x, 0, 0)), (double[]){1, 1, 1}, 3, 0);
+  IrVal tv, ti;
+  cr_assert(ir_topk(g, x, 2, 1, 0, &tv, &ti) == 0);
+  expect_vals(run(tv), (double[]){5, 5, 0, -1}, 4, 0);
+  expect_vals(run(ti), (double[]){1, 2, 2, 0}, 4, 0);
+  cr_assert(ir_topk(g, x, 3, 1, 1, &tv, &ti) == 0); /* ascending sort */
+  expect_vals(run(tv), (double[]){1, 5, 5, -2, -1, 0}, 6, 0);
+  expect_vals(run(ti), (double[]){0, 1, 2, 1, 0, 2}, 6, 0);
 }
 
 Test(interp, softmax_and_losses)

@@ -69,6 +69,13 @@ Test(shape, reductions)
   expect_type(ir_reduce(g, OP_SUM, x, 2, ax, 0), "f32[3]");
   expect_type(ir_reduce(g, OP_MEAN, x, 2, ax, 1), "f32[1, 3, 1]");
   expect_type(ir_argmax(g, x, 1, 0), "i64[2, 4]");
+  IrVal tv, ti;
+  cr_assert(ir_topk(g, x, 2, -1, 0, &tv, &ti) == 0, "%s", ir_errmsg(g));
+  expect_type(tv, "f32[2, 3, 2]");
+  expect_type(ti, "i64[2, 3, 2]");
+  cr_expect(ir_topk(g, x, 5, 1, 0, &tv, &ti) == -1);
+  cr_expect(strstr(ir_errmsg(g), "k = 5 outside [1, 3]") != NULL, "%s", ir_errmsg(g));
+  ir_clear_error(g);
   int bad[1] = {3};
   expect_error(ir_reduce(g, OP_MAX, x, 1, bad, 0), "axis 3 out of range for rank 3");
 }
