@@ -390,17 +390,25 @@ static Type *arg_type(Chk *C, Node *fn, Node *a) {
   return t;
 }
 
+static int is_int_arg(const Node *a) {
+  const Node *ty = a->nkids ? a->kids[0] : NULL;
+  return ty && ty->kind == N_TSCALAR && ty->op == ST_INT;
+}
+
+/* int arguments first, so that `fn f(x: f32[B, k], k: int)` finds k declared */
 static void check_args(Chk *C, Node *fn, Sym *fs) {
   int n = fn->nkids - first_arg(fn);
   fs->nargs = n;
   fs->argt = lang_alloc(C->L, sizeof(Type *) * (n ? n : 1));
-  for (int i = 0; i < n && fs->argt; i++) {
-    Node *a = fn->kids[first_arg(fn) + i];
-    Type *t = arg_type(C, fn, a);
-    a->type = t;
-    fs->argt[i] = t;
-    chk_declare(C, C->scope, a, a->name, SYM_ARG, t);
-  }
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < n && fs->argt; i++) {
+      Node *a = fn->kids[first_arg(fn) + i];
+      if (is_int_arg(a) != (pass == 0)) continue;
+      Type *t = arg_type(C, fn, a);
+      a->type = t;
+      fs->argt[i] = t;
+      chk_declare(C, C->scope, a, a->name, SYM_ARG, t);
+    }
   if (fn->kind == N_EXTERN)  /* host functions: arguments are not "unused" */
     for (Sym *y = C->scope->syms; y; y = y->next) y->used = 1;
 }

@@ -6,6 +6,7 @@
  * numpy-style with one dtype on both sides; literals are weakly typed. TY_ERROR means
  * "already reported": every rule returns it silently when an operand has it.
  */
+#include <math.h>
 #include <string.h>
 
 #include "check.h"
@@ -129,6 +130,7 @@ static Type *float_arith(Chk *C, Node *at, Op op, Type *a, Type *b) {
   case OP_SUB: r = x - y; break;
   case OP_MUL: r = x * y; break;
   case OP_DIV: r = y != 0 ? x / y : 0; break;
+  case OP_MOD: r = y != 0 ? x - y * floor(x / y) : 0; break;
   case OP_POW: {
     r = 1;
     if (k && y == (int)y && y >= 0 && y < 64)
