@@ -357,6 +357,8 @@ static int loop(Run *r, const char *path) {
     if (mc) nnrt_metrics_append(mc, row);
     fprintf(r->o->out, "epoch %lld: train loss %.4f", (long long)e + 1, tl);
     if (!isnan(el)) fprintf(r->o->out, ", eval loss %.4f", el);
+    if (!isnan(el) && !strcmp(r->s.data.kind, "text"))
+      fprintf(r->o->out, " (%.3f bits per character)", el / log(2.0));
     if (!isnan(em)) fprintf(r->o->out, ", eval %s %.4f", r->ep.metric_name[0], em);
     fprintf(r->o->out, " (%.1f s)\n", now_s() - te);
     fflush(r->o->out);

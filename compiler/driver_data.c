@@ -1,11 +1,16 @@
 /* driver_data.c — the data sources of train declarations, loaded through libnnrt:
- *   idx(path, scale=1, layout="flat")   IDX image/label pairs (Fashion-MNIST):
+ *   idx(path, scale=1, shape=(H*W,))   IDX image/label pairs (Fashion-MNIST):
  *        path "fashion-mnist/train" finds <path>-images-idx3-ubyte(.gz) and
  *        <path>-labels-idx1-ubyte(.gz), as given or under /usr/share/datasets/;
- *        layout "flat" gives batch.x f32[B, H*W], "nchw" f32[B, 1, H, W]; batch.y i32[B].
- *   text(path, seq=100, heldout=0.05)   bytes as symbol ids; batch.x and batch.y are
- *        i32[B, seq] windows, y shifted by one. A directory reads every plain file in it
- *        (sorted by name): "fortunes" finds /usr/share/games/fortunes/.
+ *        batch.x is f32[B, shape...] (default flat: [B, 784]; shape=(1, 28, 28) for
+ *        convolutions), batch.y i32[B].
+ *   text(path, seq=100, split=0.95)   bytes as symbol ids (the distinct bytes, sorted);
+ *        batch.x and batch.y are i32[B, seq] windows, y shifted by one; the first `split`
+ *        of the text trains, the rest is held out. A directory reads every plain file in
+ *        it (sorted by name): "fortunes" finds /usr/share/games/fortunes/.
+ *   npy(x="x.npy", y="y.npy")   arrays written by a generator (f32 or i32; first axis =
+ *        examples); batch.x and batch.y have the arrays' shapes with the first axis B.
+ *        The eval source takes the same form.
  */
 #include <dirent.h>
 #include <stdlib.h>
@@ -35,7 +40,8 @@ static int load_idx(Data *d, const IrgObj *o, nnrt_ctx *ctx, char *msg, size_t c
   const char *path = irg_obj_str(o, "path", 0);
   double scale = 1;
   irg_obj_num(o, "scale", 1, &scale);
-  const char *layout = irg_obj_str(o, "layout", 2);
+  int64_t shape[8];
+  int nshape = irg_obj_dims(o, "shape", 2, shape);
   char img[1024], lab[1024];
   if (!path || find_file(path, "-images-idx3-ubyte", img, sizeof img) ||
       find_file(path, "-labels-idx1-ubyte", lab, sizeof lab)) {
@@ -50,19 +56,28 @@ static int load_idx(Data *d, const IrgObj *o, nnrt_ctx *ctx, char *msg, size_t c
     nnrt_tensor_free(x);
     return -1;
   }
-  const int64_t *xd = nnrt_tensor_dims(x);
-  int64_t n = xd[0], hw = nnrt_tensor_numel(x) / (n ? n : 1);
-  int64_t flat[2] = {n, hw}, nchw[4] = {n, 1, xd[1], nnrt_tensor_rank(x) > 2 ? xd[2] : 1};
-  int image = layout && !strcmp(layout, "nchw");
+  int64_t n = nnrt_tensor_dim(x, 0), per = nnrt_tensor_numel(x) / (n ? n : 1);
+  int64_t dims[9] = {n, per}, prod = 1;
+  int rank = 2;
+  if (nshape) {
+    rank = nshape + 1;
+    for (int i = 0; i < nshape; i++) dims[i + 1] = shape[i], prod *= shape[i];
+    if (prod != per) {
+      nnrt_tensor_free(x);
+      nnrt_tensor_free(y);
+      snprintf(msg, cap, "%s: shape has %lld elements per image, the file has %lld", img, (long long)prod, (long long)per);
+      return -1;
+    }
+  }
   nnrt_tensor *v = NULL;
-  nnrt_tensor_wrap(ctx, NNRT_F32, image ? 4 : 2, image ? nchw : flat, nnrt_tensor_data(x), &v);
+  nnrt_tensor_wrap(ctx, NNRT_F32, rank, dims, nnrt_tensor_data(x), &v);
   d->owned[d->nowned++] = x;
   d->owned[d->nowned++] = y;
   d->owned[d->nowned++] = v;
   d->x = v, d->y = y;
   d->nfields = 2;
-  d->fields[0] = (IrgField){"x", IR_F32, {.rank = image ? 4 : 2}};
-  for (int i = 1; i < (image ? 4 : 2); i++) d->fields[0].shape.dim[i] = image ? nchw[i] : flat[i];
+  d->fields[0] = (IrgField){"x", IR_F32, {.rank = rank}};
+  for (int i = 1; i < rank; i++) d->fields[0].shape.dim[i] = dims[i];
   d->fields[1] = (IrgField){"y", IR_I32, {.rank = 1}};
   return 0;
 }
@@ -140,9 +155,10 @@ static int windows(Data *d, nnrt_ctx *ctx, const int32_t *ids, int64_t n, int64_
 
 static int load_text(Data *train, Data *held, const IrgObj *o, nnrt_ctx *ctx, char *msg, size_t cap) {
   const char *path = irg_obj_str(o, "path", 0);
-  double seq = 100, hold = 0.05;
+  double seq = 100, split = 0.95;
   irg_obj_num(o, "seq", 1, &seq);
-  irg_obj_num(o, "heldout", 2, &hold);
+  irg_obj_num(o, "split", 2, &split);
+  double hold = 1 - split;
   size_t len = 0;
   char *buf = path ? slurp_dir(path, &len) : NULL;
   if (!buf || len < 2) {
@@ -164,6 +180,47 @@ static int load_text(Data *train, Data *held, const IrgObj *o, nnrt_ctx *ctx, ch
   return rc;
 }
 
+static IrDType ir_of(nnrt_dtype d) {
+  switch (d) {
+  case NNRT_F64: return IR_F64;
+  case NNRT_I32: return IR_I32;
+  case NNRT_I64: return IR_I64;
+  case NNRT_BOOL: return IR_BOOL;
+  default: return IR_F32;
+  }
+}
+
+static int load_npy(Data *d, const IrgObj *o, nnrt_ctx *ctx, char *msg, size_t cap) {
+  static const char *keys[2] = {"x", "y"};
+  for (int k = 0; k < 2; k++) {
+    const char *path = irg_obj_str(o, keys[k], k);
+    if (!path) {
+      if (k == 1) break;
+      snprintf(msg, cap, "npy(...) needs x=\"file.npy\"");
+      return -1;
+    }
+    nnrt_tensor *t = NULL;
+    if (nnrt_load_npy(ctx, path, &t)) return snprintf(msg, cap, "%s", nnrt_errmsg(ctx)), -1;
+    d->owned[d->nowned++] = t;
+    if (k == 0) d->x = t; else d->y = t;
+    IrgField *f = &d->fields[d->nfields++];
+    f->name = keys[k];
+    f->dtype = ir_of(nnrt_tensor_dtype(t));
+    f->shape.rank = nnrt_tensor_rank(t);
+    for (int i = 1; i < f->shape.rank; i++) f->shape.dim[i] = nnrt_tensor_dim(t, i);
+    if (f->dtype != IR_F32 && f->dtype != IR_I32) {
+      snprintf(msg, cap, "%s: npy sources must hold f32 or i32 arrays (convert with astype)", path);
+      return -1;
+    }
+  }
+  if (d->y && nnrt_tensor_dim(d->y, 0) != nnrt_tensor_dim(d->x, 0)) {
+    snprintf(msg, cap, "npy: x has %lld rows, y has %lld", (long long)nnrt_tensor_dim(d->x, 0),
+             (long long)nnrt_tensor_dim(d->y, 0));
+    return -1;
+  }
+  return 0;
+}
+
 int drv_data_load(Data *train, Data *held, const IrgSettings *s, nnrt_ctx *ctx, char *msg, size_t cap) {
   const char *k = s->data.kind;
   if (!strcmp(k, "idx")) {
@@ -171,8 +228,13 @@ int drv_data_load(Data *train, Data *held, const IrgSettings *s, nnrt_ctx *ctx, 
     if (s->has_eval && load_idx(held, &s->eval, ctx, msg, cap)) return -1;
     return 0;
   }
+  if (!strcmp(k, "npy")) {
+    if (load_npy(train, &s->data, ctx, msg, cap)) return -1;
+    if (s->has_eval && load_npy(held, &s->eval, ctx, msg, cap)) return -1;
+    return 0;
+  }
   if (!strcmp(k, "text")) return load_text(train, s->has_eval ? NULL : held, &s->data, ctx, msg, cap);
-  snprintf(msg, cap, "data source '%s' is not supported by the driver yet (idx, text)", k);
+  snprintf(msg, cap, "data source '%s' is not supported by the driver yet (idx, text, npy)", k);
   return -1;
 }
 

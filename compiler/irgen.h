@@ -40,12 +40,16 @@ typedef struct IrgObj {
     int is_str;
     const char *s;
     double num;
+    int ndims;            /* a tuple of integers: shape = (1, 28, 28) */
+    int64_t dims[8];
   } args[IRG_MAX_ARGS];
 } IrgObj;
 
 /* Looks up a keyword (or positional index pos >= 0 when not given by keyword). */
 int irg_obj_num(const IrgObj *o, const char *key, int pos, double *out);
 const char *irg_obj_str(const IrgObj *o, const char *key, int pos);
+/* A tuple-of-integers argument: its length (0 when absent), dims filled. */
+int irg_obj_dims(const IrgObj *o, const char *key, int pos, int64_t *dims);
 
 /* The settings of one `train` declaration, as compile-time values. */
 typedef struct IrgSettings {

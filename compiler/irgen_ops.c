@@ -398,8 +398,21 @@ static Val *l_dropout(Tr *t, Args *A) {
 static Val *loss(Tr *t, Args *A, IrOp op) {
   return irg_tensor(t, ir_loss(t->g, op, ten(t, A, 0), ten(t, A, 1), 0));
 }
-static Val *l_cross_entropy(Tr *t, Args *A) { return loss(t, A, OP_CROSS_ENTROPY); }
-static Val *l_nll(Tr *t, Args *A) { return loss(t, A, OP_NLL); }
+
+/* Class losses over [..., C] scores and [...] targets: flattened to [N, C] and [N]. */
+static Val *class_loss(Tr *t, Args *A, IrOp op) {
+  IrVal x = ten(t, A, 0), y = ten(t, A, 1);
+  const IrShape *xs = &ir_type(t->g, x)->shape;
+  if (xs->rank > 2) {
+    int64_t c = xs->dim[xs->rank - 1], n = ir_numel(xs) / (c ? c : 1);
+    int64_t d2[2] = {n, c};
+    x = ir_reshape(t->g, x, ir_shape(2, d2));
+    y = ir_reshape(t->g, y, ir_shape(1, &n));
+  }
+  return irg_tensor(t, ir_loss(t->g, op, x, y, 0));
+}
+static Val *l_cross_entropy(Tr *t, Args *A) { return class_loss(t, A, OP_CROSS_ENTROPY); }
+static Val *l_nll(Tr *t, Args *A) { return class_loss(t, A, OP_NLL); }
 static Val *l_bce_with_logits(Tr *t, Args *A) { return loss(t, A, OP_BCE_LOGITS); }
 static Val *l_mse(Tr *t, Args *A) { return loss(t, A, OP_MSE); }
 static Val *l_kl_categorical(Tr *t, Args *A) { return loss(t, A, OP_KL); }

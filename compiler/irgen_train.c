@@ -19,6 +19,16 @@ int irg_obj_num(const IrgObj *o, const char *key, int pos, double *out) {
   return 0;
 }
 
+int irg_obj_dims(const IrgObj *o, const char *key, int pos, int64_t *dims) {
+  int p = 0;
+  for (int i = 0; i < o->nargs; i++)
+    if (o->args[i].key ? !strcmp(o->args[i].key, key) : p++ == pos) {
+      memcpy(dims, o->args[i].dims, sizeof(int64_t) * o->args[i].ndims);
+      return o->args[i].ndims;
+    }
+  return 0;
+}
+
 const char *irg_obj_str(const IrgObj *o, const char *key, int pos) {
   int p = 0;
   for (int i = 0; i < o->nargs; i++)
@@ -48,6 +58,12 @@ static int read_obj(Tr *t, Env *e, Node *n, IrgObj *o) {
       o->args[o->nargs].s = v->s;
     } else if (irg_is_num(v)) {
       o->args[o->nargs].num = irg_num(v);
+    } else if (v->k == VK_TUPLE && v->n <= 8) {
+      for (int k = 0; k < v->n; k++) {
+        if (v->el[k]->k != VK_INT) return irg_error(t, a->span, "expected a tuple of integers"), -1;
+        o->args[o->nargs].dims[k] = v->el[k]->i;
+      }
+      o->args[o->nargs].ndims = v->n;
     } else {
       irg_error(t, a->span, "argument must be a number or a string known at compile time");
       return -1;
