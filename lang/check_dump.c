@@ -7,6 +7,7 @@
  *     fn forward(x: f32[B, input]) -> f32[B, output]
  *       let h: f32[B, output]
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -37,6 +38,23 @@ static void dump_pattern(Node *p, FILE *out, int depth, const char *kw) {
 static void dump_block(Node *b, FILE *out, int depth);
 
 static void dump_lambdas(Node *e, FILE *out, int depth);
+static void dump_stmt(Node *s, FILE *out, int depth);
+
+/* `head` and the bindings of a nested block (or an else-if), only when it has some. */
+static void dump_nested(const char *head, Node *b, FILE *out, int depth) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&text, &len);
+  if (!m) return;
+  if (b && b->kind == N_IF) dump_stmt(b, m, depth + 1);
+  else dump_block(b, m, depth + 1);
+  fclose(m);
+  if (len) {
+    indent(out, depth);
+    fprintf(out, "%s\n%s", head, text);
+  }
+  free(text);
+}
 
 static void dump_stmt(Node *s, FILE *out, int depth) {
   switch (s->kind) {
@@ -48,21 +66,15 @@ static void dump_stmt(Node *s, FILE *out, int depth) {
     indent(out, depth);
     fprintf(out, "var %s: %s\n", s->name, ty(s));
     break;
-  case N_FOR:
-    indent(out, depth);
-    fprintf(out, "for %s\n", s->name);
-    dump_block(kid(s, 2), out, depth + 1);
+  case N_FOR: {
+    char head[128];
+    snprintf(head, sizeof head, "for %s", s->name ? s->name : "_");
+    dump_nested(head, kid(s, 2), out, depth);
     break;
+  }
   case N_IF:
-    indent(out, depth);
-    fputs("if\n", out);
-    dump_block(kid(s, 1), out, depth + 1);
-    if (kid(s, 2)) {
-      indent(out, depth);
-      fputs("else\n", out);
-      if (kid(s, 2)->kind == N_IF) dump_stmt(kid(s, 2), out, depth + 1);
-      else dump_block(kid(s, 2), out, depth + 1);
-    }
+    dump_nested("if", kid(s, 1), out, depth);
+    if (kid(s, 2)) dump_nested("else", kid(s, 2), out, depth);
     break;
   case N_RETURN:
     indent(out, depth);
