@@ -9,8 +9,13 @@
  *
  *   backward body formals: dc[nc], dk_acc[nkf]          (carries)
  *                          c_t[nc], x_t[nx], dy_t[ny]   (per step)
+ *                          ds_t[nc] when the stored carries have adjoints themselves
  *                          k[nk]                        (constants)
- *   results:               dc_t-1[nc], dk_acc + dk_t[nkf] (carries), dx_t[nxf] (per step)
+ *   results:               dc_t-1[nc] (+ ds_t), dk_acc + dk_t[nkf] (carries),
+ *                          dx_t[nxf] (per step)
+ *
+ * ds_t occurs in second-order derivatives: differentiating a backward scan makes the
+ * stored carries (its step inputs) receive adjoints, which join the carry adjoint.
  *
  * nkf and nxf count the floating constants and step inputs (others get no gradient). The
  * gradient of a constant is accumulated in the carry rather than stacked per step, so its
@@ -24,6 +29,7 @@
 typedef struct {
   int nc, nx, nk, ny, ax, rev;
   int nkf, nxf;
+  int ds; /* the stored carries have adjoints (ds_t step inputs) */
 } Geo;
 
 static Geo geo(const IrGraph *g, const IrNode *n)
@@ -32,7 +38,7 @@ static Geo geo(const IrGraph *g, const IrNode *n)
   s.nc = (int)n->attr.ints[0], s.nx = (int)n->attr.ints[1], s.nk = (int)n->attr.ints[2];
   s.ax = (int)n->attr.ints[3], s.rev = (int)n->attr.ints[4];
   s.ny = n->sub[0]->nouts - s.nc;
-  s.nkf = s.nxf = 0;
+  s.nkf = s.nxf = s.ds = 0;
   for (int j = 0; j < s.nk; j++) s.nkf += ir_is_float(ir_type(g, n->in[s.nc + s.nx + j])->dtype);
   for (int j = 0; j < s.nx; j++) s.nxf += ir_is_float(ir_type(g, n->in[s.nc + j])->dtype);
   return s;
@@ -70,7 +76,7 @@ static IrGraph *backward_body(IrGraph *g, const IrNode *n, const Geo *s)
 {
   const IrGraph *B = n->sub[0];
   IrGraph *bb = ir_graph_new();
-  int nf = 2 * s->nc + s->nkf + s->nx + s->ny + s->nk, p = 0;
+  int nf = 2 * s->nc + s->nkf + s->nx + s->ny + s->nk + (s->ds ? s->nc : 0), p = 0;
   IrVal *f = malloc((size_t)nf * sizeof *f), *res = malloc((size_t)B->nouts * sizeof *res);
   IrVal *wrt = malloc((size_t)(s->nc + s->nx + s->nk + 1) * sizeof *wrt);
   IrVal *d = malloc((size_t)(s->nc + s->nx + s->nk + 1) * sizeof *d), *outs = NULL;
@@ -85,12 +91,15 @@ static IrGraph *backward_body(IrGraph *g, const IrNode *n, const Geo *s)
   for (int j = 0; j < s->nc; j++) f[p] = ir_formal(bb, p, *ir_type(g, fw->in[j])), p++;           /* c_t */
   for (int j = 0; j < s->nx; j++) f[p] = ir_formal(bb, p, step_type(g, fw->in[s->nc + j], s->ax)), p++; /* x_t */
   for (int j = 0; j < s->ny; j++) f[p] = ir_formal(bb, p, B->vals[B->outs[s->nc + j]].t), p++;   /* dy_t */
+  int dsbase = p;
+  for (int j = 0; s->ds && j < s->nc; j++) f[p] = ir_formal(bb, p, *ir_type(g, fw->in[j])), p++; /* ds_t */
+  int kbase = p;
   for (int j = 0; j < s->nk; j++) f[p] = ir_formal(bb, p, *ir_type(g, fw->in[s->nc + s->nx + j])), p++; /* k */
   /* recompute the step: body(c_t, x_t, k) */
   IrVal args[256];
   if (s->nc + s->nx + s->nk > 256) goto oom;
   for (int j = 0; j < s->nc + s->nx; j++) args[j] = f[cbase + j];
-  for (int j = 0; j < s->nk; j++) args[s->nc + s->nx + j] = f[cbase + s->nc + s->nx + s->ny + j];
+  for (int j = 0; j < s->nk; j++) args[s->nc + s->nx + j] = f[kbase + j];
   if (ir_inline(bb, B, args, res)) goto fail;
   /* VJP with seeds (dc, dy_t) w.r.t. (c_t, x_t, k) */
   IrVal gseed[256];
@@ -103,7 +112,8 @@ static IrGraph *backward_body(IrGraph *g, const IrNode *n, const Geo *s)
   outs = malloc((size_t)(s->nc + s->nkf + s->nxf + 1) * sizeof *outs);
   if (!outs) goto oom;
   int q = 0, acc = s->nc;
-  for (int j = 0; j < s->nc; j++) outs[q++] = d[j];
+  for (int j = 0; j < s->nc; j++)
+    outs[q++] = s->ds && ir_is_float(ir_type(bb, d[j])->dtype) ? ir_binary(bb, OP_ADD, d[j], f[dsbase + j]) : d[j];
   for (int j = 0; j < s->nk; j++)
     if (ir_is_float(ir_type(bb, args[s->nc + s->nx + j])->dtype))
       outs[q++] = ir_binary(bb, OP_ADD, f[acc++], d[s->nc + s->nx + j]);
@@ -127,7 +137,7 @@ out:
  * carries, xs, dys), constants. */
 static IrNode *backward_scan(IrGraph *g, const IrNode *n, const IrVal *gout, const Geo *s, IrGraph *bb)
 {
-  int nc2 = s->nc + s->nkf, nx2 = s->nc + s->nx + s->ny;
+  int nc2 = s->nc + s->nkf, nx2 = s->nc + s->nx + s->ny + (s->ds ? s->nc : 0);
   IrVal init[128], xs[256], ks[128];
   if (nc2 > 128 || nx2 > 256 || s->nk > 128) {
     ir_graph_free(bb);
@@ -144,6 +154,8 @@ static IrNode *backward_scan(IrGraph *g, const IrNode *n, const IrVal *gout, con
   for (int j = 0; j < s->nc; j++) xs[j] = n->out[s->nc + s->ny + j];
   for (int j = 0; j < s->nx; j++) xs[s->nc + j] = n->in[s->nc + j];
   for (int j = 0; j < s->ny; j++) xs[s->nc + s->nx + j] = ir_or_zeros(g, gout[s->nc + j], ir_type(g, n->out[s->nc + j]));
+  for (int j = 0; s->ds && j < s->nc; j++) /* adjoints of the stored carries */
+    xs[s->nc + s->nx + s->ny + j] = ir_or_zeros(g, gout[s->nc + s->ny + j], ir_type(g, n->out[s->nc + s->ny + j]));
   return ir_scan_keep_streams(g, bb, nc2, init, nx2, xs, s->nk, ks, s->ax, !s->rev);
 }
 
@@ -151,6 +163,7 @@ int gr_scan(IrGraph *g, const IrNode *cn, const IrVal *gout, IrVal *gin)
 {
   IrNode *n = g->nodes[cn->id]; /* the forward scan is changed to save its carries */
   Geo s = geo(g, n);
+  for (int j = 0; n->attr.ints[5] && j < s.nc; j++) s.ds |= gout[s.nc + s.ny + j] != IR_NONE;
   if (ensure_saved(g, n, &s)) return -1;
   IrGraph *bb = backward_body(g, n, &s);
   if (!bb) return -1;

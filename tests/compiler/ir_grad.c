@@ -472,3 +472,50 @@ Test(grad, f32_model_with_f32_tolerances)
   cr_expect(rc == 0, "%s", msg);
   tc_free(c);
 }
+
+/* ------------------------------------------------------------ second order ---- */
+
+/* d/dx of sum(y) as a value of the graph (first-order gradient). */
+static IrVal first_grad(TC *c, IrVal y, IrVal x)
+{
+  const IrShape *s = &ir_type(c->g, y)->shape;
+  int ax[IR_MAX_RANK];
+  for (int i = 0; i < s->rank; i++) ax[i] = i;
+  IrVal loss = ir_reduce(c->g, OP_SUM, y, s->rank, ax, 0), gx = IR_NONE;
+  if (ad_grad(c->g, loss, 1, &x, &gx)) return IR_NONE;
+  return gx;
+}
+
+Test(grad, second_order_mlp_hessian_vector)
+{ /* the gradient is itself differentiated (Hessian-vector products, as TRPO needs) */
+  TC cc, *c = &cc;
+  tc_init(c);
+  IrVal x = IN(2, -1, 1, 3, 4), w = IN(2, -1, 1, 5, 4);
+  IrVal h = ir_unary(c->g, OP_SOFTPLUS, ir_matmul(c->g, x, w, 0, 1));
+  int64_t t[3] = {1, 4, 0};
+  IrVal l = ir_loss(c->g, OP_CROSS_ENTROPY, ir_unary(c->g, OP_TANH, h), tc_const_int(c, IR_I64, 1, D(3), t), 0);
+  IrVal gw = first_grad(c, l, w);
+  char msg[512] = "";
+  cr_expect(tc_gradcheck(c, gw, 1e-5, 1e-6, 1e-4, msg, sizeof msg) == 0, "%s", msg);
+  tc_free(c);
+}
+
+Test(grad, second_order_through_scan)
+{
+  TC cc, *c = &cc;
+  tc_init(c);
+  IrType ht = {IR_F64, ir_shape(1, D(2))};
+  IrGraph *body = ir_graph_new();
+  IrVal h = ir_formal(body, 0, ht), x = ir_formal(body, 1, ht), w = ir_formal(body, 2, ht);
+  IrVal h1 = ir_unary(body, OP_TANH, ir_binary(body, OP_ADD, ir_binary(body, OP_MUL, h, w), x));
+  IrVal o[2] = {h1, ir_binary(body, OP_MUL, h1, h1)};
+  ir_set_outputs(body, 2, o);
+  IrVal h0 = IN(1, -1, 1, 2), xs = IN(2, -1, 1, 3, 2), wv = IN(1, -1, 1, 2);
+  IrNode *n = ir_scan(c->g, body, 1, &h0, 1, &xs, 1, &wv, 0, 0);
+  cr_assert(n, "%s", ir_errmsg(c->g));
+  IrVal gw = first_grad(c, n->out[1], wv);
+  cr_assert(gw != IR_NONE, "%s", ir_errmsg(c->g));
+  char msg[512] = "";
+  cr_expect(tc_gradcheck(c, gw, 1e-5, 1e-6, 1e-4, msg, sizeof msg) == 0, "%s", msg);
+  tc_free(c);
+}
