@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 
 #include "check.h"
 
@@ -55,11 +56,14 @@ static void parse_sig(Builtin *b) {
   }
 }
 
-static void init_table(void) {
-  static int done;
-  if (done) return;
+static void parse_all(void) {
   for (int i = 0; i < NTABLE; i++) parse_sig(&table[i]);
-  done = 1;
+}
+
+/* Thread-safe: compilations may run in parallel threads of an embedding program. */
+static void init_table(void) {
+  static once_flag once = ONCE_FLAG_INIT;
+  call_once(&once, parse_all);
 }
 
 const Builtin *bi_find(const char *name) {

@@ -496,9 +496,10 @@ int type_print(const Type *t, char *buf, size_t n) {
   return (int)b.len;
 }
 
+/* Per-thread rotating buffers: up to 8 printed types alive in one message. */
 static char *rot_buf(void) {
-  static char bufs[8][512];
-  static int k;
+  static _Thread_local char bufs[8][512];
+  static _Thread_local int k;
   k = (k + 1) % 8;
   return bufs[k];
 }
@@ -523,9 +524,16 @@ Type *type_error(void) {
   return &err_type.t;
 }
 
+/* Out of memory, type_new hands out this per-thread sink (a TY_ERROR, reset each time) so
+ * that callers filling in fields never write into the shared error type. */
+static _Thread_local ChkType oom_sink;
+
 Type *type_new(Lang *L, TypeKind k) {
   ChkType *t = talloc(L, sizeof *t);
-  if (!t) return type_error();
+  if (!t) {
+    memset(&oom_sink, 0, sizeof oom_sink);
+    return &oom_sink.t;
+  }
   t->t.kind = k;
   return &t->t;
 }
