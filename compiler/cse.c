@@ -5,7 +5,8 @@
  * restricted to one block since the graph has no control flow). Two nodes are the same
  * when op, renamed inputs, attributes and (for constants) payload are equal. Random ops
  * compare their stream ids, so only draws that are identical by construction merge.
- * Inputs, params and states are never merged; scan and custom_grad (subgraphs) neither. */
+ * Inputs, params and states are never merged; scan and custom_grad nodes neither, but
+ * their subgraphs are processed recursively. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,10 @@ static int mergeable(const IrNode *n)
 int ir_cse(IrGraph *g)
 {
   if (g->failed) return -1;
+  for (int i = 0; i < g->nnodes; i++) /* subgraphs first: scan bodies, custom gradients */
+    for (int s = 0; s < 2; s++)
+      if (g->nodes[i]->sub[s] && ir_cse(g->nodes[i]->sub[s]))
+        return ir_fail(g, "cse (subgraph of node %d): %s", i, g->nodes[i]->sub[s]->err);
   int cap = 1;
   while (cap < 2 * g->nnodes + 2) cap *= 2;
   IrGraph *ng = ir_graph_new();

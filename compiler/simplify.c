@@ -9,7 +9,10 @@
  *     (<= 4096 elements) is evaluated by the reference interpreter into a constant.
  *   - dead code: nodes that do not reach g->outs are dropped (inputs, params and states
  *     stay: they are the graph's interface). Skipped when the graph has no results.
- * Each part can be switched off (IrPassOpts) so tests compare results with and without. */
+ * Subgraphs (scan bodies, custom gradients) are simplified first, recursively: a BPTT
+ * backward body recomputes the whole forward step, and dead code removes what its VJP
+ * does not use. Each part can be switched off (IrPassOpts) so tests compare results with
+ * and without. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,9 +160,20 @@ fail:
   return NULL;
 }
 
+/* Simplifies the subgraphs (scan bodies, custom gradients) of g's nodes. */
+static int simplify_subgraphs(IrGraph *g, const IrPassOpts *o)
+{
+  for (int i = 0; i < g->nnodes; i++)
+    for (int s = 0; s < 2; s++) {
+      IrGraph *sub = g->nodes[i]->sub[s];
+      if (sub && ir_simplify(sub, o)) return ir_fail(g, "simplify (subgraph of node %d): %s", i, sub->err);
+    }
+  return 0;
+}
+
 int ir_simplify(IrGraph *g, const IrPassOpts *o)
 {
-  if (g->failed) return -1;
+  if (g->failed || simplify_subgraphs(g, o)) return -1;
   IrGraph *ng = rewrite(g, o);
   if (!ng) return -1;
   ir_graph_swap(g, ng);

@@ -213,3 +213,53 @@ Test(passes, clone_keeps_live_nodes)
   ir_graph_free(c);
   ir_graph_free(g);
 }
+
+static int body_nodes(const IrGraph *g)
+{
+  int k = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    for (int s = 0; s < 2; s++)
+      if (g->nodes[i]->sub[s]) k += g->nodes[i]->sub[s]->nnodes + body_nodes(g->nodes[i]->sub[s]);
+  return k;
+}
+
+Test(passes, scan_bodies_are_simplified_too)
+{ /* BPTT: the backward body recomputes the forward step, partly dead for its VJP */
+  IrGraph *g = ir_graph_new();
+  IrType ht = {IR_F64, ir_shape(1, D(3))};
+  IrGraph *b = ir_graph_new();
+  IrVal h = ir_formal(b, 0, ht), x = ir_formal(b, 1, ht), w = ir_formal(b, 2, ht);
+  IrVal h1 = ir_unary(b, OP_TANH, ir_binary(b, OP_ADD, ir_binary(b, OP_MUL, h, w), x));
+  IrVal y = ir_unary(b, OP_EXP, ir_binary(b, OP_MUL, h1, ir_scalar(b, IR_F64, 1)));
+  IrVal o[2] = {h1, y};
+  ir_set_outputs(b, 2, o);
+  IrVal h0 = ir_fill(g, IR_F64, ht.shape, 0.1), xin = ir_input(g, "x", IR_F64, ir_shape(2, D(4, 3)));
+  IrVal wp = ir_param(g, "w", IR_F64, ht.shape, "ones");
+  IrNode *n = ir_scan(g, b, 1, &h0, 1, &xin, 1, &wp, 0, 0);
+  int ax[2] = {0, 1};
+  IrVal loss = ir_reduce(g, OP_SUM, n->out[1], 2, ax, 0), gw;
+  cr_assert(ad_grad(g, loss, 1, &wp, &gw) == 0, "%s", ir_errmsg(g));
+  IrVal outs[2] = {loss, gw};
+  ir_set_outputs(g, 2, outs);
+  double xv[12], wv[3] = {0.5, -0.3, 0.8};
+  for (int i = 0; i < 12; i++) xv[i] = sin(i);
+  double before[4], after[4];
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass) {
+      int n0 = body_nodes(g);
+      cr_assert(ir_simplify(g, NULL) == 0, "%s", ir_errmsg(g));
+      cr_assert(ir_cse(g) == 0, "%s", ir_errmsg(g));
+      verified(g, "simplify+cse");
+      cr_expect(body_nodes(g) < n0, "subgraphs shrink (%d -> %d)", n0, body_nodes(g));
+    }
+    IrInterp *I = ir_interp_new(g);
+    ir_interp_bind(I, "x", xv), ir_interp_bind(I, "w", wv);
+    cr_assert(ir_interp_run(I) == 0, "%s", ir_interp_error(I));
+    double *r = pass ? after : before;
+    r[0] = ir_interp_value(I, g->outs[0])->data[0];
+    memcpy(r + 1, ir_interp_value(I, g->outs[1])->data, 3 * sizeof(double));
+    ir_interp_free(I);
+  }
+  for (int i = 0; i < 4; i++) cr_expect(fabs(before[i] - after[i]) <= 1e-14 * (1 + fabs(before[i])), "[%d]", i);
+  ir_graph_free(g);
+}
