@@ -846,6 +846,19 @@ static Dim *conv_len(Chk *C, Dim *in, Dim *k, Dim *s, Dim *p, Dim *dil) {
   return dim_add(L, dim_floordiv(L, num, s), one);
 }
 
+/* Convolution and pooling outputs must not be empty: a 5x5 window over a 4x4 image. */
+static int positive_dims(Chk *C, BiCall *bc, Type *out) {
+  for (int i = 2; i < out->rank; i++) {
+    int64_t v;
+    if (dim_is_const(out->dims[i], &v) && v <= 0) {
+      diag_error(C->L, bc->call->span, "%s: the window does not fit: the output would be %s", bc->op->name,
+                 type_str_of(out));
+      return 0;
+    }
+  }
+  return 1;
+}
+
 static Type *conv_nd(Chk *C, BiCall *bc, int nsp) {
   Type *x = float_arg(C, bc, 0), *w = x ? float_arg(C, bc, 1) : NULL;
   if (!w) return NULL;
@@ -865,7 +878,8 @@ static Type *conv_nd(Chk *C, BiCall *bc, int nsp) {
   d[0] = x->dims[0];
   d[1] = w->dims[0];
   for (int k = 0; k < nsp; k++) d[2 + k] = conv_len(C, x->dims[2 + k], w->dims[2 + k], s[k], p[k], dl[k]);
-  return type_tensor(C->L, x->dtype, nsp + 2, d);
+  Type *out = type_tensor(C->L, x->dtype, nsp + 2, d);
+  return positive_dims(C, bc, out) ? out : NULL;
 }
 
 RULE(r_conv1d) {
@@ -918,7 +932,8 @@ RULE(r_pool2d) {
   d[0] = x->dims[0];
   d[1] = x->dims[1];
   for (int i = 0; i < 2; i++) d[2 + i] = conv_len(C, x->dims[2 + i], k[i], s[i], p[i], one);
-  return type_tensor(C->L, x->dtype, 4, d);
+  Type *out = type_tensor(C->L, x->dtype, 4, d);
+  return positive_dims(C, bc, out) ? out : NULL;
 }
 
 RULE(r_grid_sample) {

@@ -188,6 +188,28 @@ static void print_sig(Node *fn, char *buf, size_t n) {
   if (len < n) snprintf(buf + len, n - len, ")");
 }
 
+/* A result dim that became a constant <= 0 once the call's values were substituted
+ * (a 5x5 convolution of a 4x4 image): reported at the call. */
+static int nonpositive_dim(Chk *C, Node *call, Node *fn, Type *r) {
+  if (!r) return 0;
+  if (r->kind == TY_TUPLE) {
+    for (int i = 0; i < r->nelems; i++)
+      if (nonpositive_dim(C, call, fn, r->elems[i])) return 1;
+    return 0;
+  }
+  if (r->kind != TY_TENSOR) return 0;
+  for (int i = 0; i < r->rank; i++) {
+    int64_t v;
+    if (dim_is_const(r->dims[i], &v) && v <= 0) {
+      Diag *d = diag_error(C->L, call->span, "'%s' would return %s here: dimension %d is %lld",
+                           fn->name ? fn->name : "fn", type_str_of(r), i, (long long)v);
+      diag_note(C->L, d, fn->span, "'%s' declared here", fn->name ? fn->name : "fn");
+      return 1;
+    }
+  }
+  return 0;
+}
+
 Type *chk_fn_call(Chk *C, Node *call, Node *fn, Type *self, Node *const *args, int nargs, Type *const *argt) {
   Sym *fs = fn->sym;
   if (!fs || type_is_err(chk_fn_result(C, fn, self))) return type_error();
@@ -204,7 +226,9 @@ Type *chk_fn_call(Chk *C, Node *call, Node *fn, Type *self, Node *const *args, i
     Site s = {call, fn, an->name, args ? args[i] : NULL, an, i};
     if (!unify(C, &s, &b, fs->argt[i], argt[i])) ok = 0;
   }
-  return ok ? bsubst(C, &b, fs->ret) : type_error();
+  if (!ok) return type_error();
+  Type *r = bsubst(C, &b, fs->ret);
+  return nonpositive_dim(C, call, fn, r) ? type_error() : r;
 }
 
 /* Orders positional and keyword arguments by the callee's parameters; defaulted ones
