@@ -519,3 +519,65 @@ Test(grad, second_order_through_scan)
   cr_expect(tc_gradcheck(c, gw, 1e-5, 1e-6, 1e-4, msg, sizeof msg) == 0, "%s", msg);
   tc_free(c);
 }
+
+/* ------------------------------------------- passes on every op's gradient graph ---- */
+
+/* Evaluates all graph outputs into out (concatenated); returns the count. */
+static int eval_outs(TC *c, double *out, int cap)
+{
+  char msg[256];
+  IrInterp *I = tc_run(c, msg, sizeof msg);
+  cr_assert(I, "%s", msg);
+  int k = 0;
+  for (int i = 0; i < c->g->nouts; i++) {
+    const IrTensor *t = ir_interp_value(I, c->g->outs[i]);
+    for (int64_t j = 0; j < ir_numel(&t->t.shape) && k < cap; j++) out[k++] = t->data[j];
+  }
+  ir_interp_free(I);
+  return k;
+}
+
+ParameterizedTestParameters(grad, passes_preserve_gradients)
+{
+  static int ops[OP_NOPS];
+  int n = 0;
+  for (int op = 0; op < OP_NOPS; op++)
+    if (cases[op]) ops[n++] = op;
+  return cr_make_param_array(int, ops, (size_t)n);
+}
+
+/* simplify + CSE on the differentiated graph of every op: verified, same values. */
+ParameterizedTest(int *op, grad, passes_preserve_gradients)
+{
+  TC cc, *c = &cc;
+  tc_init(c);
+  IrVal y = cases[*op](c);
+  cr_assert(y != IR_NONE, "%s", ir_errmsg(c->g));
+  IrShape ys = ir_type(c->g, y)->shape;
+  int ax[IR_MAX_RANK];
+  for (int i = 0; i < ys.rank; i++) ax[i] = i;
+  IrVal loss = ir_reduce(c->g, OP_SUM, ir_binary(c->g, OP_MUL, y, tc_const_rand(c, &ys)), ys.rank, ax, 0);
+  IrVal grads[TC_MAX_IN];
+  cr_assert(ad_grad(c->g, loss, c->n, c->v, grads) == 0, "%s", ir_errmsg(c->g));
+  ir_set_outputs(c->g, 1, &loss);
+  ir_set_outputs(c->g, c->n, grads);
+  static double before[4096], after[4096];
+  int n0 = eval_outs(c, before, 4096), nodes0 = c->g->nnodes;
+  char msg[512];
+  cr_assert(ir_simplify(c->g, NULL) == 0, "%s", ir_errmsg(c->g));
+  cr_assert(ir_verify(c->g, "simplify", msg, sizeof msg) == 0, "%s: %s", ir_ops[*op].name, msg);
+  cr_assert(ir_cse(c->g) == 0, "%s", ir_errmsg(c->g));
+  cr_assert(ir_verify(c->g, "cse", msg, sizeof msg) == 0, "%s: %s", ir_ops[*op].name, msg);
+  for (int i = 0; i < c->n; i++) { /* value ids changed: find the inputs again by name */
+    char name[16];
+    snprintf(name, sizeof name, "in%d", i);
+    c->v[i] = ir_find_leaf(c->g, name);
+  }
+  int n1 = eval_outs(c, after, 4096);
+  cr_expect(n0 == n1);
+  cr_expect(c->g->nnodes <= nodes0);
+  for (int i = 0; i < n0 && i < n1; i++)
+    cr_expect(fabs(before[i] - after[i]) <= 1e-13 * (1 + fabs(before[i])), "%s [%d]: %.17g vs %.17g",
+              ir_ops[*op].name, i, before[i], after[i]);
+  tc_free(c);
+}
