@@ -3,23 +3,28 @@
  *
  * Sources: K. Goto, R. van de Geijn, "Anatomy of High-Performance Matrix Multiplication",
  * ACM TOMS 34(3), 2008; F. Van Zee, R. van de Geijn, "BLIS: A Framework for Rapidly
- * Instantiating BLAS Functionality", ACM TOMS 41(3), 2015. Loop nest (compiler-techniques §6.1):
+ * Instantiating BLAS Functionality", ACM TOMS 41(3), 2015. Loop nest (compiler-techniques
+ * §6.1), with the roles of the two innermost loops exchanged:
  *
- *   for jc in 0..N step NC          B panel op(B)[pc:pc+KC, jc:jc+NC], packed NR-wide (L3)
- *     for pc in 0..K step KC
- *       for ic in 0..M step MC      A block op(A)[ic:ic+MC, pc:pc+KC], packed MR-tall (L2)
- *         for jr in 0..NC step NR   B micro-panel KC x NR stays in L1 ...
- *           for ir in 0..MC step MR ... while the A micro-panels stream from L2
- *             ukr: MR x NR tile of C in registers, epilogue applied at the store
+ *   for jc in 0..N step NC          B panel op(B)[pc:pc+KC, jc:jc+NC], packed NR-wide,
+ *     for pc in 0..K step KC          stays in L2 (KC x NC x 4 bytes ~ 1 MiB of 2)
+ *       for ir in 0..M step MR      A micro-panel op(A)[ir:ir+MR, pc:pc+KC], packed MR-tall
+ *         for jr in 0..NC step NR     into a per-thread buffer that stays in L1 ...
+ *           ukr: MR x NR tile of C    ... while the B micro-panels stream from L2
+ *
+ * Measured here (bench/gemm_bench.c): the classic order (A block in L2, B micro-panel in
+ * L1) reached 0.7-0.85 of OpenBLAS; its B micro-panel (KC x 32 floats) nearly fills this
+ * core's 48 KiB L1. This order needs no MC, and repacks each A micro-panel once per B panel.
  *
  * Packing zero-pads edge micro-panels; micro-kernels store partial tiles with masks.
  * beta is applied on the first K block only (later blocks accumulate with beta = 1); bias
  * and ReLU only on the last one, while the tile is still in registers.
  *
  * Threads: one OpenMP team runs the whole nest. Each (jc, pc) step packs the B panel in
- * parallel, then takes up to MC * threads rows of A at a time, packs them in parallel, and
- * splits the (row block, jr) pairs statically: a tall problem gives each thread its own row
- * blocks (its own L2), a short one splits the columns. Small problems run serially.
+ * parallel, then splits the row tiles dynamically (on this shared 2-vCPU machine a thread
+ * is often preempted; static halves then wait for it) or, when C is short, the B
+ * micro-panels. Problems under GEMM_PAR_MIN_FLOPS run serially; small ones skip the
+ * blocking altogether (gemm_small).
  */
 #include <omp.h>
 #include <stdio.h>
@@ -28,10 +33,11 @@
 #include "kernels.h"
 
 /* Below this many flops (2 M N K) a second thread costs more than it brings. */
-#define GEMM_PAR_MIN_FLOPS (2.0 * 96 * 96 * 96)
-/* Problems up to this M N K (and K) skip packing A (see gemm_small). */
-#define GEMM_SMALL_MNK (300.0 * 300 * 300)
+#define GEMM_PAR_MIN_FLOPS (2.0 * 160 * 160 * 160)
+/* Problems up to this M N K, with K and op(B) this small, skip the blocking (gemm_small). */
+#define GEMM_SMALL_MNK (512.0 * 512 * 512)
 #define GEMM_SMALL_KMAX 512
+#define GEMM_SMALL_B (256 * 1024) /* floats of op(B) */
 
 /* ---- error message (shared by conv.c and pool.c) ---- */
 
@@ -83,14 +89,15 @@ static void ukr_scalar(int64_t kc, const float *a, int64_t acs, const float *b, 
 }
 
 static const kern_gemm_arch kern_gemm_scalar = {
-  "scalar-4x16", KERN_ISA_SCALAR, SC_MR, SC_NR, 128, 256, 2048,
+  "scalar-4x16", KERN_ISA_SCALAR, SC_MR, SC_NR, 256, 512,
   ukr_scalar, ukr_scalar, NULL, NULL,
 };
 
 /* ---- dispatch ---- */
 
 static int gemm_forced;          /* KERN_ISA_*; AUTO = follow the host */
-static int gemm_mc, gemm_kc, gemm_nc; /* blocking overrides, 0 = default */
+static double gemm_small_mnk = GEMM_SMALL_MNK;
+static int gemm_kc, gemm_nc;     /* blocking overrides, 0 = default */
 
 int kern_isa_host(void)
 {
@@ -130,11 +137,15 @@ const char *kern_gemm_kernel_name(void)
   return gemm_arch()->name;
 }
 
-void kern_gemm_set_blocking(int mc, int kc, int nc)
+void kern_gemm_set_blocking(int kc, int nc)
 {
-  gemm_mc = mc > 0 ? mc : 0;
   gemm_kc = kc > 0 ? kc : 0;
   gemm_nc = nc > 0 ? nc : 0;
+}
+
+void kern_gemm_set_small_limit(double mnk)
+{
+  gemm_small_mnk = mnk == 0.0 ? GEMM_SMALL_MNK : mnk;
 }
 
 /* ---- packing ---- */
@@ -188,7 +199,7 @@ typedef struct gemm_job {
   const float *bias_col, *bias_row;
   int relu;
   const kern_gemm_arch *arch;
-  int64_t mc, kc, nc;
+  int64_t kc, nc;
   float *abuf, *bbuf;
   int nt;
 } gemm_job;
@@ -217,20 +228,6 @@ static void gemm_pack_b(const gemm_job *g, int64_t pc, int64_t kc, int64_t jc, i
   }
 }
 
-/* Packs op(A)[ic:ic+mc, pc:pc+kc] into MR-tall micro-panels (work shared by the team). */
-static void gemm_pack_a(const gemm_job *g, int64_t ic, int64_t mc, int64_t pc, int64_t kc)
-{
-  int MR = g->arch->mr;
-  int64_t np = gemm_ceil(mc, MR);
-#pragma omp for schedule(static)
-  for (int64_t q = 0; q < np; q++) {
-    int64_t i = ic + q * MR;
-    const float *s = g->a.p + i * g->a.rs + pc * g->a.cs;
-    gemm_pack(g->arch, s, g->a.rs, g->a.cs, (int)gemm_min(MR, ic + mc - i), MR, kc,
-              g->abuf + q * MR * kc);
-  }
-}
-
 /* The epilogue of the tile at (i, j) for the K block starting at pc of length kc. */
 static kern_epi gemm_epi(const gemm_job *g, int64_t i, int64_t j, int64_t pc, int64_t kc)
 {
@@ -243,40 +240,39 @@ static kern_epi gemm_epi(const gemm_job *g, int64_t i, int64_t j, int64_t pc, in
   return e;
 }
 
-/* Runs micro-kernels over rows [i0, i1) (relative to the packed A at ic) and the B
- * micro-panel q of the panel at jc. */
-static void gemm_tiles(const gemm_job *g, int64_t ic, int64_t i0, int64_t i1, int64_t jc,
-                       int64_t nc, int64_t q, int64_t pc, int64_t kc)
+/* Packs the A micro-panel op(A)[i:i+MR, pc:pc+kc] into ap (this thread's, L1-sized) and
+ * runs it against B micro-panels [q0, q1) of the packed panel at jc. */
+static void gemm_row_tile(const gemm_job *g, int64_t i, int64_t q0, int64_t q1, int64_t jc,
+                          int64_t nc, int64_t pc, int64_t kc, float *ap)
 {
   const kern_gemm_arch *k = g->arch;
-  int64_t j = jc + q * k->nr;
-  int nr = (int)gemm_min(k->nr, jc + nc - j);
-  const float *bp = g->bbuf + q * k->nr * kc;
-  for (int64_t i = i0; i < i1; i += k->mr) {
-    int mr = (int)gemm_min(k->mr, i1 - i);
-    kern_epi e = gemm_epi(g, ic + i, j, pc, kc);
-    k->ukr(kc, g->abuf + i * kc, k->mr, bp, k->nr, g->c + (ic + i) * g->ldc + j, g->ldc, mr,
+  int mr = (int)gemm_min(k->mr, g->M - i);
+  gemm_pack(k, g->a.p + i * g->a.rs + pc * g->a.cs, g->a.rs, g->a.cs, mr, k->mr, kc, ap);
+  for (int64_t q = q0; q < q1; q++) {
+    int64_t j = jc + q * k->nr;
+    int nr = (int)gemm_min(k->nr, jc + nc - j);
+    kern_epi e = gemm_epi(g, i, j, pc, kc);
+    k->ukr(kc, ap, k->mr, g->bbuf + q * k->nr * kc, k->nr, g->c + i * g->ldc + j, g->ldc, mr,
            nr, &e);
   }
 }
 
-/* Computes C rows [ic, ic+mcc) against the packed B panel, splitting the work statically:
- * row blocks when there are enough rows for every thread, else B micro-panels. */
-static void gemm_block(const gemm_job *g, int64_t ic, int64_t mcc, int64_t jc, int64_t nc,
-                       int64_t pc, int64_t kc)
+/* All of C's rows against the packed B panel at (jc, pc). Threads split the row tiles
+ * when there are enough of them, else the B micro-panels (then each packs every A tile). */
+static void gemm_panel(const gemm_job *g, int64_t jc, int64_t nc, int64_t pc, int64_t kc)
 {
-  int MR = g->arch->mr;
-  int64_t nb = gemm_ceil(nc, g->arch->nr);
-  int64_t rows = gemm_ceil(gemm_ceil(mcc, g->nt), MR) * MR; /* rows per thread */
-  if (g->nt > 1 && mcc < g->nt * MR * 2)
-    rows = mcc; /* too short to split by rows */
-  rows = gemm_min(rows, g->mc);
-  int64_t nblk = gemm_ceil(mcc, rows);
-#pragma omp for schedule(static)
-  for (int64_t w = 0; w < nblk * nb; w++) {
-    int64_t ib = w / nb, q = w % nb;
-    gemm_tiles(g, ic, ib * rows, gemm_min(mcc, (ib + 1) * rows), jc, nc, q, pc, kc);
+  int MR = g->arch->mr, nt = omp_get_num_threads(), id = omp_get_thread_num();
+  int64_t ntiles = gemm_ceil(g->M, MR), nb = gemm_ceil(nc, g->arch->nr);
+  float *ap = g->abuf + (size_t)id * MR * g->kc;
+  if (nt == 1 || ntiles >= 2 * nt || nb < nt) {
+#pragma omp for schedule(dynamic) /* a preempted thread's tiles go to the others */
+    for (int64_t t = 0; t < ntiles; t++)
+      gemm_row_tile(g, t * MR, 0, nb, jc, nc, pc, kc, ap);
+    return;
   }
+  for (int64_t t = 0; t < ntiles; t++)
+    gemm_row_tile(g, t * MR, nb * id / nt, nb * (id + 1) / nt, jc, nc, pc, kc, ap);
+#pragma omp barrier
 }
 
 /* The whole nest; run by every thread of the team (or by the caller alone). */
@@ -287,66 +283,74 @@ static void gemm_run(const gemm_job *g)
     for (int64_t pc = 0; pc < g->K; pc += g->kc) {
       int64_t kc = gemm_min(g->kc, g->K - pc);
       gemm_pack_b(g, pc, kc, jc, nc);
-      for (int64_t ic = 0; ic < g->M; ic += g->mc * g->nt) {
-        int64_t mcc = gemm_min(g->mc * g->nt, g->M - ic);
-        gemm_pack_a(g, ic, mcc, pc, kc);
-        gemm_block(g, ic, mcc, jc, nc, pc, kc);
-      }
+      gemm_panel(g, jc, nc, pc, kc);
     }
   }
 }
 
 /* ---- small problems: one K block; A and B packed only when the layout needs it ---- */
 
-/* Whether the problem is small enough for gemm_small: one thread, one K block, operands
- * about L2-sized. A blocking override (tests, tuning) turns it off. */
+/* Whether the problem is small enough for gemm_small: one K block, and op(B) about half
+ * of L2 (every row tile streams all of it) unless there is a single row tile. A blocking
+ * override (tests, tuning) turns it off. */
 static int gemm_is_small(const gemm_job *g)
 {
-  return g->nt == 1 && !gemm_kc && g->K <= GEMM_SMALL_KMAX &&
-         (double)g->M * g->N * g->K <= GEMM_SMALL_MNK;
+  return !gemm_kc && g->K <= GEMM_SMALL_KMAX &&
+         (g->K * g->N <= GEMM_SMALL_B || g->M <= g->arch->mr) &&
+         (double)g->M * g->N * g->K <= gemm_small_mnk;
 }
 
-/* Floats of scratch gemm_small needs: an A micro-panel, and all of B when it is transposed. */
+/* Floats of scratch gemm_small needs: an A micro-panel per thread, and all of B when it is
+ * transposed. */
 static size_t gemm_small_scratch(const gemm_job *g)
 {
-  size_t na = (size_t)(g->arch->mr * g->K);
+  size_t na = (size_t)(g->nt * g->arch->mr * g->K);
   size_t nb = g->b.cs == 1 ? 0 : (size_t)(gemm_ceil(g->N, g->arch->nr) * g->arch->nr * g->K);
   return na + nb + 16;
 }
 
-/* C = op(A) op(B) without cache blocking. The kernel reads op(B) rows in place when B is
- * not transposed, and op(A) columns in place when A is transposed (full-height panels
- * only: an edge panel would read past the matrix); otherwise it packs. */
-static void gemm_small(gemm_job *g)
+/* One row tile of gemm_small: op(A) rows [i, i + mr) against all of op(B). */
+static void gemm_small_tile(const gemm_job *g, int64_t i, float *abuf)
 {
   const kern_gemm_arch *k = g->arch;
-  int64_t bpanel = k->nr * g->K;
-  g->bbuf = g->abuf + ((size_t)(k->mr * g->K + 15) & ~(size_t)15);
-  if (g->b.cs != 1)
+  int mr = (int)gemm_min(k->mr, g->M - i);
+  const float *ap = g->a.p + i * g->a.rs;
+  int64_t acs = g->a.cs;
+  kern_ukr_fn *ukr = k->strided;
+  if (g->a.cs == 1 && k->rows) {
+    ukr = k->rows;
+    acs = g->a.rs;
+  } else if (g->a.rs != 1 || mr < k->mr) {
+    gemm_pack(k, ap, g->a.rs, g->a.cs, mr, k->mr, g->K, abuf);
+    ap = abuf;
+    acs = k->mr;
+  }
+  for (int64_t j = 0; j < g->N; j += k->nr) {
+    int nr = (int)gemm_min(k->nr, g->N - j);
+    kern_epi e = gemm_epi(g, i, j, 0, g->K);
+    const float *bp = g->b.cs == 1 ? g->b.p + j : g->bbuf + j * g->K;
+    int64_t bks = g->b.cs == 1 ? g->b.rs : k->nr;
+    ukr(g->K, ap, acs, bp, bks, g->c + i * g->ldc + j, g->ldc, mr, nr, &e);
+  }
+}
+
+/* C = op(A) op(B) without cache blocking; run by every thread of the team (or the caller).
+ * The kernel reads op(B) rows in place when B is not transposed, and op(A) in place when
+ * the arch reads row-major A (rows) or A is transposed (full-height tiles only: an edge
+ * tile would read past the matrix); otherwise it packs. Threads split the row tiles. */
+static void gemm_small(const gemm_job *g)
+{
+  const kern_gemm_arch *k = g->arch;
+  if (g->b.cs != 1) {
+#pragma omp for schedule(static)
     for (int64_t j = 0; j < g->N; j += k->nr)
       gemm_pack(k, g->b.p + j * g->b.cs, g->b.cs, g->b.rs, (int)gemm_min(k->nr, g->N - j),
-                k->nr, g->K, g->bbuf + j / k->nr * bpanel);
-  for (int64_t i = 0; i < g->M; i += k->mr) {
-    int mr = (int)gemm_min(k->mr, g->M - i);
-    const float *ap = g->a.p + i * g->a.rs;
-    int64_t acs = g->a.cs;
-    kern_ukr_fn *ukr = k->strided;
-    if (g->a.cs == 1 && k->rows) {
-      ukr = k->rows;
-      acs = g->a.rs;
-    } else if (g->a.rs != 1 || mr < k->mr) {
-      gemm_pack(k, ap, g->a.rs, g->a.cs, mr, k->mr, g->K, g->abuf);
-      ap = g->abuf;
-      acs = k->mr;
-    }
-    for (int64_t j = 0; j < g->N; j += k->nr) {
-      int nr = (int)gemm_min(k->nr, g->N - j);
-      kern_epi e = gemm_epi(g, i, j, 0, g->K);
-      const float *bp = g->b.cs == 1 ? g->b.p + j : g->bbuf + j / k->nr * bpanel;
-      int64_t bks = g->b.cs == 1 ? g->b.rs : k->nr;
-      ukr(g->K, ap, acs, bp, bks, g->c + i * g->ldc + j, g->ldc, mr, nr, &e);
-    }
+                k->nr, g->K, g->bbuf + j * g->K);
   }
+  float *abuf = g->abuf + (size_t)omp_get_thread_num() * k->mr * g->K;
+#pragma omp for schedule(dynamic)
+  for (int64_t i = 0; i < g->M; i += k->mr)
+    gemm_small_tile(g, i, abuf);
 }
 
 /* ---- scratch memory: one growing 64-byte aligned buffer per calling thread ---- */
@@ -413,10 +417,8 @@ static void gemm_plan(gemm_job *g)
 {
   const kern_gemm_arch *k = gemm_arch();
   g->arch = k;
-  g->mc = gemm_mc ? gemm_mc : k->mc;
   g->kc = gemm_kc ? gemm_kc : k->kc;
   g->nc = gemm_nc ? gemm_nc : k->nc;
-  g->mc = gemm_ceil(g->mc, k->mr) * k->mr;
   g->nc = gemm_ceil(g->nc, k->nr) * k->nr;
   g->nt = gemm_threads(g->M, g->N, g->K);
 }
@@ -429,7 +431,7 @@ void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
     return;
   gemm_job g = {M, N, K, {A, trans_a ? 1 : lda, trans_a ? lda : 1},
                 {B, trans_b ? 1 : ldb, trans_b ? ldb : 1}, C, ldc, alpha, beta,
-                bias_col, bias_row, act == NNRT_ACT_RELU, NULL, 0, 0, 0, NULL, NULL, 1};
+                bias_col, bias_row, act == NNRT_ACT_RELU, NULL, 0, 0, NULL, NULL, 1};
   if (K <= 0 || alpha == 0.0f) {
     gemm_scale(&g);
     return;
@@ -437,15 +439,21 @@ void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
   gemm_plan(&g);
   if (gemm_is_small(&g)) {
     g.abuf = gemm_scratch(gemm_small_scratch(&g));
-    if (g.abuf)
-      gemm_small(&g);
-    else
+    if (!g.abuf) {
       gemm_naive(&g);
+      return;
+    }
+    g.bbuf = g.abuf + (((size_t)g.nt * g.arch->mr * K + 15) & ~(size_t)15);
+    if (g.nt == 1) {
+      gemm_small(&g);
+      return;
+    }
+#pragma omp parallel num_threads(g.nt)
+    gemm_small(&g);
     return;
   }
   int64_t kc = gemm_min(g.kc, K), nc = gemm_min(g.nc, N);
-  int64_t mcc = gemm_min(g.mc * g.nt, M);
-  size_t na = (size_t)(gemm_ceil(mcc, g.arch->mr) * g.arch->mr * kc);
+  size_t na = (size_t)(g.nt * g.arch->mr * g.kc);
   size_t nb = (size_t)(gemm_ceil(nc, g.arch->nr) * g.arch->nr * kc);
   float *buf = gemm_scratch(na + nb + 16);
   if (!buf) {

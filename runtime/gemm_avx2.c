@@ -67,6 +67,6 @@ KERN_AVX2 static void ukr_avx2_6x16(int64_t kc, const float *a, int64_t acs, con
 }
 
 const kern_gemm_arch kern_gemm_avx2 = {
-  "avx2-6x16", KERN_ISA_AVX2, MR, NR, 168, 256, 4080,
+  "avx2-6x16", KERN_ISA_AVX2, MR, NR, 256, 1024,
   ukr_avx2_6x16, ukr_avx2_6x16, NULL, NULL,
 };

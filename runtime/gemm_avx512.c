@@ -20,6 +20,9 @@
 
 enum { MR = 14, NR = 32 };
 
+/* The C tile is prefetched this many k steps before the end of the loop. */
+#define AVX512_C_AHEAD 48
+
 /* Mask of the first n (clamped to 0..16) lanes. */
 KERN_AVX512 static __mmask16 avx512_mask(int n)
 {
@@ -28,7 +31,8 @@ KERN_AVX512 static __mmask16 avx512_mask(int n)
 }
 
 /* Epilogue of one row: c = act(alpha * v + beta * c + bias_row + bias_col), masked. */
-KERN_AVX512 static void avx512_store_row(float *c, __m512 v0, __m512 v1, __mmask16 m0,
+KERN_AVX512 static inline __attribute__((always_inline)) void
+avx512_store_row(float *c, __m512 v0, __m512 v1, __mmask16 m0,
                                          __mmask16 m1, const kern_epi *e, int i)
 {
   __m512 alpha = _mm512_set1_ps(e->alpha);
@@ -75,11 +79,13 @@ avx512_tile(int64_t kc, const float *a, int64_t acs, const float *b, int64_t bks
     acc0[i] = _mm512_setzero_ps();
     acc1[i] = _mm512_setzero_ps();
   }
-  for (int i = 0; i < mr; i++) {
-    _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch((const char *)(c + i * ldc + 31), _MM_HINT_T0);
-  }
+  int64_t kpre = kc > AVX512_C_AHEAD ? kc - AVX512_C_AHEAD : 0;
   for (int64_t k = 0; k < kc; k++, a += acs, b += bks) {
+    if (k == kpre) /* late enough that the lines are still in L1 at the stores */
+      for (int i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + nr - 1), _MM_HINT_T0);
+      }
     __m512 b0, b1;
     if (packed) {
       b0 = _mm512_load_ps(b);
@@ -327,6 +333,6 @@ KERN_AVX512 static int avx512_pack(const float *s, int64_t ls, int64_t ts, int n
 }
 
 const kern_gemm_arch kern_gemm_avx512 = {
-  "avx512-14x32", KERN_ISA_AVX512, MR, NR, 336, 256, 4096,
+  "avx512-14x32", KERN_ISA_AVX512, MR, NR, 512, 512,
   ukr_avx512_packed, ukr_avx512_strided, ukr_avx512_rows, avx512_pack,
 };

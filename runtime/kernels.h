@@ -34,8 +34,12 @@ int kern_gemm_force_isa(int isa);
 /* The ISA GEMM will use now, and the name of its micro-kernel ("avx512-14x32", ...). */
 int kern_gemm_isa(void);
 const char *kern_gemm_kernel_name(void);
-/* Overrides the cache blocking of the current micro-kernel (0 keeps a value); for tuning. */
-void kern_gemm_set_blocking(int mc, int kc, int nc);
+/* Overrides the cache blocking of the current micro-kernel (0 keeps the default); for
+ * tuning and tests. */
+void kern_gemm_set_blocking(int kc, int nc);
+/* Problems with M N K up to mnk (and one K block) skip the cache blocking and packing of A
+ * (0: the default; < 0: never). For tuning and tests. */
+void kern_gemm_set_small_limit(double mnk);
 /* Same knob for vmath. */
 int kern_vmath_force_isa(int isa);
 
@@ -82,7 +86,7 @@ typedef int kern_pack_fn(const float *s, int64_t ls, int64_t ts, int nl, int W, 
 typedef struct kern_gemm_arch {
   const char *name;
   int isa, mr, nr;
-  int mc, kc, nc;      /* default cache blocking */
+  int kc, nc;          /* default cache blocking: KC x NR floats of A in L1, KC x NC in L2 */
   kern_ukr_fn *ukr;     /* on packed panels: acs == MR, bks == NR, B 64-byte aligned */
   kern_ukr_fn *strided; /* on operands in place: any acs, bks, alignment */
   /* On a row-major A in place: element (i, k) at a[i * acs + k] (acs is the row stride

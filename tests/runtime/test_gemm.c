@@ -116,7 +116,7 @@ Test(gemm, sizes_and_transposes)
 Test(gemm, sizes_small_blocking)
 {
   omp_set_num_threads(1);
-  kern_gemm_set_blocking(8, 16, 40); /* many MC, KC and NC blocks, edges everywhere */
+  kern_gemm_set_blocking(16, 40); /* many KC and NC blocks, edges everywhere */
   sweep_sizes();
 }
 
@@ -124,7 +124,7 @@ Test(gemm, alpha_beta_and_leading_dims)
 {
   static const float ab[][2] = {{1, 1}, {-0.5f, 0}, {2, 2.5f}, {0, 0.5f}, {0, 0}, {1, -1}};
   omp_set_num_threads(1);
-  kern_gemm_set_blocking(16, 24, 48);
+  kern_gemm_set_blocking(24, 48);
   for (int t = 0; t < 4; t++)
     for (size_t i = 0; i < sizeof ab / sizeof ab[0]; i++) {
       gcase g = {t & 1, t >> 1, 37, 45, 53, ab[i][0], ab[i][1], 7, 0, 0};
@@ -136,7 +136,7 @@ Test(gemm, bias_relu_epilogue)
 {
   omp_set_num_threads(1);
   for (int blk = 0; blk < 2; blk++) {
-    kern_gemm_set_blocking(blk ? 16 : 0, blk ? 24 : 0, blk ? 48 : 0); /* K > KC: several blocks */
+    kern_gemm_set_blocking(blk ? 24 : 0, blk ? 48 : 0); /* K > KC: several blocks */
     for (int t = 0; t < 4; t++) {
       gcase g = {t & 1, t >> 1, 41, 77, 90, 0.75f, 0.5f, 3, 1, NNRT_ACT_RELU};
       run_all_isas(&g);
@@ -161,7 +161,7 @@ Test(gemm, two_threads_tall_and_wide)
   static const int64_t sz[][3] = {{256, 200, 150}, {30, 400, 120}, {400, 30, 120}, {113, 97, 300}};
   omp_set_num_threads(2);
   for (int blk = 0; blk < 2; blk++) {
-    kern_gemm_set_blocking(blk ? 28 : 0, blk ? 64 : 0, blk ? 128 : 0);
+    kern_gemm_set_blocking(blk ? 64 : 0, blk ? 128 : 0);
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
       for (int t = 0; t < 4; t++) {
         gcase g = {t & 1, t >> 1, sz[s][0], sz[s][1], sz[s][2], 1.0f, 0.5f, 1, 1, NNRT_ACT_RELU};
