@@ -228,8 +228,12 @@ Type *bi_check_call(Chk *C, const Builtin *op, Node *call) {
       !bind_defaults(C, &bc, given))
     return type_error();
   if (err) return type_error();
+  int before = diag_error_count(C->L);
   Type *t = op->rule(C, &bc);
-  return t ? t : type_error();
+  if (t && t->kind != TY_ERROR) return t;
+  if (diag_error_count(C->L) == before)  /* a rule's silent failure: rank limit or memory */
+    diag_error(C->L, call->span, "%s: the result would have more than %d dimensions", op->name, NNC_MAX_RANK);
+  return type_error();
 }
 
 /* ---------------------------------------------------------------- rule helpers */

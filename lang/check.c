@@ -68,6 +68,7 @@ Type *chk_type_of_ann(Chk *C, Node *ann, int generic) {
   } else if (ann->kind == N_TTENSOR) {
     Dim *d[NNC_MAX_RANK];
     int ok = ann->nkids <= NNC_MAX_RANK;
+    if (!ok) diag_error(C->L, ann->span, "a tensor type has at most %d dimensions", NNC_MAX_RANK);
     for (int i = 0; ok && i < ann->nkids; i++) ok = !type_is_err(ann_dim_type(C, ann->kids[i], &d[i]));
     if (ok) r = type_tensor(C->L, (DType)ann->op, ann->nkids, d);
   } else if (ann->kind == N_TTUPLE) {

@@ -461,14 +461,28 @@ static Dim *slice_len(Chk *C, Node *sl, Dim *n) {
 
 static Type *index_tensor(Chk *C, Node *ix, Type *x) {
   Dim *d[NNC_MAX_RANK];
-  int r = 0, ax = 0, used = count_axes(ix);
+  int r = 0, ax = 0, used = count_axes(ix), ell = 0;
+  for (int i = 1; i < ix->nkids; i++)
+    if (ix->kids[i]->kind == N_ELLIPSIS && ell++) {
+      diag_error(C->L, ix->kids[i]->span, "only one '...' per subscript");
+      return type_error();
+    }
   if (used > x->rank) {
     diag_error(C->L, ix->span, "too many indices (%d) for %s", used, type_str_of(x));
     return type_error();
   }
+  int nnone = 0, nint = 0;
+  for (int i = 1; i < ix->nkids; i++) {
+    NodeKind k = ix->kids[i]->kind;
+    nnone += k == N_NONE;
+    nint += k != N_NONE && k != N_SLICE && k != N_ELLIPSIS;
+  }
+  if (x->rank - nint + nnone > NNC_MAX_RANK) {
+    diag_error(C->L, ix->span, "the result would have more than %d dimensions", NNC_MAX_RANK);
+    return type_error();
+  }
   for (int i = 1; i < ix->nkids; i++) {
     Node *s = ix->kids[i];
-    if (r >= NNC_MAX_RANK) return type_error();
     if (s->kind == N_NONE) {
       d[r++] = dim_const(C->L, 1);
     } else if (s->kind == N_ELLIPSIS) {
@@ -640,6 +654,11 @@ Type *chk_scan(Chk *C, Node *scan) {
   Type *out[16];
   for (int i = 0; i < nr; i++) {
     int ax = stack_ax >= 0 ? stack_ax : batched ? 1 : 0;  /* insert_axis clamps to the rank */
+    if (res[i]->kind != TY_TENSOR || res[i]->rank >= NNC_MAX_RANK) {
+      diag_error(C->L, stepn->span, "scan: per-step value %s cannot be stacked (a tensor of at most %d dimensions)",
+                 type_str_of(res[i]), NNC_MAX_RANK - 1);
+      return type_error();
+    }
     out[i] = insert_axis(C, res[i], ax, along);
   }
   return nr == 1 ? out[0] : type_tuple(C->L, nr, out);
