@@ -235,12 +235,8 @@ static void node_drop_last(IrGraph *g)
   node_free(n);
 }
 
-/* Number of outputs the op will have before its shape rule runs. */
-static int initial_nout(IrOp op, int nin, const IrAttrs *a)
-{
-  (void)nin, (void)a;
-  return op == OP_SPLIT || op == OP_SCAN || op == OP_TOPK ? 0 : 1; /* their shape rules add the outputs */
-}
+/* Outputs a node has before its shape rule runs: the rules of IR_MULTI ops add theirs. */
+static int initial_nout(IrOp op) { return ir_ops[op].flags & IR_MULTI ? 0 : 1; }
 
 IrNode *ir_add_node(IrGraph *g, IrOp op, int nin, const IrVal *in, const IrAttrs *a)
 {
@@ -255,8 +251,7 @@ IrNode *ir_add_node(IrGraph *g, IrOp op, int nin, const IrVal *in, const IrAttrs
       ir_fail(g, "%s: input %d is not a value of this graph", oi->name, i);
       return NULL;
     }
-  int nout = initial_nout(op, nin, a);
-  IrNode *n = node_new(g, op, nin, in, a, nout < 0 ? 0 : nout);
+  IrNode *n = node_new(g, op, nin, in, a, initial_nout(op));
   if (!n) return NULL;
   if (oi->shape(g, n)) {
     node_drop_last(g);

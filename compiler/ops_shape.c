@@ -576,10 +576,11 @@ int shp_broadcast_to(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   IrShape s = ir_shape(n->attr.nint, n->attr.ints), b;
-  char x[96];
-  if (n->attr.nint > IR_MAX_RANK || ir_broadcast_shapes(&t->shape, &s, &b) || !ir_shape_eq(&b, &s))
-    return fail1(g, n, "cannot broadcast", 0);
-  (void)x;
+  if (n->attr.nint > IR_MAX_RANK) return ir_fail(g, "broadcast_to: rank %d too large", n->attr.nint);
+  IrType want = {t->dtype, s};
+  char x[96], y[96];
+  if (ir_broadcast_shapes(&t->shape, &s, &b) || !ir_shape_eq(&b, &s))
+    return ir_fail(g, "broadcast_to: cannot broadcast %s to %s", ts(t, x), ts(&want, y));
   set_out(g, n, 0, t->dtype, &s);
   return 0;
 }
