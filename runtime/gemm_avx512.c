@@ -333,6 +333,6 @@ KERN_AVX512 static int avx512_pack(const float *s, int64_t ls, int64_t ts, int n
 }
 
 const kern_gemm_arch kern_gemm_avx512 = {
-  "avx512-14x32", KERN_ISA_AVX512, MR, NR, 512, 512,
+  "avx512-14x32", KERN_ISA_AVX512, MR, NR, 384, 768,
   ukr_avx512_packed, ukr_avx512_strided, ukr_avx512_rows, avx512_pack,
 };
