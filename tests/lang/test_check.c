@@ -254,3 +254,67 @@ Test(check, recursion_with_declared_result) {
   cr_expect_eq(errors_of("fn f(x: f32[B]) -> f32[B] = f(x)\n", &m), 0, "%s", m);
   free(m);
 }
+
+/* ---------------------------------------------------------------- mutants */
+
+/* Deterministic mutants of the golden programs (a token replaced, inserted or deleted):
+ * the checker must not crash, and when it reports no error no expression may be left
+ * with TY_ERROR (a silent failure). */
+static unsigned rng_state = 12345;
+
+static unsigned rnd(unsigned n) {
+  rng_state = rng_state * 1103515245u + 12345u;
+  return (rng_state >> 16) % n;
+}
+
+static const Node *silent_error(const Node *n) {
+  if (!n) return NULL;
+  if (n->type && n->type->kind == TY_ERROR) return n;
+  for (int i = 0; i < n->nkids; i++) {
+    const Node *s = silent_error(n->kids[i]);
+    if (s) return s;
+  }
+  return NULL;
+}
+
+static const char *mut_tokens[] = {"x", "B", "0", "-1", "2.5", "(", ")", "[", "]", ",", "@", "+", "*", "/",
+                                   "axis = 1", "f32[B]", "i32[B]", "(a, b)", "zeros(B)", "None", "...", "T",
+                                   ".T", "relu", "training", "true", "not", "**", "%", "x[:, -9]", "h", "W"};
+
+static void mutate_and_check(const char *text, size_t len, int count) {
+  char *buf = malloc(len + 64);
+  for (int k = 0; k < count; k++) {
+    size_t at = rnd((unsigned)len), n = 0;
+    while (at < len && (text[at] == ' ' || text[at] == '\n')) at++;
+    size_t end = at;
+    while (end < len && text[end] != ' ' && text[end] != '\n') end++;
+    memcpy(buf, text, at);
+    n = at;
+    unsigned op = rnd(3);
+    const char *t = mut_tokens[rnd(sizeof mut_tokens / sizeof mut_tokens[0])];
+    if (op != 2) n += (size_t)sprintf(buf + n, "%s ", t);
+    size_t rest = op == 1 ? at : end;
+    memcpy(buf + n, text + rest, len - rest);
+    n += len - rest;
+    Lang *L = new_lang();
+    Node *file = lang_parse_string(L, "mutant.nn", buf, n);
+    lang_check(L, file);
+    FILE *nul = fopen("/dev/null", "w");
+    lang_dump_types(L, file, nul);
+    fclose(nul);
+    const Node *s = diag_error_count(L) == 0 ? silent_error(file) : NULL;
+    cr_expect_null(s, "silent TY_ERROR in mutant:\n%.*s", (int)n, buf);
+    lang_free(L);
+  }
+  free(buf);
+}
+
+static void mutate_file(const char *path) {
+  char *s = read_text(path);
+  if (s) mutate_and_check(s, strlen(s), 40);
+  free(s);
+}
+
+Test(check, mutants_do_not_crash_or_fail_silently) {
+  cr_assert_geq(each_nn(NNC_SOURCE_DIR "/tests/lang/golden/types", mutate_file), 6);
+}
