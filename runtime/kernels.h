@@ -40,13 +40,15 @@ void kern_gemm_set_blocking(int kc, int nc);
 /* Problems with M N K up to mnk (and one K block) skip the cache blocking and packing of A
  * (0: the default; < 0: never). For tuning and tests. */
 void kern_gemm_set_small_limit(double mnk);
-/* Same knob for vmath. */
+/* Forces vmath to KERN_ISA_SCALAR or KERN_ISA_AVX512 (there is no AVX2 variant: such
+ * hosts run the scalar code); 0 iff the host supports it. */
 int kern_vmath_force_isa(int isa);
 
 /* ---- SGEMM ----
  * C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, op(X) = X or X^T (trans_x != 0).
  * A is f32[M, lda] (or f32[K, lda] when transposed), B is f32[K, ldb] (or f32[N, ldb]).
- * beta == 0 means C is not read (it may hold NaN). */
+ * beta == 0 means C is not read (it may hold NaN). Runs on up to omp_get_max_threads()
+ * threads when 2 M N K >= 2 * 160^3, serially below that or inside a parallel region. */
 void nnrt_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                 int64_t ldc);
