@@ -100,10 +100,12 @@ static Dim *dim_atom(Lang *L, const Atom *a) {
   return d;
 }
 
+/* Symbol names are interned, so users may compare them by pointer (dim_is_sym). */
 Dim *dim_sym(Lang *L, const char *name) {
   Atom *a = talloc(L, sizeof *a);
   if (!a) return NULL;
-  a->name = name;
+  a->name = lang_intern(L, name, strlen(name));
+  if (!a->name) return NULL;
   return dim_atom(L, a);
 }
 
