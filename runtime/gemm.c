@@ -413,6 +413,19 @@ static int gemm_threads(int64_t M, int64_t N, int64_t K)
   return nt < 1 ? 1 : nt;
 }
 
+/* Runs body on g->nt threads. Its loops are orphaned worksharing constructs, which bind to
+ * the innermost enclosing team: called inside someone else's parallel region, the job
+ * needs a (1-thread) team of its own, or its loops would be split across theirs. */
+static void gemm_team(const gemm_job *g, void (*body)(const gemm_job *))
+{
+  if (g->nt == 1 && !omp_in_parallel()) {
+    body(g);
+    return;
+  }
+#pragma omp parallel num_threads(g->nt)
+  body(g);
+}
+
 static void gemm_plan(gemm_job *g)
 {
   const kern_gemm_arch *k = gemm_arch();
@@ -444,12 +457,7 @@ void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
       return;
     }
     g.bbuf = g.abuf + (((size_t)g.nt * g.arch->mr * K + 15) & ~(size_t)15);
-    if (g.nt == 1) {
-      gemm_small(&g);
-      return;
-    }
-#pragma omp parallel num_threads(g.nt)
-    gemm_small(&g);
+    gemm_team(&g, gemm_small);
     return;
   }
   int64_t kc = gemm_min(g.kc, K), nc = gemm_min(g.nc, N);
@@ -462,12 +470,7 @@ void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
   }
   g.abuf = buf;
   g.bbuf = buf + ((na + 15) & ~(size_t)15);
-  if (g.nt == 1) {
-    gemm_run(&g);
-    return;
-  }
-#pragma omp parallel num_threads(g.nt)
-  gemm_run(&g);
+  gemm_team(&g, gemm_run);
 }
 
 void nnrt_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,

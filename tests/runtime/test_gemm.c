@@ -170,6 +170,29 @@ Test(gemm, two_threads_tall_and_wide)
   }
 }
 
+/* Regression: GEMMs called from inside a parallel region (each thread its own problem)
+ * must not split their loops across the caller's team. */
+Test(gemm, called_inside_parallel_region)
+{
+  enum { T = 2, M = 70, N = 90, K = 60 };
+  float *a = rand_buf(T * M * K, 5), *b = rand_buf(T * K * N, 6);
+  float *c = calloc(T * M * N, sizeof *c), *ref = calloc(T * M * N, sizeof *ref);
+  for (int t = 0; t < T; t++) /* serial reference */
+    nnrt_sgemm(0, 0, M, N, K, 1.0f, a + t * M * K, K, b + t * K * N, N, 0.0f, ref + t * M * N, N);
+  omp_set_num_threads(T);
+  for (int blk = 0; blk < 2; blk++) { /* the small path, then the blocked one */
+    kern_gemm_set_blocking(blk ? 16 : 0, blk ? 64 : 0);
+#pragma omp parallel num_threads(T)
+    {
+      int t = omp_get_thread_num();
+      nnrt_sgemm(0, 0, M, N, K, 1.0f, a + t * M * K, K, b + t * K * N, N, 0.0f, c + t * M * N, N);
+    }
+    for (int i = 0; i < T * M * N; i++)
+      cr_assert(fabsf(c[i] - ref[i]) <= 1e-4f * (1.0f + fabsf(ref[i])), "blk=%d i=%d", blk, i);
+  }
+  free(a), free(b), free(c), free(ref);
+}
+
 Test(gemm, empty_is_noop)
 {
   float c[4] = {1, 2, 3, 4};
