@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <llvm-c/Core.h>
 
@@ -114,6 +115,11 @@ int cg_compile(jit_t *j, const kir_func *f, const cg_options *o, cg_entry *fn);
 
 /* Is name a function of the runtime ABI (so a kernel may call it)? */
 int cg_abi_has(const char *name);
+
+/* --dump=WHAT for a kernel function: "kernels" (kir_print), "llvm" (the module before
+ * optimisation), "llvm-opt" (after jit_optimize) or "asm" (host assembly). Writes to out;
+ * returns -1 with the message in j for an unknown WHAT or a failure. */
+int cg_dump(jit_t *j, const kir_func *f, const cg_options *o, const char *what, FILE *out);
 
 /* ---------------------------------------------------- codegen_scalar.c ---- */
 

@@ -756,3 +756,26 @@ int cg_compile(jit_t *j, const kir_func *f, const cg_options *o, cg_entry *fn) {
   *fn = (cg_entry)addr;
   return 0;
 }
+
+int cg_dump(jit_t *j, const kir_func *f, const cg_options *o, const char *what, FILE *out) {
+  if (!strcmp(what, "kernels")) {
+    kir_print(f, out);
+    return 0;
+  }
+  int opt = !strcmp(what, "llvm-opt") || !strcmp(what, "asm");
+  if (!opt && strcmp(what, "llvm"))
+    return jit_fail(j, "unknown dump '%s' (kernels, llvm, llvm-opt, asm)", what);
+  LLVMModuleRef m;
+  if (cg_build(j, f, o, &m))
+    return -1;
+  char *text = NULL;
+  size_t len = 0;
+  int rc = opt ? jit_optimize(j, m) : 0;
+  if (rc == 0)
+    rc = jit_emit(j, m, strcmp(what, "asm") ? JIT_EMIT_LLVM : JIT_EMIT_ASM, &text, &len);
+  if (rc == 0 && fwrite(text, 1, len, out) != len)
+    rc = jit_fail(j, "cannot write the %s dump", what);
+  free(text);
+  LLVMDisposeModule(m);
+  return rc;
+}

@@ -785,6 +785,39 @@ static int r_scan(lower_ctx *L, const IrNode *n) {
   return rc;
 }
 
+/* topk along ints[1]: rank_j = #{i : x_i before x_j} (greater, or equal with a lower index;
+ * less when ascending), then for r < k: values[r] = sum_j (rank_j == r ? x_j : 0) and the
+ * same for the index. O(len^2) per row, all accesses affine. */
+static int r_topk(lower_ctx *L, const IrNode *n) {
+  const IrType *xt = vt(L, n->in[0]);
+  const IrShape *s = &xt->shape;
+  int ax = (int)n->attr.ints[1], asc = (int)n->attr.ints[2], x = lower_in(L, n->in[0]);
+  int64_t k = n->attr.ints[0], outer = 1, len = s->dim[ax], inner = 1;
+  for (int d = 0; d < ax; d++)
+    outer *= s->dim[d];
+  for (int d = ax + 1; d < s->rank; d++)
+    inner *= s->dim[d];
+  int rank = lower_tmp(L, "topk_rank", KIR_I64, outer * len * inner), flags[4];
+  int64_t e1[4] = {outer, len, inner, len};
+  lower_flags(4, e1, 3, flags);
+  kir_loop(L->f, "topk_rank", 4, e1, flags);
+  kir_index xj = {.stride = {len * inner, inner, 1, 0}}, xi = {.stride = {len * inner, 0, 1, inner}};
+  int vj = kir_load(L->f, x, xj), vi = kir_load(L->f, x, xi);
+  int ahead = kir_op2(L->f, asc ? SC_LT : SC_GT, vi, vj);
+  int tie = kir_op2(L->f, SC_AND, kir_op2(L->f, SC_EQ, vi, vj), kir_op2(L->f, SC_LT, kir_iv(L->f, 3), kir_iv(L->f, 1)));
+  int one = kir_op3(L->f, SC_SELECT, kir_op2(L->f, SC_OR, ahead, tie), cnst(L, KIR_I64, 1), cnst(L, KIR_I64, 0));
+  kir_store_to(L->f, rank, (kir_index){.stride = {len * inner, inner, 1}}, one, KIR_RED_SUM, -1);
+  int ov = lower_out(L, n->out[0]), oi = lower_out(L, n->out[1]);
+  int64_t e2[4] = {outer, k, inner, len};
+  lower_flags(4, e2, 3, flags);
+  kir_loop(L->f, "topk", 4, e2, flags);
+  kir_index xr = {.stride = {len * inner, 0, 1, inner}}, xo = {.stride = {k * inner, inner, 1}};
+  int hit = kir_op2(L->f, SC_EQ, kir_load(L->f, rank, xr), kir_iv(L->f, 1));
+  kir_store_to(L->f, ov, xo, kir_op3(L->f, SC_SELECT, hit, kir_load(L->f, x, xr), cnst(L, xt->dtype, 0)), KIR_RED_SUM, -1);
+  kir_store_to(L->f, oi, xo, kir_op3(L->f, SC_SELECT, hit, kir_iv(L->f, 3), cnst(L, KIR_I64, 0)), KIR_RED_SUM, -1);
+  return 0;
+}
+
 /* take_along / put_along_add: loop over idx's shape; x is indexed by the same position
  * with the axis coordinate replaced by idx (clamped). */
 static kir_index along_x(lower_ctx *L, const IrNode *n, kir_dyn *dyn) {
@@ -841,6 +874,7 @@ static const lower_fn rules[OP_NOPS] = {
     [OP_MAXPOOL2D_GRAD] = r_pool, [OP_AVGPOOL2D_GRAD] = r_pool,
     [OP_SCAN] = r_scan,           [OP_CUSTOM_GRAD] = r_custom_grad,
     [OP_ARGMIN] = r_argmax,       [OP_TAKE_ALONG] = r_take_along, [OP_PUT_ALONG_ADD] = r_put_along_add,
+    [OP_TOPK] = r_topk,
 };
 
 lower_fn lower_rule(IrOp op) { return op >= 0 && op < OP_NOPS ? rules[op] : NULL; }

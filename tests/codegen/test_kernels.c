@@ -561,3 +561,26 @@ Test(kernels, repeat_out_of_bounds_is_rejected) {
   cr_assert(strstr(msg, "x[0..4] outside its 4 elements"), "%s", msg);
   kir_free(f);
 }
+
+/* --dump=llvm, llvm-opt, asm of one kernel function; an unknown dump is an error. */
+Test(kernels, dumps_llvm_and_asm) {
+  int64_t n = 64;
+  kir_func *f = kir_new("dumpme", 2);
+  int A = kir_buffer(f, "a", KIR_F32, 0, 0, n), O = kir_buffer(f, "o", KIR_F32, 1, 0, n);
+  kir_loop(f, "k", 1, &n, NULL);
+  kir_index x = kir_index_bcast(1, 1, &n);
+  kir_store_to(f, O, x, kir_op2(f, SC_MUL, kir_load(f, A, x), kir_load(f, A, x)), KIR_RED_NONE, -1);
+  const char *what[3] = {"llvm", "llvm-opt", "asm"}, *want[3] = {"define internal void @dumpme.k.0(ptr noalias", " x float>", "dumpme:"};
+  for (int i = 0; i < 3; i++) {
+    char *txt;
+    size_t len;
+    FILE *m = open_memstream(&txt, &len);
+    cr_assert_eq(cg_dump(J, f, NULL, what[i], m), 0, "%s", jit_errmsg(J));
+    fclose(m);
+    cr_assert(strstr(txt, want[i]), "--dump=%s lacks '%s':\n%s", what[i], want[i], txt);
+    free(txt);
+  }
+  cr_assert_eq(cg_dump(J, f, NULL, "graph", stdout), -1);
+  cr_assert(strstr(jit_errmsg(J), "unknown dump 'graph'"));
+  kir_free(f);
+}

@@ -451,6 +451,26 @@ Test(lower, pooling_matches_interpreter) {
   }
 }
 
+Test(lower, topk_matches_interpreter) {
+  for (int ax = 0; ax < 2; ax++)
+    for (int asc = 0; asc < 2; asc++) {
+      IrGraph *g = ir_graph_new();
+      IrVal x = ir_input(g, "x", IR_I64, sh(2, 5, 6, 0)), v, i; /* small ints: many ties */
+      cr_assert_eq(ir_topk(g, x, 3, ax, asc, &v, &i), 0, "%s", ir_errmsg(g));
+      IrVal outs[2] = {v, i};
+      ir_set_outputs(g, 2, outs);
+      check_graph(g, "topk", 4);
+      ir_graph_free(g);
+      g = ir_graph_new();
+      x = ir_input(g, "x", IR_F32, sh(2, 4, 7, 0));
+      cr_assert_eq(ir_topk(g, x, 7, 1, asc, &v, &i), 0, "%s", ir_errmsg(g)); /* argsort */
+      outs[0] = v, outs[1] = i;
+      ir_set_outputs(g, 2, outs);
+      check_graph(g, "sort", 0);
+      ir_graph_free(g);
+    }
+}
+
 Test(lower, take_put_along_match_interpreter) {
   for (int ax = 0; ax < 2; ax++) {
     IrGraph *g = ir_graph_new();
@@ -528,6 +548,8 @@ static const char aot_main[] =
     "  }\n"
     "  aotf(s);\n"
     "  fwrite(s[3], 1, aotf_slot_bytes[3], out);\n"
+    "  for (int i = 0; i < AOTF_NSLOTS; i++) free(s[i]);\n"
+    "  fclose(in);\n"
     "  return fclose(out) != 0;\n}\n";
 
 /* nnc -c: object + header linked into a C program with libnnrt only; its result equals
@@ -568,8 +590,13 @@ Test(lower, aot_object_links_and_runs, .timeout = 60) {
     ir_interp_bind_id(I, p.slots[s].val, d);
   }
   fclose(f);
-  snprintf(cmd, sizeof cmd, "cc -std=c11 -I%s -o %s/prog %s/main.c %s %s/runtime/libnnrt.a -fopenmp -lm -lz && %s/prog %s/in.bin %s/out.bin",
-           dir, dir, dir, obj, NNC_BINARY_DIR, dir, dir, dir);
+#ifdef NNC_SANITIZE
+  const char *san = "-fsanitize=address,undefined"; /* libnnrt.a is instrumented */
+#else
+  const char *san = "";
+#endif
+  snprintf(cmd, sizeof cmd, "cc -std=c11 %s -I%s -o %s/prog %s/main.c %s %s/runtime/libnnrt.a -fopenmp -lm -lz && %s/prog %s/in.bin %s/out.bin",
+           san, dir, dir, dir, obj, NNC_BINARY_DIR, dir, dir, dir);
   cr_assert_eq(system(cmd), 0, "%s", cmd);
   cr_assert_eq(ir_interp_run(I), 0);
   const IrTensor *want = ir_interp_value(I, y);
