@@ -208,6 +208,9 @@ void lower_flags(int rank, const int64_t *ext, int nkeep, int *flags);
 /* Lowers subgraph sub inline (same function, same arena) with its formal i bound to
  * buffer formals[i]; results[i] gets the buffer of sub->outs[i]. */
 int lower_sub(lower_ctx *L, const IrGraph *sub, const int *formals, int nformals, int *results);
+/* Merges adjacent loop dims d, d+1 wherever every index x[0..nx) has stride[d] ==
+ * stride[d+1] * ext[d+1]; rewrites ext and x, returns the new rank. */
+int lower_collapse(int rank, int64_t *ext, kir_index *x, int nx);
 /* Per-op rules of lower_ops.c for ops without a scalar opcode; NULL if not lowered. */
 lower_fn lower_rule(IrOp op);
 

@@ -90,19 +90,49 @@ int lower_in(lower_ctx *L, IrVal v) { return L->buf[v]; }
 
 /* ------------------------------------------------------------ elementwise ---- */
 
-/* out = op(in...) over the output shape, inputs broadcast. */
+int lower_collapse(int rank, int64_t *ext, kir_index *x, int nx) {
+  int r = rank;
+  for (int d = r - 2; d >= 0; d--) {
+    int ok = 1;
+    for (int i = 0; i < nx; i++)
+      ok &= x[i].stride[d] == x[i].stride[d + 1] * ext[d + 1];
+    if (!ok)
+      continue;
+    ext[d] *= ext[d + 1];
+    for (int i = 0; i < nx; i++) {
+      x[i].stride[d] = x[i].stride[d + 1];
+      for (int e = d + 1; e < r - 1; e++)
+        x[i].stride[e] = x[i].stride[e + 1];
+      x[i].stride[r - 1] = 0;
+    }
+    for (int e = d + 1; e < r - 1; e++)
+      ext[e] = ext[e + 1];
+    r--;
+  }
+  return r;
+}
+
+/* out = op(in...) over the output shape, inputs broadcast; dims that every operand walks
+ * contiguously are merged (a [128, 10] add is one loop of 1280). */
 static int lower_ew(lower_ctx *L, const IrNode *n) {
   const IrType *t = ir_type(L->g, n->out[0]);
   int r = t->shape.rank, sc = ir_ops[n->op].scalar;
   int flags[IR_MAX_RANK];
-  lower_flags(r, t->shape.dim, r, flags);
-  int o = lower_out(L, n->out[0]);
-  kir_loop(L->f, ir_ops[n->op].name, r, t->shape.dim, flags);
-  int a[3] = {-1, -1, -1};
+  int64_t ext[IR_MAX_RANK];
+  kir_index x[4];
+  memcpy(ext, t->shape.dim, sizeof ext);
+  x[0] = kir_index_bcast(r, r, t->shape.dim);
   for (int j = 0; j < n->nin && j < 3; j++) {
     const IrShape *s = &ir_type(L->g, n->in[j])->shape;
-    a[j] = kir_load(L->f, lower_in(L, n->in[j]), kir_index_bcast(r, s->rank, s->dim));
+    x[j + 1] = kir_index_bcast(r, s->rank, s->dim);
   }
+  r = lower_collapse(r, ext, x, 1 + (n->nin < 3 ? n->nin : 3));
+  lower_flags(r, ext, r, flags);
+  int o = lower_out(L, n->out[0]);
+  kir_loop(L->f, ir_ops[n->op].name, r, ext, flags);
+  int a[3] = {-1, -1, -1};
+  for (int j = 0; j < n->nin && j < 3; j++)
+    a[j] = kir_load(L->f, lower_in(L, n->in[j]), x[j + 1]);
   int v;
   if (sc == SC_CAST)
     v = a[0];
@@ -113,7 +143,7 @@ static int lower_ew(lower_ctx *L, const IrNode *n) {
   }
   if (v >= 0 && L->f->expr[v].dt != t->dtype)
     v = kir_cast(L->f, t->dtype, v);
-  kir_store_to(L->f, o, kir_index_bcast(r, r, t->shape.dim), v, KIR_RED_NONE, -1);
+  kir_store_to(L->f, o, x[0], v, KIR_RED_NONE, -1);
   return 0;
 }
 

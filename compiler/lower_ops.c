@@ -226,12 +226,17 @@ static int r_matmul(lower_ctx *L, const IrNode *n) {
 /* --------------------------------------------------------- data movement ---- */
 
 /* dst[dx] = src[sx] over ext (rank r): one copy nest. */
-static void copy_nest(lower_ctx *L, const char *name, int r, const int64_t *ext, int src, kir_index sx,
+static void copy_nest(lower_ctx *L, const char *name, int r, const int64_t *ext0, int src, kir_index sx,
                       int dst, kir_index dx) {
   int flags[IR_MAX_RANK];
+  int64_t ext[IR_MAX_RANK];
+  kir_index x[2] = {sx, dx};
+  memcpy(ext, ext0, sizeof *ext * (size_t)r);
+  if (!sx.tstride && !dx.tstride)
+    r = lower_collapse(r, ext, x, 2);
   lower_flags(r, ext, r, flags);
   kir_loop(L->f, name, r, ext, flags);
-  kir_store_to(L->f, dst, dx, kir_load(L->f, src, sx), KIR_RED_NONE, -1);
+  kir_store_to(L->f, dst, x[1], kir_load(L->f, src, x[0]), KIR_RED_NONE, -1);
 }
 
 static kir_index rowmajor(const IrShape *s) { return kir_index_bcast(s->rank, s->rank, s->dim); }

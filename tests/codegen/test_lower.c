@@ -632,3 +632,17 @@ Test(lower, mlp_gradients_match_interpreter) {
   check_graph(g, "mlp_grad", 5);
   ir_graph_free(g);
 }
+
+/* Contiguous dims merge; a broadcast dim stops the merge. */
+Test(lower, collapse_merges_contiguous_dims) {
+  int64_t ext[3] = {4, 5, 6};
+  kir_index x[2] = {kir_index_bcast(3, 3, ext), kir_index_bcast(3, 3, ext)};
+  cr_assert_eq(lower_collapse(3, ext, x, 2), 1);
+  cr_assert_eq(ext[0], 120);
+  cr_assert_eq(x[1].stride[0], 1);
+  int64_t e2[3] = {4, 5, 6}, bs[2] = {1, 6};
+  kir_index y[2] = {kir_index_bcast(3, 3, e2), kir_index_bcast(3, 2, bs)}; /* b[1, 6]: stride 0 on dim 1 */
+  cr_assert_eq(lower_collapse(3, e2, y, 2), 2);
+  cr_assert(e2[0] == 20 && e2[1] == 6, "%lld %lld", (long long)e2[0], (long long)e2[1]);
+  cr_assert(y[1].stride[0] == 0 && y[1].stride[1] == 1 && y[0].stride[0] == 6);
+}
