@@ -1,0 +1,150 @@
+/* api_int.h — internals of the public compiler API (nnc.h): tracing one model function
+ * with given input types (irgen_fn.c), the compile cache (cache.c) and AOT headers
+ * (aot_header.c). Owned by the API area; the lead's headers are only called. */
+#ifndef NNC_API_INT_H
+#define NNC_API_INT_H
+
+#include "cg.h"
+#include "irgen.h"
+#include "nnc.h"
+
+#define IRG_FN_MAX_IN 16
+
+/* A function of a checked file: a member `fn` of a module ("Model.fn") or a top-level fn. */
+typedef struct IrgFnRef {
+  Node *module;   /* NULL for a top-level function */
+  Node *fn;       /* the N_FN */
+} IrgFnRef;
+
+/* Finds "Model.fn" or "fn" in file. Returns 0, or -1 when there is no such function. */
+int irg_find_fn(Node *file, const char *qualified, IrgFnRef *out);
+
+/* Traces function `qualified` of `file` (the model instantiated with its default
+ * hyper-parameters, parameters as leaves named "l1.W") applied to nin tensor inputs named
+ * after the function's arguments, with dtypes dts and shapes. The function's results
+ * (a tensor or a tuple of tensors) become the graph outputs in order. Returns 0, or -1
+ * with a diagnostic in L (p->g freed). */
+int irg_build_fn(Lang *L, Node *file, const char *qualified, int nin, const IrDType *dts,
+                 const IrShape *shapes, int training, IrgProgram *p);
+
+/* Traces only the instantiation of module `model` (no function called): its params. */
+int irg_build_params(Lang *L, Node *file, const char *model, IrgProgram *p);
+
+/* ------------------------------------------------------------------ cache.c */
+
+/* A compiled kernel function loaded from an object (cached or fresh) into its own small
+ * LLJIT; fn stays valid until cache_obj_free. */
+typedef struct cache_obj cache_obj;
+
+typedef struct cache_stats {
+  int hit;              /* 1: the object came from the disk cache (no LLVM passes/codegen) */
+  double compile_ms;    /* cg_build + optimise + emit (0 on a hit) */
+  double load_ms;       /* linking the object in memory and looking up the entry */
+  uint64_t key[2];
+} cache_stats;
+
+/* The cache directory: $NNC_CACHE_DIR, else $XDG_CACHE_HOME/nnc, else $HOME/.cache/nnc.
+ * Returns 0, or -1 when none can be named. */
+int cache_dir(char *buf, size_t cap);
+
+/* Compiles f: looked up on disk first when use_cache (key: the printed kernel IR, the nnc
+ * and LLVM versions, the host CPU and its features, the options), else built, optimised
+ * at opt, emitted as an object and stored (write to a temp file, then rename). The object
+ * is linked in memory and its entry looked up. A cache that cannot be read or written is
+ * not an error (the function is compiled). Returns 0, or -1 with msg. */
+int cache_compile(const kir_func *f, const cg_options *o, jit_opt_level opt, int use_cache,
+                  cache_obj **obj, cg_entry *fn, cache_stats *st, char *msg, size_t cap);
+void cache_obj_free(cache_obj *c);
+
+/* ------------------------------------------------------------------ api*.c */
+
+#define API_MAX_DIAGS 64
+#define API_MAX_HOST 32
+
+typedef struct ApiDiag {
+  nnc_diag d;
+  char file[256];
+  char text[512];
+} ApiDiag;
+
+struct nnc_ctx {
+  nnrt_alloc_fn alloc;
+  void *ud;
+  nnrt_ctx *rt;
+  nnrt_log_fn log;
+  void *log_ud;
+  nnrt_log_level log_min;
+  int code;
+  char msg[1024];
+  int has_pos, line, col;
+  char file[256];
+  ApiDiag *diags;             /* [API_MAX_DIAGS] */
+  int ndiags;
+  struct { char name[64]; nnc_host_fn fn; void *ud; } host[API_MAX_HOST];
+  int nhost;
+};
+
+typedef struct ApiParam {
+  const char *name;           /* interned in the model's Lang */
+  IrType t;
+  int64_t n;
+  float *w, *m, *v;           /* value; optimizer state */
+  nnrt_tensor *view;
+} ApiParam;
+
+/* One compiled program: a traced graph lowered and linked, with its buffers. */
+typedef struct ApiProg {
+  char key[512];              /* function + input types */
+  IrgProgram p;
+  lower_plan plan;
+  cache_obj *obj;
+  cg_entry fn;
+  void **slots;
+  void *arena;
+  void **outs;                /* [g->nouts] owned output buffers */
+  uint64_t seed;              /* LOWER_SLOT_SEED */
+  int64_t arena_bytes, out_bytes;
+  int *grad_param;            /* train: output index -> ApiParam index, -1 */
+  struct ApiProg *next;
+} ApiProg;
+
+struct nnc_model {
+  nnc_ctx *ctx;
+  Lang *L;
+  Node *file;
+  nnc_options opt;
+  const char *model_name;     /* the model whose params these are, or NULL */
+  ApiParam *p;
+  int np;
+  nnc_fn_info *fns;
+  int nfns;
+  ApiProg *progs;
+  int has_train;
+  IrgSettings s;
+  int64_t step;
+  const Diag *seen;           /* last diagnostic of L already reported */
+};
+
+/* api.c */
+int api_fail(nnc_ctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void api_log(nnc_ctx *c, nnrt_log_level lv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Moves the new diagnostics of m->L into the ctx; returns NNC_ECOMPILE with the first error. */
+int api_fail_diags(nnc_model *m, const char *what);
+void *api_alloc(nnc_ctx *c, size_t n);     /* zeroed, 64-byte aligned; NULL when out of memory */
+void api_free(nnc_ctx *c, void *p);
+nnrt_dtype api_rt_dtype(IrDType t);
+int api_ir_dtype(nnrt_dtype t, IrDType *out);
+
+/* api_run.c: graph (outputs set) -> simplify, CSE, lower, compile (cache) -> *out. Takes p. */
+int api_prog_build(nnc_model *m, const char *key, const char *sym, IrgProgram *p, ApiProg **out);
+void api_prog_free(nnc_model *m, ApiProg *q);
+ApiProg *api_prog_find(nnc_model *m, const char *key);
+/* Points the leaf slots at params (by name) and inputs (by name, in_names[i] -> data[i]). */
+int api_prog_bind(nnc_model *m, ApiProg *q, int nin, const char *const *in_names, void *const *data);
+ApiParam *api_param_named(nnc_model *m, const char *name);
+
+/* api_train.c */
+int api_init_params(nnc_model *m);
+void api_free_params(nnc_model *m);
+
+#endif

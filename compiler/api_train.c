@@ -1,0 +1,218 @@
+/* api_train.c — the model's parameters in the C API: created and initialized at compile
+ * time exactly as `nnc FILE` does (same initializers, same Philox streams 1000+i, so the
+ * same seed gives the same weights), one training step of the file's train declaration
+ * (the traced loss with its gradients, then the declaration's optimizer from libnnrt),
+ * and weights saved and loaded as safetensors from a file or memory. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+#include "driver.h"
+
+/* ------------------------------------------------------------------ parameters */
+
+static int make_param(nnc_model *m, IrGraph *g, IrVal v, int i) {
+  ApiParam *q = &m->p[i];
+  const IrNode *nd = ir_producer(g, v);
+  q->name = lang_intern(m->L, nd->name, strlen(nd->name));
+  q->t = *ir_type(g, v);
+  if (q->t.dtype != IR_F32) return api_fail(m->ctx, NNC_ESHAPE, "parameter %s: only f32 parameters are supported", q->name);
+  q->n = ir_numel(&q->t.shape);
+  size_t bytes = sizeof(float) * (size_t)(q->n + 1);
+  q->w = api_alloc(m->ctx, bytes);
+  q->m = api_alloc(m->ctx, bytes);
+  q->v = api_alloc(m->ctx, bytes);
+  if (!q->w || !q->m || !q->v) return api_fail(m->ctx, NNC_ENOMEM, "out of memory for parameter %s", q->name);
+  if (drv_init_param(nd->init ? nd->init : "zeros", q->w, q->t.shape.rank, q->t.shape.dim, m->opt.seed, 1000 + (uint64_t)i))
+    return api_fail(m->ctx, NNC_ECOMPILE, "parameter %s: unknown initializer '%s'", q->name, nd->init);
+  if (nnrt_tensor_wrap(m->ctx->rt, NNRT_F32, q->t.shape.rank, q->t.shape.dim, q->w, &q->view))
+    return api_fail(m->ctx, nnrt_errcode(m->ctx->rt), "%s", nnrt_errmsg(m->ctx->rt));
+  return NNC_OK;
+}
+
+int api_init_params(nnc_model *m) {
+  if (!m->model_name) return NNC_OK;
+  IrgProgram p;
+  if (irg_build_params(m->L, m->file, m->model_name, &p)) return api_fail_diags(m, "instantiating the model");
+  m->np = p.nparams;
+  m->p = api_alloc(m->ctx, sizeof(ApiParam) * (size_t)(m->np + 1));
+  int rc = m->p ? NNC_OK : api_fail(m->ctx, NNC_ENOMEM, "out of memory");
+  for (int i = 0; i < m->np && !rc; i++) rc = make_param(m, p.g, p.params[i], i);
+  irg_program_free(&p);
+  return rc;
+}
+
+void api_free_params(nnc_model *m) {
+  for (int i = 0; m->p && i < m->np; i++) {
+    nnrt_tensor_free(m->p[i].view);
+    api_free(m->ctx, m->p[i].w);
+    api_free(m->ctx, m->p[i].m);
+    api_free(m->ctx, m->p[i].v);
+  }
+  api_free(m->ctx, m->p);
+  m->p = NULL;
+  m->np = 0;
+}
+
+int nnc_param_count(const nnc_model *m) { return m ? m->np : 0; }
+
+int nnc_param(nnc_model *m, int i, const char **name, nnrt_tensor **view) {
+  if (!m) return NNC_EINVAL;
+  if (i < 0 || i >= m->np) return api_fail(m->ctx, NNC_ERANGE, "parameter %d of %d", i, m->np);
+  if (name) *name = m->p[i].name;
+  if (view) *view = m->p[i].view;
+  return NNC_OK;
+}
+
+/* ------------------------------------------------------------------ training */
+
+static int field_of(nnc_model *m, const char *name, const nnrt_tensor *t, IrgField *f) {
+  f->name = name;
+  if (api_ir_dtype(nnrt_tensor_dtype(t), &f->dtype))
+    return api_fail(m->ctx, NNC_ESHAPE, "batch.%s: dtype %s is not supported", name, nnrt_dtype_name(nnrt_tensor_dtype(t)));
+  f->shape = ir_shape(nnrt_tensor_rank(t), nnrt_tensor_dims(t));
+  return NNC_OK;
+}
+
+/* Traces loss, metrics and gradients for these batch types and compiles them. */
+static int build_train(nnc_model *m, IrgField *f, int nf, const char *key, ApiProg **out) {
+  IrgOptions io = {.training = 1, .with_grads = 1, .fields = f, .nfields = nf};
+  IrgProgram p;
+  if (irg_build(m->L, &m->s, &io, &p)) return api_fail_diags(m, "tracing the train declaration");
+  int no = 1 + p.nmetrics + p.nparams;
+  IrVal *outs = calloc((size_t)no, sizeof *outs);
+  int *gp = api_alloc(m->ctx, sizeof(int) * (size_t)no);
+  if (!outs || !gp) {
+    free(outs);
+    api_free(m->ctx, gp);
+    irg_program_free(&p);
+    return api_fail(m->ctx, NNC_ENOMEM, "out of memory");
+  }
+  outs[0] = p.loss;
+  gp[0] = -1;
+  for (int i = 0; i < p.nmetrics; i++) outs[1 + i] = p.metric[i], gp[1 + i] = -1;
+  for (int i = 0; i < p.nparams; i++) {
+    ApiParam *q = api_param_named(m, ir_producer(p.g, p.params[i])->name);
+    outs[1 + p.nmetrics + i] = p.grads[i];
+    gp[1 + p.nmetrics + i] = q ? (int)(q - m->p) : -1;
+  }
+  ir_set_outputs(p.g, no, outs);
+  free(outs);
+  int rc = api_prog_build(m, key, "train_step", &p, out);
+  if (rc) api_free(m->ctx, gp);
+  else (*out)->grad_param = gp;
+  return rc;
+}
+
+static void apply_opt(const IrgObj *o, ApiParam *q, const float *g, int64_t t) {
+  double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0, mom = 0, alpha = 0.99, nest = 0;
+  irg_obj_num(o, "lr", 0, &lr);
+  irg_obj_num(o, "weight_decay", -1, &wd);
+  irg_obj_num(o, "momentum", -1, &mom);
+  irg_obj_num(o, "beta1", -1, &b1);
+  irg_obj_num(o, "beta2", -1, &b2);
+  irg_obj_num(o, "eps", -1, &eps);
+  irg_obj_num(o, "alpha", -1, &alpha);
+  irg_obj_num(o, "nesterov", -1, &nest);
+  if (!strcmp(o->kind, "adam") || !strcmp(o->kind, "adamw"))
+    nnrt_adam_step(q->w, g, q->m, q->v, q->n, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd, t,
+                   !strcmp(o->kind, "adamw"));
+  else if (!strcmp(o->kind, "sgd") && mom == 0)
+    nnrt_sgd_step(q->w, g, q->n, (float)lr, (float)wd);
+  else if (!strcmp(o->kind, "sgd") || !strcmp(o->kind, "momentum"))
+    nnrt_momentum_step(q->w, g, q->m, q->n, (float)lr, mom ? (float)mom : 0.9f, (float)wd, (int64_t)nest);
+  else
+    nnrt_rmsprop_step(q->w, g, q->v, q->m, q->n, (float)lr, (float)alpha, (float)eps, (float)wd, (float)mom);
+}
+
+static int known_opt(const char *k) {
+  return !strcmp(k, "adam") || !strcmp(k, "adamw") || !strcmp(k, "sgd") || !strcmp(k, "momentum") ||
+         !strcmp(k, "rmsprop");
+}
+
+static void clip(nnc_model *m, ApiProg *q) {
+  float *g[1024];
+  int64_t n[1024];
+  int k = 0;
+  for (int i = 0; i < q->p.g->nouts && k < 1024; i++)
+    if (q->grad_param[i] >= 0) g[k] = q->outs[i], n[k++] = m->p[q->grad_param[i]].n;
+  nnrt_clip_grad_norm(g, n, k, (float)m->s.clip_grad_norm);
+}
+
+int nnc_train_step(nnc_model *m, const nnrt_tensor *x, const nnrt_tensor *y, double *loss) {
+  if (!m) return NNC_EINVAL;
+  if (!m->has_train) return api_fail(m->ctx, NNC_ESTATE, "the source has no train declaration");
+  if (!m->s.nopt || !known_opt(m->s.opt[0].kind))
+    return api_fail(m->ctx, NNC_ESTATE, "the train declaration has no known optimizer (sgd, momentum, adam, adamw, rmsprop)");
+  if (!x) return api_fail(m->ctx, NNC_EINVAL, "nnc_train_step: x is NULL");
+  IrgField f[2];
+  int nf = y ? 2 : 1, rc = field_of(m, "x", x, &f[0]);
+  if (!rc && y) rc = field_of(m, "y", y, &f[1]);
+  if (rc) return rc;
+  char key[512], a[128], b[128] = "";
+  IrType tx = {f[0].dtype, f[0].shape}, ty = {nf > 1 ? f[1].dtype : IR_F32, nf > 1 ? f[1].shape : f[0].shape};
+  snprintf(key, sizeof key, "train(%s,%s)", ir_type_str(&tx, a, sizeof a), nf > 1 ? ir_type_str(&ty, b, sizeof b) : "");
+  ApiProg *q = api_prog_find(m, key);
+  if (!q && (rc = build_train(m, f, nf, key, &q))) return rc;
+  const char *names[2] = {"batch.x", "batch.y"};
+  void *data[2] = {nnrt_tensor_data(x), y ? nnrt_tensor_data(y) : NULL};
+  if ((rc = api_prog_bind(m, q, nf, names, data))) return rc;
+  q->seed = m->opt.seed * 0x9E3779B97F4A7C15ull + (uint64_t)m->step;
+  q->fn(q->slots);
+  double l = *(const float *)q->outs[0];
+  if (loss) *loss = l;
+  if (!isfinite(l)) return api_fail(m->ctx, NNC_ERANGE, "the loss is not finite (NaN or Inf); the weights were not updated");
+  if (m->s.clip_grad_norm > 0) clip(m, q);
+  m->step++;
+  for (int i = 0; i < q->p.g->nouts; i++)
+    if (q->grad_param[i] >= 0) apply_opt(&m->s.opt[0], &m->p[q->grad_param[i]], q->outs[i], m->step);
+  return NNC_OK;
+}
+
+int64_t nnc_train_steps(const nnc_model *m) { return m ? m->step : 0; }
+
+/* ------------------------------------------------------------------ weights */
+
+int nnc_weights_save(nnc_model *m, const char *path) {
+  if (!m) return NNC_EINVAL;
+  if (!path) return api_fail(m->ctx, NNC_EINVAL, "nnc_weights_save: path is NULL");
+  const char **names = calloc((size_t)m->np + 1, sizeof *names);
+  const nnrt_tensor **ts = calloc((size_t)m->np + 1, sizeof *ts);
+  if (!names || !ts) {
+    free(names);
+    free(ts);
+    return api_fail(m->ctx, NNC_ENOMEM, "out of memory");
+  }
+  for (int i = 0; i < m->np; i++) names[i] = m->p[i].name, ts[i] = m->p[i].view;
+  const char *mk[] = {"format", "model"}, *mv[] = {"nnc", m->model_name ? m->model_name : ""};
+  int rc = nnrt_weights_save(m->ctx->rt, path, m->np, names, ts, 2, mk, mv);
+  free(names);
+  free(ts);
+  return rc ? api_fail(m->ctx, rc, "%s", nnrt_errmsg(m->ctx->rt)) : NNC_OK;
+}
+
+/* Reads every parameter from w (by name, checking shapes); frees w. */
+static int read_all(nnc_model *m, nnrt_weights *w) {
+  int rc = NNC_OK;
+  for (int i = 0; i < m->np && !rc; i++)
+    if ((rc = nnrt_weights_read(w, m->p[i].name, m->p[i].view))) rc = api_fail(m->ctx, rc, "%s", nnrt_errmsg(m->ctx->rt));
+  nnrt_weights_free(w);
+  return rc;
+}
+
+int nnc_weights_load(nnc_model *m, const char *path) {
+  if (!m) return NNC_EINVAL;
+  if (!path) return api_fail(m->ctx, NNC_EINVAL, "nnc_weights_load: path is NULL");
+  nnrt_weights *w = NULL;
+  int rc = nnrt_weights_load(m->ctx->rt, path, &w);
+  return rc ? api_fail(m->ctx, rc, "%s", nnrt_errmsg(m->ctx->rt)) : read_all(m, w);
+}
+
+int nnc_weights_load_memory(nnc_model *m, const void *buf, size_t size) {
+  if (!m) return NNC_EINVAL;
+  if (!buf) return api_fail(m->ctx, NNC_EINVAL, "nnc_weights_load_memory: buf is NULL");
+  nnrt_weights *w = NULL;
+  int rc = nnrt_weights_from_memory(m->ctx->rt, buf, size, "<memory>", &w);
+  return rc ? api_fail(m->ctx, rc, "%s", nnrt_errmsg(m->ctx->rt)) : read_all(m, w);
+}
