@@ -15,3 +15,20 @@ echo "bench-setup: installing$missing"
 $SUDO apt-get update -q
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
   -o DPkg::Lock::Timeout=300 $missing
+
+# PyTorch anchors (bench/torch_models.py) and the agreement fixtures
+# (scripts/torch_fixtures.py): Debian's torch and numpy. Not needed by CI or the tests.
+# (Reached only when the OpenBLAS check above did not exit early: see the lead's notes.)
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+PKGS="python3-torch python3-numpy"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "bench-setup: installing$missing"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+    -o DPkg::Lock::Timeout=300 $missing
+fi
