@@ -744,6 +744,9 @@ IrVal ir_custom_grad(IrGraph *g, int nin, const IrVal *in, IrGraph *fwd, IrGraph
   return n->out[0];
 }
 
+static IrNode *scan_node(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx, const IrVal *xs,
+                         int nk, const IrVal *consts, int axis, int reverse, int64_t T);
+
 IrNode *ir_scan(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx, const IrVal *xs,
                 int nk, const IrVal *consts, int axis, int reverse)
 {
@@ -751,8 +754,22 @@ IrNode *ir_scan(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx, co
   return ir_scan_keep_streams(g, body, nc, init, nx, xs, nk, consts, axis, reverse);
 }
 
+IrNode *ir_scan_len(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int64_t T, int nk,
+                    const IrVal *consts, int reverse)
+{
+  if (!g->failed) renumber_streams(g, body);
+  return scan_node(g, body, nc, init, 0, NULL, nk, consts, 0, reverse, T);
+}
+
 IrNode *ir_scan_keep_streams(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx,
                              const IrVal *xs, int nk, const IrVal *consts, int axis, int reverse)
+{
+  return scan_node(g, body, nc, init, nx, xs, nk, consts, axis, reverse, -1);
+}
+
+/* The scan node; T < 0: the length comes from the step inputs. */
+static IrNode *scan_node(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx, const IrVal *xs,
+                         int nk, const IrVal *consts, int axis, int reverse, int64_t T)
 {
   int nin = nc + nx + nk;
   IrVal *in = malloc((size_t)(nin ? nin : 1) * sizeof *in);
@@ -765,9 +782,8 @@ IrNode *ir_scan_keep_streams(IrGraph *g, IrGraph *body, int nc, const IrVal *ini
   if (nc) memcpy(in, init, (size_t)nc * sizeof *in);
   if (nx) memcpy(in + nc, xs, (size_t)nx * sizeof *in);
   if (nk) memcpy(in + nc + nx, consts, (size_t)nk * sizeof *in);
-  IrAttrs a = {0};
-  int64_t v[6] = {nc, nx, nk, axis, reverse, 0};
-  a = attrs_ints(6, v);
+  int64_t v[7] = {nc, nx, nk, axis, reverse, 0, T};
+  IrAttrs a = attrs_ints(T >= 0 ? 7 : 6, v);
   IrNode *n = node_new(g, OP_SCAN, nin, in, &a, 0);
   free(in);
   if (!n) {

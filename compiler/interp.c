@@ -793,7 +793,7 @@ static ScanGeom scan_geom(IrInterp *I, const IrNode *n)
   s.nc = (int)n->attr.ints[0], s.nx = (int)n->attr.ints[1], s.nk = (int)n->attr.ints[2];
   s.ax = (int)n->attr.ints[3], s.rev = (int)n->attr.ints[4], s.saved = (int)n->attr.ints[5];
   s.ny = n->sub[0]->nouts - s.nc;
-  s.T = in(I, n, s.nc)->t.shape.dim[s.ax];
+  s.T = n->attr.ints[6]; /* the shape rule records the length */
   return s;
 }
 

@@ -274,6 +274,10 @@ IrVal ir_custom_grad(IrGraph *g, int nin, const IrVal *in, IrGraph *fwd, IrGraph
  * get fresh stream ids of g (so two scans never share random numbers). */
 IrNode *ir_scan(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx, const IrVal *xs,
                 int nk, const IrVal *consts, int axis, int reverse);
+/* A scan without step inputs, T steps (body formals: carries, constants); ys stack on
+ * axis 0. For rollouts and generation. */
+IrNode *ir_scan_len(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int64_t T, int nk,
+                    const IrVal *consts, int reverse);
 
 /* The broadcast of two shapes (numpy rules); 0 ok, -1 incompatible. */
 int ir_broadcast_shapes(const IrShape *a, const IrShape *b, IrShape *out);

@@ -702,11 +702,12 @@ static int scan_check_inputs(IrGraph *g, IrNode *n, int64_t *T)
   const IrGraph *body = n->sub[0];
   int nc = (int)n->attr.ints[0], nx = (int)n->attr.ints[1], nk = (int)n->attr.ints[2];
   int ax = (int)n->attr.ints[3];
-  if (!body || nx < 1 || nc < 0 || nk < 0 || nc + nx + nk != n->nin || count_formals(body) != n->nin ||
+  int64_t len = n->attr.nint >= 7 ? n->attr.ints[6] : -1;
+  if (!body || nx < 0 || nc < 0 || nk < 0 || nc + nx + nk != n->nin || count_formals(body) != n->nin ||
       body->nouts < nc)
-    return ir_fail(g, "scan: body must take %d carries, %d step inputs (>= 1), %d constants",
-                   nc, nx, nk);
-  *T = -1;
+    return ir_fail(g, "scan: body must take %d carries, %d step inputs, %d constants", nc, nx, nk);
+  if (nx == 0 && len < 0) return ir_fail(g, "scan: without step inputs the length must be given");
+  *T = nx == 0 ? len : -1;
   for (int i = 0; i < n->nin; i++) {
     IrType t = *in_t(g, n, i);
     if (i >= nc && i < nc + nx) {
@@ -717,6 +718,8 @@ static int scan_check_inputs(IrGraph *g, IrNode *n, int64_t *T)
     }
     if (check_formal(g, "scan body", body, i, &t)) return -1;
   }
+  if (len >= 0 && *T != len)
+    return ir_fail(g, "scan: length attribute %lld differs from the step inputs' %lld", (long long)len, (long long)*T);
   for (int i = 0; i < nc; i++) {
     const IrType *r = &body->vals[body->outs[i]].t, *c = in_t(g, n, i);
     if (r->dtype != c->dtype || !ir_shape_eq(&r->shape, &c->shape))
@@ -732,6 +735,8 @@ int shp_scan(IrGraph *g, IrNode *n)
   const IrGraph *body = n->sub[0];
   int nc = (int)n->attr.ints[0], ny = body->nouts - nc, ax = (int)n->attr.ints[3];
   int saved = (int)n->attr.ints[5], nout = nc + ny + (saved ? nc : 0);
+  n->attr.nint = 7; /* the length is always recorded (ints[6] = T) */
+  n->attr.ints[6] = T;
   IrType ot[64];
   if (nout > 64) return ir_fail(g, "scan: too many outputs");
   for (int i = 0; i < nc; i++) ot[i] = *in_t(g, n, i);

@@ -55,7 +55,7 @@ static int ensure_saved(IrGraph *g, IrNode *n, const Geo *s)
     IrShape *sh = &t[j].shape;
     if (sh->rank >= IR_MAX_RANK || s->ax > sh->rank) return ir_fail(g, "scan: carry %d cannot be stacked", j);
     for (int i = sh->rank; i > s->ax; i--) sh->dim[i] = sh->dim[i - 1];
-    sh->dim[s->ax] = ir_type(g, n->in[s->nc])->shape.dim[s->ax];
+    sh->dim[s->ax] = n->attr.ints[6]; /* T, recorded by the shape rule */
     sh->rank++;
   }
   n->attr.ints[5] = 1;

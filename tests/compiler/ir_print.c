@@ -60,7 +60,7 @@ Test(print, golden_split_and_scan)
       "%0 = input \"x\" : f32[4, 6]\n"
       "%1, %2 = split %0 [1, 2, 4] : f32[4, 2], f32[4, 4]\n"
       "%3 = const 0 : f32[6]\n"
-      "%4 = scan %3, %0 [1, 1, 0, 0, 1, 0] : f32[6]\n"
+      "%4 = scan %3, %0 [1, 1, 0, 0, 1, 0, 4] : f32[6]\n"
       "  body {\n"
       "    %0 = input #0 : f32[6]\n"
       "    %1 = input #1 : f32[6]\n"

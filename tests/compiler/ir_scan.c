@@ -222,3 +222,22 @@ Test(scan, two_scans_draw_different_numbers)
   ir_interp_free(I);
   ir_graph_free(g);
 }
+
+Test(scan, length_only_scan_and_its_gradient)
+{ /* a rollout with no step inputs: h' = tanh(h * w + b), y_t = h' ; T = 4 */
+  TC cc, *c = &cc;
+  tc_init(c);
+  IrType ht = {IR_F64, ir_shape(1, D(3))};
+  IrGraph *b = ir_graph_new();
+  IrVal h = ir_formal(b, 0, ht), w = ir_formal(b, 1, ht), bias = ir_formal(b, 2, ht);
+  IrVal h1 = ir_unary(b, OP_TANH, ir_binary(b, OP_ADD, ir_binary(b, OP_MUL, h, w), bias));
+  IrVal o[2] = {h1, h1};
+  ir_set_outputs(b, 2, o);
+  IrVal h0 = IN(1, -1, 1, 3), k[2] = {IN(1, -1, 1, 3), IN(1, -1, 1, 3)};
+  IrNode *n = ir_scan_len(c->g, b, 1, &h0, 4, 2, k, 0);
+  cr_assert(n, "%s", ir_errmsg(c->g));
+  char tb[64];
+  cr_expect_str_eq(ir_type_str(ir_type(c->g, n->out[1]), tb, sizeof tb), "f64[4, 3]");
+  check(c, n->out[1]);
+  tc_free(c);
+}
