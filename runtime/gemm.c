@@ -38,6 +38,8 @@
 #define GEMM_SMALL_MNK (512.0 * 512 * 512)
 #define GEMM_SMALL_KMAX 512
 #define GEMM_SMALL_B (256 * 1024) /* floats of op(B) */
+/* Row tiles of a transposed A packed per visit (see gemm_group). */
+#define GEMM_AGROUP_T 4
 
 /* ---- error message (shared by conv.c and pool.c) ---- */
 
@@ -240,20 +242,34 @@ static kern_epi gemm_epi(const gemm_job *g, int64_t i, int64_t j, int64_t pc, in
   return e;
 }
 
-/* Packs the A micro-panel op(A)[i:i+MR, pc:pc+kc] into ap (this thread's, L1-sized) and
- * runs it against B micro-panels [q0, q1) of the packed panel at jc. */
-static void gemm_row_tile(const gemm_job *g, int64_t i, int64_t q0, int64_t q1, int64_t jc,
-                          int64_t nc, int64_t pc, int64_t kc, float *ap)
+/* Row tiles packed together: a transposed A is read k-major, one row of A^T (a page apart
+ * for big matrices) per k step, so packing several tiles per visit saves TLB misses. */
+static int gemm_group(const gemm_job *g)
+{
+  return g->a.rs == 1 ? GEMM_AGROUP_T : 1;
+}
+
+/* Packs op(A) rows [i, i + ng MR) x [pc, pc + kc) into ap (this thread's buffer) as one
+ * panel ng MR wide, so that a transposed A is read a whole row of A^T at a time; a single
+ * tile's panel stays in L1. Then runs each MR-row tile of it against B micro-panels
+ * [q0, q1) of the packed panel at jc. */
+static void gemm_row_tiles(const gemm_job *g, int64_t i, int ng, int64_t q0, int64_t q1,
+                           int64_t jc, int64_t nc, int64_t pc, int64_t kc, float *ap)
 {
   const kern_gemm_arch *k = g->arch;
-  int mr = (int)gemm_min(k->mr, g->M - i);
-  gemm_pack(k, g->a.p + i * g->a.rs + pc * g->a.cs, g->a.rs, g->a.cs, mr, k->mr, kc, ap);
-  for (int64_t q = q0; q < q1; q++) {
-    int64_t j = jc + q * k->nr;
-    int nr = (int)gemm_min(k->nr, jc + nc - j);
-    kern_epi e = gemm_epi(g, i, j, pc, kc);
-    k->ukr(kc, ap, k->mr, g->bbuf + q * k->nr * kc, k->nr, g->c + i * g->ldc + j, g->ldc, mr,
-           nr, &e);
+  int W = ng * k->mr;
+  int64_t i1 = gemm_min(i + W, g->M);
+  gemm_pack(k, g->a.p + i * g->a.rs + pc * g->a.cs, g->a.rs, g->a.cs, (int)(i1 - i), W, kc,
+            ap);
+  for (int64_t r = i; r < i1; r += k->mr) {
+    int mr = (int)gemm_min(k->mr, i1 - r);
+    for (int64_t q = q0; q < q1; q++) {
+      int64_t j = jc + q * k->nr;
+      int nr = (int)gemm_min(k->nr, jc + nc - j);
+      kern_epi e = gemm_epi(g, r, j, pc, kc);
+      k->ukr(kc, ap + (r - i), W, g->bbuf + q * k->nr * kc, k->nr, g->c + r * g->ldc + j,
+             g->ldc, mr, nr, &e);
+    }
   }
 }
 
@@ -261,17 +277,18 @@ static void gemm_row_tile(const gemm_job *g, int64_t i, int64_t q0, int64_t q1, 
  * when there are enough of them, else the B micro-panels (then each packs every A tile). */
 static void gemm_panel(const gemm_job *g, int64_t jc, int64_t nc, int64_t pc, int64_t kc)
 {
-  int MR = g->arch->mr, nt = omp_get_num_threads(), id = omp_get_thread_num();
-  int64_t ntiles = gemm_ceil(g->M, MR), nb = gemm_ceil(nc, g->arch->nr);
-  float *ap = g->abuf + (size_t)id * MR * g->kc;
-  if (nt == 1 || ntiles >= 2 * nt || nb < nt) {
+  int nt = omp_get_num_threads(), id = omp_get_thread_num(), ng = gemm_group(g);
+  int64_t rows = (int64_t)ng * g->arch->mr, nb = gemm_ceil(nc, g->arch->nr);
+  int64_t ngroups = gemm_ceil(g->M, rows);
+  float *ap = g->abuf + (size_t)id * rows * g->kc;
+  if (nt == 1 || ngroups >= 2 * nt || nb < nt) {
 #pragma omp for schedule(dynamic) /* a preempted thread's tiles go to the others */
-    for (int64_t t = 0; t < ntiles; t++)
-      gemm_row_tile(g, t * MR, 0, nb, jc, nc, pc, kc, ap);
+    for (int64_t t = 0; t < ngroups; t++)
+      gemm_row_tiles(g, t * rows, ng, 0, nb, jc, nc, pc, kc, ap);
     return;
   }
-  for (int64_t t = 0; t < ntiles; t++)
-    gemm_row_tile(g, t * MR, nb * id / nt, nb * (id + 1) / nt, jc, nc, pc, kc, ap);
+  for (int64_t t = 0; t < ngroups; t++)
+    gemm_row_tiles(g, t * rows, ng, nb * id / nt, nb * (id + 1) / nt, jc, nc, pc, kc, ap);
 #pragma omp barrier
 }
 
@@ -461,7 +478,7 @@ void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
     return;
   }
   int64_t kc = gemm_min(g.kc, K), nc = gemm_min(g.nc, N);
-  size_t na = (size_t)(g.nt * g.arch->mr * g.kc);
+  size_t na = (size_t)(g.nt * gemm_group(&g) * g.arch->mr * g.kc);
   size_t nb = (size_t)(gemm_ceil(nc, g.arch->nr) * g.arch->nr * kc);
   float *buf = gemm_scratch(na + nb + 16);
   if (!buf) {

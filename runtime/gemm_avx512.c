@@ -68,10 +68,8 @@ KERN_AVX512 static inline __attribute__((always_inline)) void
 avx512_tile(int64_t kc, const float *a, int64_t acs, const float *b, int64_t bks, float *c,
             int64_t ldc, int mr, int nr, const kern_epi *e, const int R, const int packed)
 {
-  if (packed) { /* constant strides and aligned unmasked B loads: about 15% faster */
-    acs = MR;
+  if (packed) /* a constant B stride and aligned unmasked B loads: about 15% faster */
     bks = NR;
-  }
   __m512 acc0[MR], acc1[MR];
   __mmask16 m0 = avx512_mask(nr), m1 = avx512_mask(nr - 16);
 #pragma GCC unroll 14
@@ -235,7 +233,7 @@ static void ukr_avx512_rows(int64_t kc, const float *a, int64_t ars, const float
   f(kc, a, ars, b, bks, c, ldc, mr, nr, e);
 }
 
-/* The micro-kernel on packed panels (acs == MR, bks == NR, B 64-byte aligned): dispatches
+/* The micro-kernel on a packed B panel (bks == NR, 64-byte aligned): dispatches
  * on mr to the shortest tile that covers it (short tiles occur at the bottom edge and in
  * matrix-vector products). */
 static void ukr_avx512_packed(int64_t kc, const float *a, int64_t acs, const float *b,

@@ -89,7 +89,7 @@ typedef struct kern_gemm_arch {
   const char *name;
   int isa, mr, nr;
   int kc, nc;          /* default cache blocking: KC x NR floats of A in L1, KC x NC in L2 */
-  kern_ukr_fn *ukr;     /* on packed panels: acs == MR, bks == NR, B 64-byte aligned */
+  kern_ukr_fn *ukr;     /* on a packed B panel (bks == NR, 64-byte aligned), any acs */
   kern_ukr_fn *strided; /* on operands in place: any acs, bks, alignment */
   /* On a row-major A in place: element (i, k) at a[i * acs + k] (acs is the row stride
    * here). NULL: small problems pack A instead. */
