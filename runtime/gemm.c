@@ -83,10 +83,16 @@ static void ukr_scalar(int64_t kc, const float *a, int64_t acs, const float *b, 
 {
   float acc[SC_MR][SC_NR];
   memset(acc, 0, sizeof acc);
-  for (int64_t k = 0; k < kc; k++, a += acs, b += bks)
-    for (int i = 0; i < mr; i++)
-      for (int j = 0; j < nr; j++)
-        acc[i][j] += a[i] * b[j];
+  if (nr == SC_NR) /* constant bounds: the compiler vectorizes this one */
+    for (int64_t k = 0; k < kc; k++, a += acs, b += bks)
+      for (int i = 0; i < SC_MR; i++)
+        for (int j = 0; j < SC_NR; j++)
+          acc[i][j] += a[i] * b[j];
+  else /* an unpacked B must not be read past column nr */
+    for (int64_t k = 0; k < kc; k++, a += acs, b += bks)
+      for (int i = 0; i < SC_MR; i++)
+        for (int j = 0; j < nr; j++)
+          acc[i][j] += a[i] * b[j];
   gemm_store_tile(&acc[0][0], SC_NR, c, ldc, mr, nr, e);
 }
 
