@@ -454,6 +454,23 @@ static int ev_maxpool_grad(IrInterp *I, const IrNode *n)
   return 0;
 }
 
+static int ev_maxpool_select(IrInterp *I, const IrNode *n)
+{
+  IrTensor *X = in(I, n, 0), *H = in(I, n, 1), *Y = out(I, n, 0);
+  int64_t ny = numel(Y);
+  double *m = malloc((size_t)(ny ? ny : 1) * sizeof *m);
+  int64_t *arg = malloc((size_t)(ny ? ny : 1) * sizeof *arg);
+  if (!m || !arg) {
+    free(m), free(arg);
+    return fail(I, "out of memory");
+  }
+  PoolCtx q = {X->data, NULL, m, arg, 1};
+  pool_walk(n->attr.ints, &X->t.shape, &Y->t.shape, max_step, &q);
+  for (int64_t i = 0; i < ny; i++) Y->data[i] = H->data[arg[i]];
+  free(m), free(arg);
+  return 0;
+}
+
 static int ev_avgpool_grad(IrInterp *I, const IrNode *n)
 {
   IrTensor *G = in(I, n, 0), *D = out(I, n, 0);

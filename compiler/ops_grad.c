@@ -327,6 +327,24 @@ int gr_maxpool(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
+/* maxpool2d_grad(x, g) and maxpool2d_select(x, h) are linear in their second input and
+ * each other's adjoint; w.r.t. x they are piecewise constant (no gradient). */
+int gr_maxpool_grad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+{
+  IrVal in[2] = {X(0), G};
+  gin[0] = IR_NONE;
+  gin[1] = ir_add(g, OP_MAXPOOL2D_SELECT, 2, in, &n->attr);
+  return done(g);
+}
+
+int gr_maxpool_select(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+{
+  IrVal in[2] = {X(0), G};
+  gin[0] = IR_NONE;
+  gin[1] = ir_add(g, OP_MAXPOOL2D_GRAD, 2, in, &n->attr);
+  return done(g);
+}
+
 int gr_avgpool(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrAttrs a = n->attr;

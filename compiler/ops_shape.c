@@ -339,6 +339,15 @@ int shp_maxpool_grad(IrGraph *g, IrNode *n)
   return 0;
 }
 
+int shp_maxpool_select(IrGraph *g, IrNode *n)
+{
+  const IrType *x = in_t(g, n, 0), *h = in_t(g, n, 1);
+  char a[96], b[96];
+  if (h->dtype != x->dtype || !ir_shape_eq(&h->shape, &x->shape))
+    return ir_fail(g, "maxpool2d_select: %s and %s differ", ts(x, a), ts(h, b));
+  return shp_pool(g, n);
+}
+
 int shp_avgpool_grad(IrGraph *g, IrNode *n)
 {
   const IrType *gy = in_t(g, n, 0);

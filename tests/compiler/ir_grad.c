@@ -99,6 +99,19 @@ static IrVal b_wgrad(TC *c)
 }
 static IrVal b_maxpool(TC *c) { return ir_pool2d(c->g, OP_MAXPOOL2D, IN(4, -1, 1, 1, 2, 5, 4), 2, 2, 2, 1, 1, 0); }
 static IrVal b_avgpool(TC *c) { return ir_pool2d(c->g, OP_AVGPOOL2D, IN(4, -1, 1, 1, 2, 5, 4), 3, 2, 2, 1, 1, 1); }
+static IrVal pool_attrs_op(TC *c, IrOp op)
+{
+  IrAttrs a = {0};
+  a.nint = 6;
+  int64_t v[6] = {2, 2, 2, 1, 1, 0};
+  memcpy(a.ints, v, sizeof v);
+  IrVal x = IN(4, -1, 1, 1, 2, 5, 4);
+  IrVal second = op == OP_MAXPOOL2D_GRAD ? IN(4, -1, 1, 1, 2, 3, 3) : IN(4, -1, 1, 1, 2, 5, 4);
+  IrVal in[2] = {x, second};
+  return ir_add(c->g, op, 2, in, &a);
+}
+static IrVal b_maxpool_grad(TC *c) { return pool_attrs_op(c, OP_MAXPOOL2D_GRAD); }
+static IrVal b_maxpool_select(TC *c) { return pool_attrs_op(c, OP_MAXPOOL2D_SELECT); }
 static IrVal b_avgpool_grad(TC *c)
 {
   IrAttrs a = {0};
@@ -222,6 +235,7 @@ static const Build cases[OP_NOPS] = {
   [OP_PROD] = b_prod, [OP_LOGSUMEXP] = b_lse, [OP_MATMUL] = b_matmul, [OP_CONV1D] = b_conv1d,
   [OP_CONV2D] = b_conv2d, [OP_CONV_T2D] = b_conv_t2d, [OP_CONV2D_WGRAD] = b_wgrad,
   [OP_MAXPOOL2D] = b_maxpool, [OP_AVGPOOL2D] = b_avgpool, [OP_AVGPOOL2D_GRAD] = b_avgpool_grad,
+  [OP_MAXPOOL2D_GRAD] = b_maxpool_grad, [OP_MAXPOOL2D_SELECT] = b_maxpool_select,
   [OP_SOFTMAX] = b_softmax, [OP_LOG_SOFTMAX] = b_log_softmax, [OP_CROSS_ENTROPY] = b_ce,
   [OP_NLL] = b_nll, [OP_BCE_LOGITS] = b_bce, [OP_MSE] = b_mse, [OP_KL] = b_kl,
   [OP_GATHER] = b_gather, [OP_SCATTER_ADD] = b_scatter, [OP_TAKE_ALONG] = b_take_along,
@@ -495,6 +509,19 @@ Test(grad, second_order_mlp_hessian_vector)
   int64_t t[3] = {1, 4, 0};
   IrVal l = ir_loss(c->g, OP_CROSS_ENTROPY, ir_unary(c->g, OP_TANH, h), tc_const_int(c, IR_I64, 1, D(3), t), 0);
   IrVal gw = first_grad(c, l, w);
+  char msg[512] = "";
+  cr_expect(tc_gradcheck(c, gw, 1e-5, 1e-6, 1e-4, msg, sizeof msg) == 0, "%s", msg);
+  tc_free(c);
+}
+
+Test(grad, second_order_through_conv_and_max_pooling)
+{
+  TC cc, *c = &cc;
+  tc_init(c);
+  IrVal x = IN(4, -1, 1, 1, 1, 6, 6), w = IN(4, -1, 1, 2, 1, 3, 3);
+  IrVal p = ir_pool2d(c->g, OP_MAXPOOL2D, ir_unary(c->g, OP_TANH, ir_conv2d(c->g, x, w, 1, 1, 1, 1)), 2, 2, 2, 2, 0, 0);
+  IrVal y = ir_unary(c->g, OP_SOFTPLUS, p);
+  IrVal gw = first_grad(c, ir_binary(c->g, OP_MUL, y, y), w);
   char msg[512] = "";
   cr_expect(tc_gradcheck(c, gw, 1e-5, 1e-6, 1e-4, msg, sizeof msg) == 0, "%s", msg);
   tc_free(c);
