@@ -235,6 +235,15 @@ static void node_drop_last(IrGraph *g)
   node_free(n);
 }
 
+/* 0 iff the number of elements of s fits in int64 (and every dim is >= 0). */
+static int numel_ok(const IrShape *s)
+{
+  int64_t n = 1;
+  for (int i = 0; i < s->rank; i++)
+    if (s->dim[i] < 0 || __builtin_mul_overflow(n, s->dim[i], &n)) return -1;
+  return 0;
+}
+
 /* Outputs a node has before its shape rule runs: the rules of IR_MULTI ops add theirs. */
 static int initial_nout(IrOp op) { return ir_ops[op].flags & IR_MULTI ? 0 : 1; }
 
@@ -253,7 +262,11 @@ IrNode *ir_add_node(IrGraph *g, IrOp op, int nin, const IrVal *in, const IrAttrs
     }
   IrNode *n = node_new(g, op, nin, in, a, initial_nout(op));
   if (!n) return NULL;
-  if (oi->shape(g, n)) {
+  int rc = oi->shape(g, n);
+  for (int k = 0; !rc && k < n->nout; k++)
+    if (numel_ok(&g->vals[n->out[k]].t.shape))
+      rc = ir_fail(g, "%s: result %d has too many elements (or a negative dimension)", oi->name, k);
+  if (rc) {
     node_drop_last(g);
     g->failed = 1;
     return NULL;
@@ -283,6 +296,10 @@ static IrVal leaf(IrGraph *g, IrOp op, const char *name, IrDType dt, IrShape s)
               (long long)s.dim[i]);
       return IR_NONE;
     }
+  if (numel_ok(&s)) {
+    ir_fail(g, "%s '%s': too many elements", ir_ops[op].name, name ? name : "");
+    return IR_NONE;
+  }
   IrAttrs a = {0};
   a.dtype = dt;
   a.nint = s.rank;

@@ -182,6 +182,11 @@ Test(shape, scan_body_mismatch)
 Test(shape, leaves_checked)
 {
   expect_error(ir_input(g, "x", IR_F32, ir_shape(1, D(-2))), "negative dimension");
+  ir_clear_error(g);
+  expect_error(ir_input(g, "big", IR_F32, ir_shape(3, D(1ll << 30, 1ll << 30, 1ll << 30))), "too many elements");
+  ir_clear_error(g);
+  IrVal a = f32(1, D(1ll << 32), "a"), b = f32(2, D(1ll << 32, 1), "b");
+  expect_error(ir_binary(g, OP_MUL, a, b), "too many elements");
 }
 
 Test(shape, bad_handles_are_errors_not_crashes)
