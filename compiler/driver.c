@@ -9,8 +9,15 @@
  * appends metrics to a CSV file, and saves the weights as safetensors.
  * Same seed, same numbers: initialization, shuffling and sampling all come from Philox
  * counters keyed by the seed.
+ *
+ * Checkpoints hold everything the next step depends on: parameters, optimizer state, the
+ * step count and the position in the epoch (the batch order is a function of seed and
+ * epoch). They are written atomically after every epoch, when --steps stops a run, and
+ * on SIGINT; --resume continues from one, and ends with the same weights, bit for bit, as
+ * a run that was never interrupted.
  */
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,8 +46,18 @@ typedef struct Run {
   Exec *ex;
   int64_t eval_bs;
   int64_t step;
+  int64_t epoch0, batch0;  /* where a resumed run starts */
+  char ckpt[512];
+  int stopped;             /* SIGINT or --steps ended the run early */
   char msg[1024];
 } Run;
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
 
 static double now_s(void) {
   struct timespec ts;
@@ -235,6 +252,75 @@ static int save_weights(Run *r, const char *path) {
   return rc;
 }
 
+/* ------------------------------------------------------------------ checkpoints */
+
+static int save_checkpoint(Run *r, int64_t epoch, int64_t batch) {
+  int n = 3 * r->np;
+  const char **names = calloc(n + 1, sizeof *names);
+  const nnrt_tensor **ts = calloc(n + 1, sizeof *ts);
+  char (*buf)[300] = calloc(n + 1, sizeof *buf);
+  int rc = 0;
+  for (int i = 0; i < r->np; i++) {
+    Param *q = &r->p[i];
+    float *arr[3] = {q->w, q->m, q->v};
+    const char *suffix[3] = {"", ".opt_m", ".opt_v"};
+    for (int k = 0; k < 3; k++) {
+      nnrt_tensor *t = NULL;
+      nnrt_tensor_wrap(r->ctx, NNRT_F32, q->t.shape.rank, q->t.shape.dim, arr[k], &t);
+      snprintf(buf[3 * i + k], sizeof buf[0], "%s%s", q->name, suffix[k]);
+      names[3 * i + k] = buf[3 * i + k];
+      ts[3 * i + k] = t;
+    }
+  }
+  char step[32], ep[32], bt[32], seed[32];
+  snprintf(step, sizeof step, "%lld", (long long)r->step);
+  snprintf(ep, sizeof ep, "%lld", (long long)epoch);
+  snprintf(bt, sizeof bt, "%lld", (long long)batch);
+  snprintf(seed, sizeof seed, "%lld", (long long)r->s.seed);
+  const char *mk[] = {"format", "model", "step", "epoch", "batch", "seed"};
+  const char *mv[] = {"nnc-checkpoint", r->s.model->name, step, ep, bt, seed};
+  if (nnrt_weights_save(r->ctx, r->ckpt, n, names, ts, 6, mk, mv)) rc = error(r, "%s", nnrt_errmsg(r->ctx));
+  for (int i = 0; i < n; i++) nnrt_tensor_free((nnrt_tensor *)ts[i]);
+  free(names);
+  free(ts);
+  free(buf);
+  return rc;
+}
+
+static int64_t meta_int(const nnrt_weights *w, const char *key) {
+  const char *v = nnrt_weights_metadata(w, key);
+  return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static int load_checkpoint(Run *r) {
+  nnrt_weights *w = NULL;
+  if (nnrt_weights_load(r->ctx, r->ckpt, &w)) return error(r, "%s", nnrt_errmsg(r->ctx));
+  const char *fmt = nnrt_weights_metadata(w, "format");
+  int rc = 0;
+  if (!fmt || strcmp(fmt, "nnc-checkpoint")) rc = error(r, "%s is not an nnc checkpoint", r->ckpt);
+  for (int i = 0; i < r->np && !rc; i++) {
+    Param *q = &r->p[i];
+    float *arr[3] = {q->w, q->m, q->v};
+    const char *suffix[3] = {"", ".opt_m", ".opt_v"};
+    for (int k = 0; k < 3 && !rc; k++) {
+      char name[300];
+      snprintf(name, sizeof name, "%s%s", q->name, suffix[k]);
+      nnrt_tensor *dst = NULL;
+      nnrt_tensor_wrap(r->ctx, NNRT_F32, q->t.shape.rank, q->t.shape.dim, arr[k], &dst);
+      if (nnrt_weights_read(w, name, dst)) rc = error(r, "%s", nnrt_errmsg(r->ctx));
+      nnrt_tensor_free(dst);
+    }
+  }
+  if (!rc) {
+    r->step = meta_int(w, "step");
+    r->epoch0 = meta_int(w, "epoch");
+    r->batch0 = meta_int(w, "batch");
+    if (meta_int(w, "seed") != r->s.seed) rc = error(r, "%s", "the checkpoint was written with another seed");
+  }
+  nnrt_weights_free(w);
+  return rc;
+}
+
 /* ------------------------------------------------------------------ optimizer */
 
 static int optimize(Run *r, int64_t t) {
@@ -306,6 +392,8 @@ static int train_epoch(Run *r, nnrt_batcher *b, nnrt_progress *pg, int64_t epoch
   const nnrt_tensor *xb, *yb;
   int64_t rows, k = 0;
   double sum = 0;
+  if (epoch == r->epoch0)   /* a resumed run: skip the batches it had already trained on */
+    for (; k < r->batch0 && nnrt_batcher_next(b, &xb, &yb) > 0; k++) {}
   IrVal lx = ir_find_leaf(r->tp.g, "batch.x"), ly = ir_find_leaf(r->tp.g, "batch.y");
   while ((rows = nnrt_batcher_next(b, &xb, &yb)) > 0) {
     exec_bind(r->tx, lx, nnrt_tensor_data(xb));
@@ -317,7 +405,14 @@ static int train_epoch(Run *r, nnrt_batcher *b, nnrt_progress *pg, int64_t epoch
     sum += loss;
     k++;
     nnrt_progress_step(pg, epoch, k, loss, rows);
-    if (r->o->max_steps > 0 && r->step >= r->o->max_steps) break;
+    int stop = interrupted || (r->o->max_steps > 0 && r->step >= r->o->max_steps);
+    if (stop && k < nnrt_batcher_batches(b)) {
+      r->stopped = 1;
+      if (r->ckpt[0] && save_checkpoint(r, epoch, k)) return 1;
+      if (interrupted) fprintf(r->o->out, "\ninterrupted at step %lld%s%s\n", (long long)r->step,
+                               r->ckpt[0] ? ": checkpoint saved to " : "", r->ckpt);
+      break;
+    }
   }
   *mean_loss = k ? sum / k : NAN;
   return 0;
@@ -347,10 +442,13 @@ static int loop(Run *r, const char *path) {
   nnrt_metrics_open(r->ctx, r->o->metrics ? r->o->metrics : csv, 6, cols, &mc);
   int rc = 0;
   double t0 = now_s();
-  for (int64_t e = 0; e < epochs && !rc; e++) {
+  if (r->epoch0) nnrt_batcher_seek_epoch(b, r->epoch0);
+  for (int64_t e = r->epoch0; e < epochs && !rc; e++) {
     double tl, el, em, te = now_s();
     rc = train_epoch(r, b, pg, e, &tl);
-    if (!rc) rc = evaluate(r, &el, &em);
+    if (rc || r->stopped) break;
+    rc = evaluate(r, &el, &em);
+    if (!rc && r->ckpt[0]) rc = save_checkpoint(r, e + 1, 0);
     if (rc) break;
     nnrt_progress_epoch_end(pg, e, r->ep.nmetrics ? r->ep.metric_name[0] : NULL, em);
     double row[6] = {(double)e + 1, (double)r->step, tl, el, em, now_s() - te};
@@ -362,7 +460,6 @@ static int loop(Run *r, const char *path) {
     if (!isnan(em)) fprintf(r->o->out, ", eval %s %.4f", r->ep.metric_name[0], em);
     fprintf(r->o->out, " (%.1f s)\n", now_s() - te);
     fflush(r->o->out);
-    if (r->o->max_steps > 0 && r->step >= r->o->max_steps) break;
   }
   fprintf(r->o->out, "trained %lld steps in %.1f s\n", (long long)r->step, now_s() - t0);
   if (mc) nnrt_metrics_close(mc);
@@ -394,6 +491,11 @@ int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o) {
   if (!r.s.nopt) return error(&r, "%s", "the train declaration has no optimizer");
   if (!(r.ctx = nnrt_ctx_create(NULL, NULL))) return error(&r, "%s", "out of memory");
   if (o->threads > 0) nnrt_set_threads(o->threads);
+  /* Ctrl-C from here on finishes the current step, saves a checkpoint and exits */
+  struct sigaction sa = {0}, old;
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, &old);
+  interrupted = 0;
   int rc = drv_data_load(&r.train, &r.held, &r.s, r.ctx, r.msg, sizeof r.msg) ? error(&r, "%s", r.msg) : 0;
   double t0 = now_s();
   if (!rc) rc = build(&r, &r.tp, &r.tx, 1, r.s.batch_size, &r.train);
@@ -415,7 +517,21 @@ int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o) {
   if (!rc) rc = bind_params(&r, &r.tp, r.tx);
   if (!rc && r.ex) rc = bind_params(&r, &r.ep, r.ex);
   if (!rc && o->load) rc = load_weights(&r, o->load);
+  const char *ck = o->checkpoint ? o->checkpoint : r.s.checkpoint;
+  if (ck) {
+    snprintf(r.ckpt, sizeof r.ckpt, "%s", ck);
+  } else if (o->resume) {
+    char stem[256];
+    stem_of(path, stem, sizeof stem);
+    snprintf(r.ckpt, sizeof r.ckpt, "%s.ckpt", stem);
+  }
+  if (!rc && o->resume) {
+    rc = load_checkpoint(&r);
+    if (!rc) fprintf(o->out, "resuming %s at step %lld (epoch %lld, batch %lld)\n", r.ckpt,
+                     (long long)r.step, (long long)r.epoch0 + 1, (long long)r.batch0);
+  }
   if (!rc) rc = loop(&r, path);
+  sigaction(SIGINT, &old, NULL);
   if (!rc && !o->no_save) {
     char stem[256], out[512];
     stem_of(path, stem, sizeof stem);

@@ -18,6 +18,8 @@ typedef struct DrvOptions {
   const char *load;       /* weights in, before training */
   const char *metrics;    /* CSV path; NULL: <stem>.metrics.csv */
   int no_save;
+  const char *checkpoint; /* checkpoint path; NULL: the declaration's, else <stem>.ckpt */
+  int resume;             /* continue from the checkpoint */
   const char *dump;       /* "graph" or "kernels": print the training step, do not train */
   int no_passes;           /* -fno-opt: skip simplify and CSE (to compare) */
   FILE *out;              /* progress and results (stdout) */

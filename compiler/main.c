@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api_int.h"
 #include "driver.h"
 #include "lang.h"
 
@@ -23,7 +24,7 @@
 
 enum { MAX_IMPORT_PATHS = 64 };
 
-typedef enum { MODE_RUN, MODE_CHECK, MODE_DUMP, MODE_HELP, MODE_VERSION } Mode;
+typedef enum { MODE_RUN, MODE_CHECK, MODE_DUMP, MODE_HELP, MODE_VERSION, MODE_AOT, MODE_REPL } Mode;
 
 typedef struct Cli {
   Mode mode;
@@ -34,6 +35,9 @@ typedef struct Cli {
   const char *import_paths[MAX_IMPORT_PATHS + 1];
   int npaths;
   DrvOptions run;         /* nnc FILE: the training run's options */
+  const char *out;        /* -o PATH (MODE_AOT) */
+  int emit;               /* nnc_emit_kind (MODE_AOT) */
+  int64_t batch;          /* --batch=N (MODE_AOT) */
 } Cli;
 
 typedef struct Option {
@@ -92,9 +96,18 @@ static int opt_threads(Cli *c, const char *v) {
 static int opt_save(Cli *c, const char *v) { c->run.save = v; return *v != '\0'; }
 static int opt_load(Cli *c, const char *v) { c->run.load = v; return *v != '\0'; }
 static int opt_metrics(Cli *c, const char *v) { c->run.metrics = v; return *v != '\0'; }
+static int opt_checkpoint(Cli *c, const char *v) { c->run.checkpoint = v; return *v != '\0'; }
+static int opt_resume(Cli *c, const char *v) { (void)v; c->run.resume = 1; return 1; }
 static int opt_no_save(Cli *c, const char *v) { (void)v; c->run.no_save = 1; return 1; }
 static int opt_interp(Cli *c, const char *v) { (void)v; c->run.interp = 1; return 1; }
 static int opt_no_opt(Cli *c, const char *v) { (void)v; c->run.no_passes = 1; return 1; }
+
+static int opt_emit_obj(Cli *c, const char *v) { (void)v; c->mode = MODE_AOT; c->emit = NNC_EMIT_OBJ; return 1; }
+static int opt_emit_asm(Cli *c, const char *v) { (void)v; c->mode = MODE_AOT; c->emit = NNC_EMIT_ASM; return 1; }
+static int opt_emit_llvm(Cli *c, const char *v) { (void)v; c->mode = MODE_AOT; c->emit = NNC_EMIT_LLVM; return 1; }
+static int opt_out(Cli *c, const char *v) { c->out = v; return *v != '\0'; }
+static int opt_batch(Cli *c, const char *v) { return int_value(v, &c->batch) && c->batch > 0; }
+static int opt_no_cache(Cli *c, const char *v) { (void)v; return setenv("NNC_NO_CACHE", "1", 1) == 0; }
 
 static int opt_import_path(Cli *c, const char *v) {
   if (c->npaths >= MAX_IMPORT_PATHS)
@@ -115,8 +128,18 @@ static const Option options[] = {
   {"--load=", 1, opt_load, "--load=PATH: start from these weights (safetensors)"},
   {"--metrics=", 1, opt_metrics, "--metrics=PATH: per-epoch metrics CSV (FILE's stem.metrics.csv)"},
   {"--no-save", 0, opt_no_save, "do not save the weights"},
+  {"--checkpoint=", 1, opt_checkpoint, "--checkpoint=PATH: write checkpoints there (after every "
+                                       "epoch, at --steps and on Ctrl-C)"},
+  {"--resume", 0, opt_resume, "continue from the checkpoint (--checkpoint=, the declaration's, "
+                              "or FILE's stem.ckpt)"},
   {"--interp", 0, opt_interp, "run the reference interpreter instead of the LLVM JIT (slow)"},
   {"-fno-opt", 0, opt_no_opt, "skip the graph passes (simplify, CSE)"},
+  {"-c", 0, opt_emit_obj, "compile FILE's model functions to an object (-o PATH) and a header"},
+  {"-S", 0, opt_emit_asm, "like -c, writing assembly"},
+  {"--emit-llvm", 0, opt_emit_llvm, "like -c, writing LLVM IR"},
+  {"-o", 1, opt_out, "-o PATH: output of -c, -S, --emit-llvm (header: PATH with .h)"},
+  {"--batch=", 1, opt_batch, "--batch=N: symbolic dims of -c entry points (1)"},
+  {"--no-cache", 0, opt_no_cache, "do not use the compile cache ($NNC_CACHE_DIR, ~/.cache/nnc)"},
   {"-I", 1, opt_import_path, "-I DIR: also look for imports in DIR"},
   {"-Werror", 0, opt_werror, "treat warnings as errors"},
   {"--max-errors=", 1, opt_max_errors, "--max-errors=N: stop reporting after N errors (50)"},
@@ -170,7 +193,11 @@ static int parse_args(Cli *cli, int argc, char **argv) {
       cli->file = argv[i];
     }
   }
-  if (!cli->file && cli->mode != MODE_HELP && cli->mode != MODE_VERSION) {
+  if (cli->file && !strcmp(cli->file, "repl") && access("repl", F_OK) != 0)
+    cli->file = NULL, cli->mode = MODE_REPL;
+  if (!cli->file && cli->mode == MODE_RUN)
+    cli->mode = MODE_REPL;
+  if (!cli->file && cli->mode != MODE_HELP && cli->mode != MODE_VERSION && cli->mode != MODE_REPL) {
     fprintf(stderr, "nnc: no input file (see nnc --help)\n");
     return 0;
   }
@@ -235,6 +262,10 @@ int main(int argc, char **argv) {
     printf("nnc %s\n", NNC_VERSION);
     return 0;
   }
+  if (cli.mode == MODE_AOT)
+    return aot_cli(cli.file, cli.out, cli.emit, cli.batch ? cli.batch : 1, cli.import_paths);
+  if (cli.mode == MODE_REPL)
+    return repl_main(cli.import_paths, stdin, stdout);
   LangOptions opt = {cli.import_paths, cli.werror, cli.max_errors};
   Lang *L = lang_new(&opt);
   if (!L) {

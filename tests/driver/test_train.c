@@ -1,0 +1,118 @@
+/* End-to-end tests of `nnc FILE.nn` (the real binary): training lowers the loss on
+ * Fashion-MNIST, the same seed gives the same weights, and an interrupted run resumed from
+ * its checkpoint ends bit for bit where an uninterrupted run ends. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NNC NNC_BINARY_DIR "/nnc"
+#define MLP NNC_SOURCE_DIR "/examples/fashion_mlp.nn"
+
+/* Runs a shell command, capturing stdout into out; returns the exit status. */
+static int run(const char *cmd, char *out, size_t cap) {
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  size_t n = fread(out, 1, cap - 1, p);
+  out[n] = 0;
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int same_file(const char *a, const char *b) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+  return system(cmd) == 0;
+}
+
+static void tmpdir(char *d, size_t n) {
+  snprintf(d, n, "/tmp/nnc-test-XXXXXX");
+  cr_assert_not_null(mkdtemp(d));
+}
+
+Test(train, mlp_learns_in_a_few_steps, .timeout = 120) {
+  char d[64], cmd[1024], out[1 << 16];
+  tmpdir(d, sizeof d);
+  snprintf(cmd, sizeof cmd, "cd %s && %s %s --steps=80 --epochs=1 2>&1", d, NNC, MLP);
+  cr_assert_eq(run(cmd, out, sizeof out), 0, "%s", out);
+  /* 80 steps stop the epoch early: no eval line; train loss is the mean of the steps */
+  const char *s = strstr(out, "trained 80 steps");
+  cr_assert_not_null(s, "%s", out);
+  snprintf(cmd, sizeof cmd, "%s/fashion_mlp.safetensors", d);
+  cr_assert_eq(access(cmd, R_OK), 0, "weights were saved");
+}
+
+Test(train, same_seed_same_weights, .timeout = 120) {
+  char d[64], cmd[1024], out[1 << 14], a[128], b[128];
+  tmpdir(d, sizeof d);
+  snprintf(a, sizeof a, "%s/a.safetensors", d);
+  snprintf(b, sizeof b, "%s/b.safetensors", d);
+  for (int i = 0; i < 2; i++) {
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s --steps=25 --seed=7 --save=%s 2>&1", d, NNC, MLP, i ? b : a);
+    cr_assert_eq(run(cmd, out, sizeof out), 0, "%s", out);
+  }
+  cr_expect(same_file(a, b), "two runs with seed 7 differ");
+  snprintf(cmd, sizeof cmd, "cd %s && %s %s --steps=25 --seed=8 --save=%s 2>&1", d, NNC, MLP, b);
+  cr_assert_eq(run(cmd, out, sizeof out), 0, "%s", out);
+  cr_expect(!same_file(a, b), "seeds 7 and 8 gave the same weights");
+}
+
+Test(train, resume_is_bit_exact, .timeout = 120) {
+  char d[64], cmd[1024], out[1 << 14];
+  tmpdir(d, sizeof d);
+  snprintf(cmd, sizeof cmd,
+           "cd %s && %s %s --steps=30 --save=a.st >/dev/null 2>&1 && "
+           "%s %s --steps=13 --checkpoint=ck --no-save >/dev/null 2>&1 && "
+           "%s %s --resume --checkpoint=ck --steps=30 --save=b.st 2>&1",
+           d, NNC, MLP, NNC, MLP, NNC, MLP);
+  cr_assert_eq(run(cmd, out, sizeof out), 0, "%s", out);
+  cr_expect_not_null(strstr(out, "resuming ck at step 13"), "%s", out);
+  char a[128], b[128];
+  snprintf(a, sizeof a, "%s/a.st", d);
+  snprintf(b, sizeof b, "%s/b.st", d);
+  cr_expect(same_file(a, b), "resumed run differs from the uninterrupted one");
+}
+
+Test(train, sigint_saves_a_checkpoint_and_resume_finishes, .timeout = 180) {
+  char d[64], cmd[1024], out[1 << 14], ck[128];
+  tmpdir(d, sizeof d);
+  snprintf(ck, sizeof ck, "%s/ck", d);
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    cr_assert_eq(chdir(d), 0);
+    freopen("/dev/null", "w", stdout);
+    execl(NNC, NNC, MLP, "--steps=150", "--checkpoint=ck", "--no-save", (char *)NULL);
+    _exit(127);
+  }
+  sleep(2);
+  kill(pid, SIGINT);
+  int st;
+  waitpid(pid, &st, 0);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "nnc did not exit cleanly on SIGINT");
+  cr_assert_eq(access(ck, R_OK), 0, "no checkpoint after SIGINT");
+  snprintf(cmd, sizeof cmd,
+           "cd %s && %s %s --resume --checkpoint=ck --steps=150 --save=b.st >/dev/null 2>&1 && "
+           "%s %s --steps=150 --save=a.st 2>&1",
+           d, NNC, MLP, NNC, MLP);
+  cr_assert_eq(run(cmd, out, sizeof out), 0, "%s", out);
+  char a[128], b[128];
+  snprintf(a, sizeof a, "%s/a.st", d);
+  snprintf(b, sizeof b, "%s/b.st", d);
+  cr_expect(same_file(a, b), "interrupted + resumed differs from uninterrupted");
+}
+
+Test(train, missing_data_is_a_clear_error) {
+  char d[64], cmd[1024], out[1 << 14];
+  tmpdir(d, sizeof d);
+  snprintf(cmd, sizeof cmd,
+           "cd %s && printf 'import nn\\nmodel M {\\n  l = nn.Linear(784, 10)\\n  fn f(x: f32[B, 784]) = l(x)\\n}\\n"
+           "train M {\\n  data = idx(\"no/such\")\\n  loss = cross_entropy(f(batch.x), batch.y)\\n"
+           "  optimizer = sgd(lr = 0.1)\\n  batch_size = 8\\n}\\n' > m.nn && %s m.nn 2>&1",
+           d, NNC);
+  cr_assert_eq(run(cmd, out, sizeof out), 1, "%s", out);
+  cr_expect_not_null(strstr(out, "nnc: error: cannot find IDX files for \"no/such\""), "%s", out);
+}
