@@ -109,14 +109,28 @@ static void conv_im2col(const kern_conv2d *d, const conv_dims *k, const float *x
             continue;
           }
           const float *src = x + (ci * d->h + iy) * d->w;
-          for (int64_t ox = 0; ox < x0; ox++)
-            dst[ox] = 0.0f;
-          for (int64_t ox = x0; ox < x1; ox++)
-            dst[ox] = src[ox * d->stride_w + kj - d->pad_w];
-          for (int64_t ox = x1; ox < k->ow; ox++)
-            dst[ox] = 0.0f;
+          memset(dst, 0, (size_t)x0 * sizeof *dst);
+          if (d->stride_w == 1)
+            memcpy(dst + x0, src + x0 + kj - d->pad_w, (size_t)(x1 - x0) * sizeof *dst);
+          else
+            for (int64_t ox = x0; ox < x1; ox++)
+              dst[ox] = src[ox * d->stride_w + kj - d->pad_w];
+          memset(dst + x1, 0, (size_t)(k->ow - x1) * sizeof *dst);
         }
       }
+}
+
+/* dst[ox * s + off] += src[ox] for x0 <= ox < x1 (all in bounds, see conv_valid);
+ * restrict lets the stride-1 case vectorize. */
+static void conv_add_row(float *restrict dst, int64_t s, int64_t off, const float *restrict src,
+                         int64_t x0, int64_t x1)
+{
+  if (s == 1)
+    for (int64_t ox = x0; ox < x1; ox++)
+      dst[ox + off] += src[ox];
+  else
+    for (int64_t ox = x0; ox < x1; ox++)
+      dst[ox * s + off] += src[ox];
 }
 
 /* dx f32[cg, h, w] += col2im(col) (one image, one group); the adjoint of conv_im2col. */
@@ -131,10 +145,8 @@ static void conv_col2im(const kern_conv2d *d, const conv_dims *k, const float *c
           int64_t iy = oy * d->stride_h - d->pad_h + ki;
           if (iy < 0 || iy >= d->h)
             continue;
-          float *dst = dx + (ci * d->h + iy) * d->w;
-          const float *src = col + oy * k->ow;
-          for (int64_t ox = x0; ox < x1; ox++)
-            dst[ox * d->stride_w + kj - d->pad_w] += src[ox];
+          conv_add_row(dx + (ci * d->h + iy) * d->w, d->stride_w, kj - d->pad_w,
+                       col + oy * k->ow, x0, x1);
         }
       }
 }
