@@ -148,10 +148,7 @@ static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data
     f[i].shape.dim[0] = bs;
   }
   IrgOptions io = {.training = training, .with_grads = training, .fields = f, .nfields = d->nfields};
-  if (irg_build(r->L, &r->s, &io, p)) {
-    diag_render(r->L, r->o->err, 0);
-    return 1;
-  }
+  if (irg_build(r->L, &r->s, &io, p)) return 1;   /* diagnostics are in L */
   IrVal outs[2 + IRG_MAX_METRICS + 1024];
   int no = 0;
   outs[no++] = p->loss;
@@ -161,7 +158,7 @@ static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data
     for (int i = 0; i < p->nparams; i++) outs[no++] = p->grads[i];
   }
   ir_set_outputs(p->g, no, outs);
-  if (!r->o->no_passes) {
+  if (!r->o->no_passes && !r->o->check_numerics) {
     /* simplify and CSE rewrite value ids: find the parameters again by name */
     const char *names[1024];
     for (int i = 0; i < p->nparams; i++) {
@@ -388,6 +385,53 @@ static int evaluate(Run *r, double *loss, double *metric) {
   return 0;
 }
 
+/* --check-numerics: reruns the failing step in the interpreter and reports the first node
+ * whose output holds a NaN or an Inf, at the source that made it. */
+static int diagnose_numerics(Run *r, const void *xb, const void *yb) {
+  Exec *ix = NULL;
+  if (exec_create(r->tp.g, EXEC_INTERP, "check", &ix, r->msg, sizeof r->msg)) return error(r, "%s", r->msg);
+  bind_params(r, &r->tp, ix);
+  exec_bind(ix, ir_find_leaf(r->tp.g, "batch.x"), (void *)xb);
+  exec_bind(ix, ir_find_leaf(r->tp.g, "batch.y"), (void *)yb);
+  int rc = exec_run(ix, (uint64_t)r->s.seed, (uint64_t)r->step, r->msg, sizeof r->msg);
+  IrGraph *g = r->tp.g;
+  for (int i = 0; !rc && i < g->nnodes; i++) {
+    IrNode *n = g->nodes[i];
+    for (int k = 0; k < n->nout; k++) {
+      const IrTensor *v = exec_interp_value(ix, n->out[k]);
+      int64_t m = v ? ir_numel(&v->t.shape) : 0;
+      for (int64_t j = 0; j < m; j++) {
+        if (isfinite(v->data[j])) continue;
+        Span sp = i < r->tp.nspan ? r->tp.span[i] : (Span){0, 0, 0};
+        const char *what = isnan(v->data[j]) ? "NaN" : "Inf";
+        if (i < r->tp.nspan && sp.len)
+          diag_error(r->L, sp, "%s first produced by '%s' (node %%%d) at step %lld", what,
+                     ir_ops[n->op].name, i, (long long)r->step + 1);
+        else
+          diag_error(r->L, r->s.train->span, "%s first produced by '%s' (node %%%d, in the backward "
+                     "pass) at step %lld", what, ir_ops[n->op].name, i, (long long)r->step + 1);
+        exec_free(ix);
+        return 1;
+      }
+    }
+  }
+  exec_free(ix);
+  return rc ? error(r, "%s", r->msg)
+            : error(r, "%s", "the compiled step produced a NaN or Inf that the interpreter does not reproduce");
+}
+
+static int finite_outputs(Run *r) {
+  int no = r->tp.g->nouts;
+  for (int i = 0; i < no; i++) {
+    const float *o = exec_output(r->tx, i);
+    int64_t n = ir_numel(&ir_type(r->tp.g, r->tp.g->outs[i])->shape);
+    if (ir_type(r->tp.g, r->tp.g->outs[i])->dtype != IR_F32) continue;
+    for (int64_t j = 0; j < n; j++)
+      if (!isfinite(o[j])) return 0;
+  }
+  return 1;
+}
+
 static int train_epoch(Run *r, nnrt_batcher *b, nnrt_progress *pg, int64_t epoch, double *mean_loss) {
   const nnrt_tensor *xb, *yb;
   int64_t rows, k = 0;
@@ -400,7 +444,10 @@ static int train_epoch(Run *r, nnrt_batcher *b, nnrt_progress *pg, int64_t epoch
     if (ly != IR_NONE) exec_bind(r->tx, ly, nnrt_tensor_data(yb));
     if (exec_run(r->tx, (uint64_t)r->s.seed, (uint64_t)r->step, r->msg, sizeof r->msg)) return error(r, "%s", r->msg);
     double loss = *(float *)exec_output(r->tx, 0);
-    if (!isfinite(loss)) return error(r, "%s", "the loss is not finite (NaN or Inf); try a smaller learning rate");
+    if (r->o->check_numerics && !finite_outputs(r))
+      return diagnose_numerics(r, nnrt_tensor_data(xb), ly != IR_NONE ? nnrt_tensor_data(yb) : NULL);
+    if (!isfinite(loss))
+      return error(r, "%s", "the loss is not finite (NaN or Inf); --check-numerics finds the op that made it");
     if (optimize(r, ++r->step)) return 1;
     sum += loss;
     k++;
@@ -461,7 +508,7 @@ static int loop(Run *r, const char *path) {
     fprintf(r->o->out, " (%.1f s)\n", now_s() - te);
     fflush(r->o->out);
   }
-  fprintf(r->o->out, "trained %lld steps in %.1f s\n", (long long)r->step, now_s() - t0);
+  if (!rc) fprintf(r->o->out, "trained %lld steps in %.1f s\n", (long long)r->step, now_s() - t0);
   if (mc) nnrt_metrics_close(mc);
   nnrt_progress_free(pg);
   nnrt_batcher_free(b);
@@ -483,10 +530,7 @@ static void run_free(Run *r) {
 int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o) {
   Run r = {.L = L, .o = o};
   r.tp.loss = r.ep.loss = IR_NONE;
-  if (irg_settings(L, file, NULL, &r.s)) {
-    diag_render(L, o->err, 0);
-    return 1;
-  }
+  if (irg_settings(L, file, NULL, &r.s)) return 1;
   if (o->seed >= 0) r.s.seed = o->seed;
   if (!r.s.nopt) return error(&r, "%s", "the train declaration has no optimizer");
   if (!(r.ctx = nnrt_ctx_create(NULL, NULL))) return error(&r, "%s", "out of memory");

@@ -20,13 +20,15 @@ typedef struct DrvOptions {
   int no_save;
   const char *checkpoint; /* checkpoint path; NULL: the declaration's, else <stem>.ckpt */
   int resume;             /* continue from the checkpoint */
+  int check_numerics;     /* find the first op that made a NaN or Inf (no graph passes) */
   const char *dump;       /* "graph" or "kernels": print the training step, do not train */
   int no_passes;           /* -fno-opt: skip simplify and CSE (to compare) */
   FILE *out;              /* progress and results (stdout) */
   FILE *err;              /* diagnostics (stderr) */
 } DrvOptions;
 
-/* Runs the training declaration of a checked file. Returns 0, or 1 after printing why. */
+/* Runs the training declaration of a checked file. Returns 0, or 1 after printing why
+ * (run-time errors on o->err; errors at the user's source are left as diagnostics in L). */
 int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o);
 
 /* Fills a parameter from its initializer description ("glorot", "normal(0,0.01)", ...)

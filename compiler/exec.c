@@ -149,6 +149,10 @@ void *exec_output(Exec *x, int i) { return i >= 0 && i < x->g->nouts ? x->outs[i
 
 ExecStats exec_stats(const Exec *x) { return x->stats; }
 
+const IrTensor *exec_interp_value(const Exec *x, IrVal v) {
+  return x->backend == EXEC_INTERP ? ir_interp_value(x->I, v) : NULL;
+}
+
 void exec_print_kernels(const Exec *x, FILE *out) {
   if (x->backend == EXEC_JIT && x->plan.f) kir_print(x->plan.f, out);
 }

@@ -27,6 +27,8 @@ int exec_bind(Exec *x, IrVal leaf, void *data);
 void *exec_output(Exec *x, int i);
 int exec_run(Exec *x, uint64_t seed, uint64_t step, char *msg, size_t cap);
 ExecStats exec_stats(const Exec *x);
+/* The interpreter's tensor for any value after a run (EXEC_INTERP only; NULL otherwise). */
+const IrTensor *exec_interp_value(const Exec *x, IrVal v);
 /* Prints the kernels of a JIT-compiled graph (--dump=kernels); nothing for the interpreter. */
 void exec_print_kernels(const Exec *x, FILE *out);
 

@@ -28,8 +28,23 @@ Val *irg_val(Tr *t, VKind k) {
   return v;
 }
 
+/* Records the source span of every node of the root graph made so far without one. */
+static void note_spans(Tr *t) {
+  IrgProgram *p = t->root ? t->root->prog : NULL;
+  if (!p || t->g != t->root->g) return;
+  int n = t->g->nnodes;
+  if (n > p->nspan) {
+    Span *s = realloc(p->span, sizeof(Span) * n);
+    if (!s) return;
+    for (int i = p->nspan; i < n; i++) s[i] = t->at;
+    p->span = s;
+    p->nspan = n;
+  }
+}
+
 Val *irg_tensor(Tr *t, IrVal x) {
   if (x == IR_NONE) return irg_fail_ir(t);
+  note_spans(t);
   Val *v = irg_val(t, VK_TENSOR);
   v->v = x;
   v->g = t->g;

@@ -80,6 +80,8 @@ typedef struct IrgProgram {
   int nparams;                     /* params in ir_leaves order */
   IrVal *params;
   IrVal *grads;                    /* when built with gradients */
+  Span *span;                      /* [node id] the source that made each node (len 0: none) */
+  int nspan;
 } IrgProgram;
 
 typedef struct IrgOptions {

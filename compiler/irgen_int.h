@@ -86,6 +86,7 @@ struct Tr {
   int ncaps;
   int nformals;
   int dim_ctx;        /* evaluating a written type: int / int stays an int */
+  IrgProgram *prog;   /* root tracer: where node spans are recorded */
 };
 
 extern Val irg_ret_none;

@@ -212,7 +212,7 @@ static int trace_items(Tr *t, Env *te, const IrgSettings *s, IrgProgram *p) {
 int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p) {
   memset(p, 0, sizeof *p);
   p->loss = IR_NONE;
-  Tr t = {.L = L, .training = o->training};
+  Tr t = {.L = L, .training = o->training, .prog = p};
   t.root = &t;
   t.g = p->g = ir_graph_new();
   if (!t.g) return diag_error(L, s->train->span, "out of memory"), -1;
@@ -250,6 +250,7 @@ int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p)
 
 void irg_program_free(IrgProgram *p) {
   ir_graph_free(p->g);
+  free(p->span);
   free(p->params);
   free(p->grads);
   memset(p, 0, sizeof *p);

@@ -98,6 +98,7 @@ static int opt_load(Cli *c, const char *v) { c->run.load = v; return *v != '\0';
 static int opt_metrics(Cli *c, const char *v) { c->run.metrics = v; return *v != '\0'; }
 static int opt_checkpoint(Cli *c, const char *v) { c->run.checkpoint = v; return *v != '\0'; }
 static int opt_resume(Cli *c, const char *v) { (void)v; c->run.resume = 1; return 1; }
+static int opt_check_numerics(Cli *c, const char *v) { (void)v; c->run.check_numerics = 1; return 1; }
 static int opt_no_save(Cli *c, const char *v) { (void)v; c->run.no_save = 1; return 1; }
 static int opt_interp(Cli *c, const char *v) { (void)v; c->run.interp = 1; return 1; }
 static int opt_no_opt(Cli *c, const char *v) { (void)v; c->run.no_passes = 1; return 1; }
@@ -128,6 +129,8 @@ static const Option options[] = {
   {"--load=", 1, opt_load, "--load=PATH: start from these weights (safetensors)"},
   {"--metrics=", 1, opt_metrics, "--metrics=PATH: per-epoch metrics CSV (FILE's stem.metrics.csv)"},
   {"--no-save", 0, opt_no_save, "do not save the weights"},
+  {"--check-numerics", 0, opt_check_numerics, "stop at the first NaN or Inf and name the op and "
+                                              "source line that made it"},
   {"--checkpoint=", 1, opt_checkpoint, "--checkpoint=PATH: write checkpoints there (after every "
                                        "epoch, at --steps and on Ctrl-C)"},
   {"--resume", 0, opt_resume, "continue from the checkpoint (--checkpoint=, the declaration's, "
@@ -239,10 +242,8 @@ static int run_file(const Cli *cli, Lang *L) {
     diag_error(L, (Span){file->span.file, 0, 0},
                "nothing to run: '%s' has no train declaration (use --check to only check it)",
                cli->file);
-  if (cli->mode == MODE_RUN && diag_error_count(L) == 0) {
-    diag_render(L, stderr, use_color());   /* warnings before the run's output */
+  if (cli->mode == MODE_RUN && diag_error_count(L) == 0)
     return drv_train(L, file, cli->file, &cli->run);
-  }
   return 0;
 }
 
@@ -274,8 +275,7 @@ int main(int argc, char **argv) {
   }
   int ran = run_file(&cli, L);
   fflush(stdout);
-  if (cli.mode != MODE_RUN || diag_error_count(L))
-    diag_render(L, stderr, use_color());
+  diag_render(L, stderr, use_color());
   int status = diag_error_count(L) || ran ? 1 : 0;
   lang_free(L);
   return status;

@@ -116,3 +116,16 @@ Test(train, missing_data_is_a_clear_error) {
   cr_assert_eq(run(cmd, out, sizeof out), 1, "%s", out);
   cr_expect_not_null(strstr(out, "nnc: error: cannot find IDX files for \"no/such\""), "%s", out);
 }
+
+Test(train, check_numerics_names_the_op_and_line, .timeout = 60) {
+  char d[64], cmd[2048], out[1 << 14];
+  tmpdir(d, sizeof d);
+  snprintf(cmd, sizeof cmd,
+           "cd %s && printf 'import nn\\nmodel M {\\n  l = nn.Linear(784, 10)\\n  fn f(x: f32[B, 784]) {\\n"
+           "    let h = l(x)\\n    return log(h - 1000)\\n  }\\n}\\n"
+           "train M {\\n  data = idx(\"fashion-mnist/t10k\")\\n  loss = cross_entropy(f(batch.x), batch.y)\\n"
+           "  optimizer = sgd(lr = 0.1)\\n  batch_size = 8\\n}\\n' > m.nn && %s m.nn --check-numerics --no-save 2>&1",
+           d, NNC);
+  cr_assert_eq(run(cmd, out, sizeof out), 1, "%s", out);
+  cr_expect_not_null(strstr(out, "m.nn:6:12: error: NaN first produced by 'log'"), "%s", out);
+}
