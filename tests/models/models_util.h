@@ -30,8 +30,11 @@ float mt_run(MtProg *P, float *x, int32_t *y, uint64_t step);
 /* The value of metric `name` after the last run. */
 float mt_metric(MtProg *P, const char *name);
 /* Checks each parameter's gradient along a random direction against a central difference
- * of the loss (eps relative to the parameter scale); returns the worst relative error. */
+ * of the loss (step eps times the parameter scale, at least eps) and expects a relative
+ * error below 2e-2; returns the worst relative error. */
 double mt_gradcheck(MtProg *P, float *x, int32_t *y, double eps);
+/* The same for parameter i alone (a test may need a smaller eps near kinks). */
+double mt_gradcheck_one(MtProg *P, int i, float *x, int32_t *y, double eps);
 /* Applies an Adam step to every parameter from the last run's gradients. */
 void mt_adam(MtProg *P, float lr, int64_t t);
 void mt_free(MtProg *P);
