@@ -54,7 +54,7 @@ static int same(const IrGraph *ng, const IrNode *m, const IrGraph *g, const IrNo
 
 static int mergeable(const IrNode *n)
 {
-  return !n->sub[0] && (n->op == OP_CONST || !(ir_ops[n->op].flags & IR_LEAF));
+  return !n->sub[0] && n->nout > 0 && (n->op == OP_CONST || !(ir_ops[n->op].flags & IR_LEAF));
 }
 
 int ir_cse(IrGraph *g)

@@ -144,7 +144,7 @@ static IrGraph *dce(IrGraph *g)
   }
   for (int i = 0; i < g->nnodes; i++) {
     const IrNode *n = g->nodes[i];
-    if (!live[n->out[0]]) continue;
+    if (!n->nout || !live[n->out[0]]) continue;
     IrNode *m = ir_copy_node(ng, g, n, map);
     if (!m) goto fail;
     for (int k = 0; k < n->nout; k++) map[n->out[k]] = m->out[k];
