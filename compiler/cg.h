@@ -202,7 +202,7 @@ int lower_out(lower_ctx *L, IrVal v);
 int lower_tmp(lower_ctx *L, const char *name, kir_dtype dt, int64_t n);
 /* Row-major strides of shape s into st[0..rank). */
 void lower_strides(const IrShape *s, int64_t *st);
-/* Loop flags: dim 0 parallel when the nest has >= 32768 points and dim 0 is not reduced;
+/* Loop flags: dim 0 parallel when the nest has >= 131072 points and dim 0 is not reduced;
  * dims >= nkeep are reduce dims. */
 void lower_flags(int rank, const int64_t *ext, int nkeep, int *flags);
 /* Lowers subgraph sub inline (same function, same arena) with its formal i bound to

@@ -19,6 +19,10 @@
 #include <string.h>
 
 #define ARENA_ALIGN 64
+/* A nest runs in parallel from this many points: below it one thread finishes in tens of
+ * microseconds, and on an oversubscribed machine every OpenMP region can cost far more
+ * than that (spinning workers get descheduled; toolchain.md §4). */
+#define LOWER_PAR_MIN_POINTS (1 << 17)
 
 int lower_fail(lower_ctx *L, const char *fmt, ...) {
   va_list ap;
@@ -46,7 +50,7 @@ void lower_flags(int rank, const int64_t *ext, int nkeep, int *flags) {
     pts *= ext[d];
     flags[d] = d >= nkeep ? KIR_RED : 0;
   }
-  if (rank > 0 && nkeep > 0 && ext[0] > 1 && pts >= 32768)
+  if (rank > 0 && nkeep > 0 && ext[0] > 1 && pts >= LOWER_PAR_MIN_POINTS)
     flags[0] |= KIR_PAR;
 }
 

@@ -680,6 +680,21 @@ static int r_pool(lower_ctx *L, const IrNode *n) {
     kir_arg_buf(L->f, gb), kir_arg_buf(L->f, lower_in(L, n->in[1])), kir_arg_buf(L->f, am), kir_arg_buf(L->f, o);
     return 0;
   }
+  if (n->op == OP_MAXPOOL2D_SELECT) { /* out = h at each window's argmax of x */
+    const IrShape *ys = shp(L, n->out[0]);
+    int64_t ny = numel(ys), planes = x->dim[0] * x->dim[1], hw = x->dim[2] * x->dim[3];
+    int ytmp = lower_tmp(L, "pool_y", KIR_F32, ny), am = lower_tmp(L, "pool_argmax", KIR_I32, ny);
+    kir_call(L->f, "maxpool2d_fwd", "nnrt_maxpool2d_fwd");
+    kir_arg_buf(L->f, gb), kir_arg_buf(L->f, in), kir_arg_buf(L->f, ytmp), kir_arg_buf(L->f, am);
+    o = lower_out(L, n->out[0]);
+    int64_t ext[2] = {planes, ny / (planes ? planes : 1)};
+    kir_loop(L->f, "maxpool2d_select", 2, ext, NULL);
+    kir_index xo = {.stride = {ext[1], 1}};
+    kir_dyn dyn = {.expr = kir_cast(L->f, KIR_I64, kir_load(L->f, am, xo)), .stride = 1, .limit = hw};
+    int v = kir_load_dyn(L->f, lower_in(L, n->in[1]), (kir_index){.stride = {hw, 0}}, dyn);
+    kir_store_to(L->f, o, xo, v, KIR_RED_NONE, -1);
+    return 0;
+  }
   o = lower_out(L, n->out[0]);
   kir_call(L->f, ir_ops[n->op].name, fn);
   kir_arg_buf(L->f, gb), kir_arg_buf(L->f, in), kir_arg_buf(L->f, o);
@@ -879,7 +894,7 @@ static const lower_fn rules[OP_NOPS] = {
     [OP_MAXPOOL2D_GRAD] = r_pool, [OP_AVGPOOL2D_GRAD] = r_pool,
     [OP_SCAN] = r_scan,           [OP_CUSTOM_GRAD] = r_custom_grad,
     [OP_ARGMIN] = r_argmax,       [OP_TAKE_ALONG] = r_take_along, [OP_PUT_ALONG_ADD] = r_put_along_add,
-    [OP_TOPK] = r_topk,
+    [OP_TOPK] = r_topk,           [OP_MAXPOOL2D_SELECT] = r_pool,
 };
 
 lower_fn lower_rule(IrOp op) { return op >= 0 && op < OP_NOPS ? rules[op] : NULL; }

@@ -310,12 +310,12 @@ Test(lower, losses_match_interpreter) {
 }
 
 /* An MLP training-step forward: relu(x W1 + b1) W2 + b2 -> cross-entropy (mean), and the
- * argmax accuracy, large enough that loops run in parallel; then the same serially. */
+ * argmax accuracy; then the same with parallel loops off. */
 static void mlp(const char *name) {
   IrGraph *g = ir_graph_new();
-  IrVal x = ir_input(g, "x", IR_F32, sh(2, 64, 784, 0)), y = ir_input(g, "y", IR_I64, sh(1, 64, 0, 0));
-  IrVal w1 = ir_param(g, "w1", IR_F32, sh(2, 784, 128, 0), "glorot"), b1 = ir_param(g, "b1", IR_F32, sh(1, 128, 0, 0), "zeros");
-  IrVal w2 = ir_param(g, "w2", IR_F32, sh(2, 128, 10, 0), "glorot"), b2 = ir_param(g, "b2", IR_F32, sh(1, 10, 0, 0), "zeros");
+  IrVal x = ir_input(g, "x", IR_F32, sh(2, 256, 784, 0)), y = ir_input(g, "y", IR_I64, sh(1, 256, 0, 0));
+  IrVal w1 = ir_param(g, "w1", IR_F32, sh(2, 784, 512, 0), "glorot"), b1 = ir_param(g, "b1", IR_F32, sh(1, 512, 0, 0), "zeros");
+  IrVal w2 = ir_param(g, "w2", IR_F32, sh(2, 512, 10, 0), "glorot"), b2 = ir_param(g, "b2", IR_F32, sh(1, 10, 0, 0), "zeros");
   IrVal h = ir_unary(g, OP_RELU, ir_binary(g, OP_ADD, ir_matmul(g, x, w1, 0, 0), b1));
   IrVal lg = ir_binary(g, OP_ADD, ir_matmul(g, h, w2, 0, 0), b2);
   IrVal loss = ir_loss(g, OP_CROSS_ENTROPY, lg, y, 0);
@@ -449,6 +449,11 @@ Test(lower, pooling_matches_interpreter) {
     cr_assert_eq(ad_grad(g, loss, 1, &x, &gx), 0, "%s", ir_errmsg(g));
     finish(g, gx, "pool_grad", 0);
   }
+  IrGraph *g = ir_graph_new(); /* maxpool2d_select: h at x's window argmax */
+  IrVal x = ir_input(g, "x", IR_F32, sh4(2, 3, 8, 7)), h = ir_input(g, "h", IR_F32, sh4(2, 3, 8, 7));
+  IrAttrs at = {.nint = 6, .ints = {3, 2, 2, 2, 1, 0}};
+  IrVal in2[2] = {x, h};
+  finish(g, ir_add(g, OP_MAXPOOL2D_SELECT, 2, in2, &at), "maxpool2d_select", 0);
 }
 
 Test(lower, topk_matches_interpreter) {
