@@ -139,3 +139,35 @@ Test(verify, catches_leaf_type_change)
   cr_expect(strstr(msg, "leaf type differs") != NULL, "%s", msg);
   ir_graph_free(g);
 }
+
+Test(print, golden_custom_grad)
+{
+  IrGraph *g = ir_graph_new();
+  IrType t = {IR_F32, ir_shape(1, D(2))};
+  IrGraph *f = ir_graph_new(), *b = ir_graph_new();
+  IrVal fx = ir_formal(f, 0, t), fy = ir_unary(f, OP_SIGN, fx);
+  ir_set_outputs(f, 1, &fy);
+  ir_formal(b, 0, t);
+  ir_formal(b, 1, t);
+  IrVal gy = ir_formal(b, 2, t);
+  ir_set_outputs(b, 1, &gy);
+  IrVal x = ir_input(g, "x", IR_F32, t.shape);
+  ir_custom_grad(g, 1, &x, f, b);
+  char *s = ir_print_str(g);
+  cr_expect_str_eq(s,
+                   "%0 = input \"x\" : f32[2]\n"
+                   "%1 = custom_grad %0 : f32[2]\n"
+                   "  forward {\n"
+                   "    %0 = input #0 : f32[2]\n"
+                   "    %1 = sign %0 : f32[2]\n"
+                   "    return %1\n"
+                   "  }\n"
+                   "  backward {\n"
+                   "    %0 = input #0 : f32[2]\n"
+                   "    %1 = input #1 : f32[2]\n"
+                   "    %2 = input #2 : f32[2]\n"
+                   "    return %2\n"
+                   "  }\n");
+  free(s);
+  ir_graph_free(g);
+}
