@@ -1,14 +1,20 @@
-/* gemm_avx512.c: the AVX-512 SGEMM micro-kernel, 14 x 32.
+/* gemm_avx512.c: the AVX-512 SGEMM micro-kernel (14 x 32) and packing routines.
  *
  * Register blocking (Low et al., "Analytical Modeling Is Enough for High-Performance BLIS",
  * ACM TOMS 43(2), 2016): 14 rows x 2 zmm = 28 accumulators of the 32 zmm registers, plus 2
- * for the B row and 1 for the A broadcast. Each k step does 2 loads, 14 broadcasts (folded
- * into the FMAs as {1to16} memory operands) and 28 FMAs; 28 independent chains cover the
- * FMA latency (4 cycles x 2 ports = 8 in flight needed). The B micro-panel (KC x 32 floats)
- * stays in L1 across the row loop. Edge tiles: short ones (mr <= 8, 4, 1) run a shorter
- * instance of the same code; only mr rows and nr columns are stored, through lane masks.
- * The same kernel runs on unpacked operands (any A k-stride, any B row stride) in the
- * small-problem path of gemm.c.
+ * for the B row and 1 for the A broadcast. Each k step does 2 loads, 14 broadcasts and 28
+ * FMAs; 28 independent chains cover the FMA latency (4 cycles x 2 ports = 8 in flight
+ * needed). One inlined body (avx512_tile) is instantiated for R = 14, 8, 4, 1 rows (short
+ * tiles: the bottom edge, matrix-vector products) and for three operand layouts:
+ *   packed   B from a packed, aligned panel (unmasked loads, constant stride): the fast one
+ *   strided  A and B in place with any strides (B read with lane masks, never past nr)
+ *   rows     A in place row-major (one pointer per row): small problems pack nothing
+ * Only mr rows and nr columns of C are stored, through lane masks.
+ *
+ * Trap found here: a helper taking __m512 arguments gets no vzeroupper, and when the last
+ * call to it is a tail call the kernel returns to SSE code with dirty upper state; every
+ * later SSE instruction then pays a transition penalty (it cost ~15% of GEMM time). The
+ * epilogue helper is always_inline for that reason.
  *
  * Built with per-function target attributes: the library needs no -march flag and only
  * calls this after __builtin_cpu_supports("avx512f") (see gemm.c).
