@@ -142,6 +142,14 @@ ApiProg *api_prog_find(nnc_model *m, const char *key);
 /* Points the leaf slots at params (by name) and inputs (by name, in_names[i] -> data[i]). */
 int api_prog_bind(nnc_model *m, ApiProg *q, int nin, const char *const *in_names, void *const *data);
 ApiParam *api_param_named(nnc_model *m, const char *name);
+/* The entry symbol of a function: "FashionMLP.logits" -> "nnc_FashionMLP_logits". */
+void api_symbol_of(const char *name, char *out, size_t cap);
+
+/* aot_model.c: `nnc -c|-S|--emit-llvm FILE [-o PATH]`; returns the exit status. */
+int aot_cli(const char *file, const char *out, int kind, int64_t batch, const char *const *import_paths);
+void api_print_error(nnc_ctx *c, FILE *err);
+/* repl.c (the nnc binary only): the REPL over in/out; a terminal gets libedit. */
+int repl_main(const char *const *import_paths, FILE *in, FILE *out);
 
 /* api_train.c */
 int api_init_params(nnc_model *m);

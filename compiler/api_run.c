@@ -67,7 +67,7 @@ static int make_buffers(nnc_model *m, ApiProg *q) {
 }
 
 /* A C identifier from a function name: "FashionMLP.logits" -> "nnc_FashionMLP_logits". */
-static void symbol_of(const char *name, char *out, size_t cap) {
+void api_symbol_of(const char *name, char *out, size_t cap) {
   size_t n = (size_t)snprintf(out, cap, "nnc_%s", name);
   for (size_t i = 0; i < n && i < cap; i++)
     if (!(out[i] == '_' || (out[i] >= 'a' && out[i] <= 'z') || (out[i] >= 'A' && out[i] <= 'Z') ||
@@ -104,7 +104,7 @@ int api_prog_build(nnc_model *m, const char *key, const char *name, IrgProgram *
   q->p = *p;
   q->seed = m->opt.seed;
   char sym[KIR_NAME];
-  symbol_of(name, sym, sizeof sym);
+  api_symbol_of(name, sym, sizeof sym);
   char msg[1024];
   int rc = optimize_graph(m, q->p.g);
   if (!rc && lower_graph(q->p.g, sym, &q->plan, msg, sizeof msg)) rc = api_fail(m->ctx, NNC_EBACKEND, "%s", msg);

@@ -163,6 +163,14 @@ int nnc_weights_save(nnc_model *m, const char *path);
 int nnc_weights_load(nnc_model *m, const char *path);
 int nnc_weights_load_memory(nnc_model *m, const void *buf, size_t size);
 
+/* ------------------------------------------------------------------ ahead of time */
+
+typedef enum { NNC_EMIT_OBJ, NNC_EMIT_ASM, NNC_EMIT_LLVM } nnc_emit_kind;
+/* Compiles every function of the model whose arguments are tensors, symbolic dims bound to
+ * batch, into one ELF object (or assembly, or LLVM IR) at out that links with libnnrt
+ * only; header (may be NULL) gets typed entry points and buffer sizes. */
+int nnc_emit(nnc_model *m, nnc_emit_kind kind, const char *out, const char *header, int64_t batch);
+
 /* ------------------------------------------------------------------ tensors */
 
 /* Convenience over nnrt (errors recorded in ctx): a zeroed tensor; a tensor over caller
