@@ -140,9 +140,8 @@ static int bind_keywords(Chk *C, BiCall *bc, int *given) {
     int p = param_index(op, a->name);
     if (p < 0 || p == op->variadic) {
       const char *s = closest_param(op, a->name);
-      Diag *d = diag_error(C->L, a->span, "unknown keyword argument '%s' for %s(%s)%s%s%s", a->name,
-                           op->name, op->sig, s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
-      (void)d;
+      diag_error(C->L, a->span, "unknown keyword argument '%s' for %s(%s)%s%s%s", a->name, op->name, op->sig,
+                 s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
       ok = 0;
       continue;
     }

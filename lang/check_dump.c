@@ -134,10 +134,8 @@ static void dump_member(Node *m, FILE *out, int depth) {
     fprintf(out, "%s: %s\n", m->name, ty(m));
     break;
   case N_CONST: {
-    int64_t v;
     const Type *t = m->type;
     indent(out, depth);
-    (void)v;
     if (t && t->kind == TY_SCALAR && t->scalar == ST_INT && CT(t)->ival)
       fprintf(out, "const %s: int = %s\n", m->name, dim_str(CT(t)->ival));
     else

@@ -166,7 +166,7 @@ static Type *bool_arith(Chk *C, Node *at, Op op, Type *a, Type *b) {
 }
 
 static Type *scalar_binary(Chk *C, Node *at, Op op, Type *a, Type *b) {
-  if (is_scalar(a, ST_INT) && is_scalar(b, ST_INT) && !(op == OP_POW && 0)) return int_arith(C, at, op, a, b);
+  if (is_scalar(a, ST_INT) && is_scalar(b, ST_INT)) return int_arith(C, at, op, a, b);
   if (is_num_scalar(a) && is_num_scalar(b)) return float_arith(C, at, op, a, b);
   if (is_scalar(a, ST_BOOL) && is_scalar(b, ST_BOOL)) return bool_arith(C, at, op, a, b);
   if (is_scalar(a, ST_STR) && is_scalar(b, ST_STR) && (op == OP_EQ || op == OP_NE)) {
@@ -315,8 +315,7 @@ static Type *check_cond(Chk *C, Node *e) {
     if (type_equal(a, b)) return a;
     if (a->kind == TY_SCALAR || b->kind == TY_SCALAR)
       return chk_elementwise(C, e, kid(e, 1), a, kid(e, 2), b, "?:");
-    Diag *d = diag_error(C->L, e->span, "the branches of '?:' differ: %s and %s", type_str_of(a), type_str_of(b));
-    (void)d;
+    diag_error(C->L, e->span, "the branches of '?:' differ: %s and %s", type_str_of(a), type_str_of(b));
     return type_error();
   }
   if (c->kind == TY_TENSOR && c->dtype == DT_BOOL) {

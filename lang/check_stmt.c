@@ -62,8 +62,7 @@ void chk_bind_pattern(Chk *C, Node *pat, Type *t, SymKind k, Node *stmt_node) {
     return;
   }
   if (t->kind != TY_TUPLE || t->nelems != pat->nkids) {
-    Diag *d = diag_error(C->L, pat->span, "cannot destructure %s into %d names", type_str_of(t), count_names(pat));
-    (void)d;
+    diag_error(C->L, pat->span, "cannot destructure %s into %d names", type_str_of(t), count_names(pat));
     for (int i = 0; i < pat->nkids; i++) chk_bind_pattern(C, pat->kids[i], type_error(), k, stmt_node);
     return;
   }
@@ -110,8 +109,7 @@ static void var_stmt(Chk *C, Node *s) {
     if (!type_is_err(want) && want->kind != TY_SCALAR) t = want;
   }
   s->type = t;
-  Sym *y = chk_declare(C, C->scope, s, s->name, SYM_VAR, t);
-  (void)y;
+  chk_declare(C, C->scope, s, s->name, SYM_VAR, t);
 }
 
 static void assign_stmt(Chk *C, Node *s) {
@@ -169,8 +167,7 @@ static void return_stmt(Chk *C, Node *s) {
 static void for_body(Chk *C, Node *s, Dim *iv) {
   Scope *saved = C->scope;
   C->scope = scope_push(C->L, saved, 1);
-  Sym *y = scope_add(C->L, C->scope, s->name, SYM_LOOP, type_int(C->L, iv), s);
-  (void)y;
+  scope_add(C->L, C->scope, s->name, SYM_LOOP, type_int(C->L, iv), s);
   Node *body = kid(s, 2);
   if (body) block_in_scope(C, body);
   scope_pop_warn(C->L, C->scope);

@@ -285,7 +285,7 @@ static int opt_num(Chk *C, Node *n) {
   return 0;
 }
 
-static Type *check_optimizer(Chk *C, Node *v, Node *train, Node **loss_name) {
+static Type *check_optimizer(Chk *C, Node *v, Node **loss_name) {
   static const char *psgd[] = {"lr", "momentum", "nesterov", "weight_decay", "params", "loss", NULL};
   static const char *padam[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "params", "loss", NULL};
   static const char *prms[] = {"lr", "alpha", "eps", "momentum", "params", "loss", NULL};
@@ -316,7 +316,6 @@ static Type *check_optimizer(Chk *C, Node *v, Node *train, Node **loss_name) {
       else *loss_name = n;
     } else ok &= opt_num(C, n);
   }
-  (void)train;
   return ok ? type_object(C->L, "optimizer") : type_error();
 }
 
@@ -432,7 +431,7 @@ static void check_item(Chk *C, Node *train, Node *it, Seen *seen, Node **opt_los
   case V_METRIC: it->type = check_scalar_expr(C, v, "metric"); break;
   case V_OPT: {
     Node *ln = NULL;
-    it->type = check_optimizer(C, v, train, &ln);
+    it->type = check_optimizer(C, v, &ln);
     if (ln && *nopt_loss < 16) opt_loss[(*nopt_loss)++] = ln;
     (*nopt)++;
     break;
