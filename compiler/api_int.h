@@ -148,6 +148,20 @@ void api_symbol_of(const char *name, char *out, size_t cap);
 /* aot_model.c: `nnc -c|-S|--emit-llvm FILE [-o PATH]`; returns the exit status. */
 int aot_cli(const char *file, const char *out, int kind, int64_t batch, const char *const *import_paths);
 void api_print_error(nnc_ctx *c, FILE *err);
+/* The compiled program of fn for these inputs (traced and compiled on the first call). */
+int api_get_prog(nnc_model *m, const char *fn, int nin, const nnrt_tensor *const *in, ApiProg **out);
+
+/* repl_eval.c: a REPL session (definitions, variables) independent of the terminal. */
+typedef struct repl_session repl_session;
+repl_session *repl_new(const char *const *import_paths);
+void repl_free(repl_session *s);
+/* Is the input incomplete (open brackets, a trailing backslash)? */
+int repl_needs_more(const char *text);
+/* Handles one complete input, printing results and errors to out; 1 on :quit. */
+int repl_input(repl_session *s, const char *text, FILE *out);
+/* numpy-style: the type, then the values (summarized above 1000 elements). */
+void repl_print_tensor(const nnrt_tensor *t, FILE *out);
+
 /* repl.c (the nnc binary only): the REPL over in/out; a terminal gets libedit. */
 int repl_main(const char *const *import_paths, FILE *in, FILE *out);
 

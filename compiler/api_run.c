@@ -160,7 +160,7 @@ static int input_types(nnc_model *m, const char *fn, int nin, const nnrt_tensor 
 }
 
 /* The compiled program of fn for these inputs (built on the first call). */
-static int get_prog(nnc_model *m, const char *fn, int nin, const nnrt_tensor *const *in, ApiProg **out) {
+int api_get_prog(nnc_model *m, const char *fn, int nin, const nnrt_tensor *const *in, ApiProg **out) {
   if (!fn) return api_fail(m->ctx, NNC_EINVAL, "the function name is NULL");
   if (nin < 0 || nin > NNC_MAX_ARGS || (nin && !in)) return api_fail(m->ctx, NNC_EINVAL, "bad inputs to %s", fn);
   IrgFnRef ref;
@@ -203,7 +203,7 @@ static int write_outputs(nnc_model *m, ApiProg *q, int nout, nnrt_tensor **out) 
 int nnc_run(nnc_model *m, const char *fn, int nin, const nnrt_tensor *const *in, int nout, nnrt_tensor **out) {
   if (!m) return NNC_EINVAL;
   ApiProg *q;
-  int rc = get_prog(m, fn, nin, in, &q);
+  int rc = api_get_prog(m, fn, nin, in, &q);
   if (rc) return rc;
   if (nout != q->p.g->nouts || (nout && !out))
     return api_fail(m->ctx, NNC_EINVAL, "%s returns %d results, %d output tensors given", fn, q->p.g->nouts, nout);
@@ -222,7 +222,7 @@ int nnc_planned_memory(nnc_model *m, const char *fn, int nin, const nnrt_tensor 
   if (!bytes) return api_fail(m->ctx, NNC_EINVAL, "nnc_planned_memory: bytes is NULL");
   *bytes = 0;
   ApiProg *q;
-  int rc = get_prog(m, fn, nin, in, &q);
+  int rc = api_get_prog(m, fn, nin, in, &q);
   if (!rc) *bytes = q->arena_bytes + q->out_bytes;
   return rc;
 }
