@@ -28,6 +28,9 @@ enum { MR = 14, NR = 32 };
 
 /* The C tile is prefetched this many k steps before the end of the loop. */
 #define AVX512_C_AHEAD 48
+/* The packed B panel streams from L2; software prefetch this many k steps ahead measured
+ * +4% at n = 1024-2048 (0, 4, 8, 16 tried). */
+#define AVX512_B_AHEAD 8
 
 /* Mask of the first n (clamped to 0..16) lanes. */
 KERN_AVX512 static __mmask16 avx512_mask(int n)
@@ -92,6 +95,8 @@ avx512_tile(int64_t kc, const float *a, int64_t acs, const float *b, int64_t bks
       }
     __m512 b0, b1;
     if (packed) {
+      _mm_prefetch((const char *)(b + AVX512_B_AHEAD * NR), _MM_HINT_T0);
+      _mm_prefetch((const char *)(b + AVX512_B_AHEAD * NR + 16), _MM_HINT_T0);
       b0 = _mm512_load_ps(b);
       b1 = _mm512_load_ps(b + 16);
     } else {
