@@ -7,20 +7,21 @@
 
 #include "ir.h"
 
-/* Shape and gradient rules live in ops_shape.c and ops_grad.c. */
+/* Shape and gradient rules live in ops_shape.c and ops_grad.c; the table names them
+ * shp_x / gr_x, and they are defined as ir_shp_x / ir_gr_x (the module prefix). */
 #define OP(E, name, arity, kind, flags, shape, grad, eval, sc, lower) \
-  int shape(IrGraph *g, IrNode *n);
+  int ir_##shape(IrGraph *g, IrNode *n);
 #include "ops.def"
 #undef OP
 #define OP(E, name, arity, kind, flags, shape, grad, eval, sc, lower) \
-  int grad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin);
+  int ir_##grad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin);
 #include "ops.def"
 #undef OP
 
 /* IR_ND rows name gr_none; the table holds NULL for them. */
 const IrOpInfo ir_ops[OP_NOPS] = {
 #define OP(E, name, arity, kind, flags, shape, grad, eval, sc, lower) \
-  [OP_##E] = {name, arity, kind, flags, shape, ((flags) & IR_ND) ? NULL : grad, sc, lower},
+  [OP_##E] = {name, arity, kind, flags, ir_##shape, ((flags) & IR_ND) ? NULL : ir_##grad, sc, lower},
 #include "ops.def"
 #undef OP
 };

@@ -149,19 +149,19 @@ enum { SC_DOM_F = 1, SC_DOM_I = 2 };
 extern const IrScalarInfo ir_scalars[SC_NOPS];
 
 /* Scalar helpers used by scalar.def's C reference semantics (double for floats). */
-static inline double sc_sigmoid(double a) {
+static inline double ir_sc_sigmoid(double a) {
   return a >= 0 ? 1.0 / (1.0 + exp(-a)) : exp(a) / (1.0 + exp(a));
 }
-static inline double sc_softplus(double a) { return fmax(a, 0.0) + log1p(exp(-fabs(a))); }
-static inline double sc_fmod_floor(double a, double b) { return a - b * floor(a / b); }
-static inline int64_t sc_imod_floor(int64_t a, int64_t b) {
+static inline double ir_sc_softplus(double a) { return fmax(a, 0.0) + log1p(exp(-fabs(a))); }
+static inline double ir_sc_fmod_floor(double a, double b) { return a - b * floor(a / b); }
+static inline int64_t ir_sc_imod_floor(int64_t a, int64_t b) {
   if (b == 0) return 0;
   int64_t r = a % b;
   return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }
-static inline int64_t sc_idiv_floor(int64_t a, int64_t b) {
+static inline int64_t ir_sc_idiv_floor(int64_t a, int64_t b) {
   if (b == 0) return 0;
-  return (a - sc_imod_floor(a, b)) / b;
+  return (a - ir_sc_imod_floor(a, b)) / b;
 }
 /* The Philox stream of a random op: its node stream id and the step of the enclosing scan
  * (0 outside scans; inside, step = parent_step * 1000003 + t + 1 for time index t). Draws

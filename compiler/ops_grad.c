@@ -23,75 +23,75 @@ static IrVal keep_if(IrGraph *g, IrVal c, IrVal a) { return ir_where(g, c, a, k(
 static IrVal drop_if(IrGraph *g, IrVal c, IrVal a) { return ir_where(g, c, k(g, a, 0), a); }
 static int done(IrGraph *g) { return g->failed ? -1 : 0; }
 
-int gr_neg(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_neg(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = ir_unary(g, OP_NEG, G);
   return done(g);
 }
 
-int gr_exp(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_exp(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = mul(g, G, Y);
   return done(g);
 }
 
-int gr_log(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_log(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = dv(g, G, X(0));
   return done(g);
 }
 
-int gr_tanh(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_tanh(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = mul(g, G, sub(g, k(g, Y, 1), mul(g, Y, Y)));
   return done(g);
 }
 
-int gr_sigmoid(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_sigmoid(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = mul(g, G, mul(g, Y, sub(g, k(g, Y, 1), Y)));
   return done(g);
 }
 
-int gr_relu(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_relu(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = keep_if(g, ir_binary(g, OP_GT, X(0), k(g, X(0), 0)), G);
   return done(g);
 }
 
-int gr_leaky_relu(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_leaky_relu(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal pos = ir_binary(g, OP_GT, X(0), k(g, X(0), 0));
   gin[0] = ir_where(g, pos, G, mul(g, G, k(g, G, n->attr.flts[0])));
   return done(g);
 }
 
-int gr_abs(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_abs(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = mul(g, G, ir_unary(g, OP_SIGN, X(0)));
   return done(g);
 }
 
-int gr_sqrt(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_sqrt(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = dv(g, mul(g, G, k(g, G, 0.5)), Y);
   return done(g);
 }
 
-int gr_rsqrt(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_rsqrt(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal y3 = mul(g, Y, mul(g, Y, Y));
   gin[0] = mul(g, G, mul(g, y3, k(g, Y, -0.5)));
   return done(g);
 }
 
-int gr_softplus(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_softplus(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = mul(g, G, ir_unary(g, OP_SIGMOID, X(0)));
   return done(g);
 }
 
-int gr_clip(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_clip(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal lo = ir_binary(g, OP_GE, X(0), k(g, X(0), n->attr.flts[0]));
   IrVal hi = ir_binary(g, OP_LE, X(0), k(g, X(0), n->attr.flts[1]));
@@ -99,35 +99,35 @@ int gr_clip(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_cast(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_cast(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrDType from = dt_of(g, X(0));
   gin[0] = ir_is_float(from) ? ir_cast(g, G, from) : IR_NONE;
   return done(g);
 }
 
-int gr_add(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_add(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = ub(g, G, X(0));
   gin[1] = ub(g, G, X(1));
   return done(g);
 }
 
-int gr_sub(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_sub(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = ub(g, G, X(0));
   gin[1] = ub(g, ir_unary(g, OP_NEG, G), X(1));
   return done(g);
 }
 
-int gr_mul(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_mul(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = ub(g, mul(g, G, X(1)), X(0));
   gin[1] = ub(g, mul(g, G, X(0)), X(1));
   return done(g);
 }
 
-int gr_div(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_div(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = ub(g, dv(g, G, X(1)), X(0));
   IrVal q = dv(g, Y, X(1)); /* a / b^2 */
@@ -135,7 +135,7 @@ int gr_div(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_pow(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_pow(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal bm1 = sub(g, X(1), k(g, X(1), 1));
   gin[0] = ub(g, mul(g, G, mul(g, X(1), ir_binary(g, OP_POW, X(0), bm1))), X(0));
@@ -152,17 +152,17 @@ static int minmax(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin, Ir
   return done(g);
 }
 
-int gr_maximum(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_maximum(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   return minmax(g, n, gout, gin, OP_GE);
 }
 
-int gr_minimum(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_minimum(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   return minmax(g, n, gout, gin, OP_LE);
 }
 
-int gr_mod(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_mod(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = ub(g, G, X(0));
   IrVal q = ir_unary(g, OP_FLOOR, dv(g, X(0), X(1)));
@@ -170,7 +170,7 @@ int gr_mod(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_where(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_where(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = IR_NONE;
   gin[1] = ub(g, keep_if(g, X(0), G), X(1));
@@ -195,13 +195,13 @@ static int64_t reduced_count(IrGraph *g, const IrNode *n)
   return c;
 }
 
-int gr_sum(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_sum(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = expand(g, n, G);
   return done(g);
 }
 
-int gr_mean(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_mean(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   int64_t c = reduced_count(g, n);
   gin[0] = mul(g, expand(g, n, G), k(g, G, c ? 1.0 / (double)c : 0));
@@ -209,7 +209,7 @@ int gr_mean(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 }
 
 /* max/min: the gradient is shared equally by the elements equal to the result. */
-int gr_maxmin(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_maxmin(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal hit = ir_cast(g, ir_binary(g, OP_EQ, X(0), expand(g, n, Y)), dt_of(g, X(0)));
   int axes[IR_MAX_RANK];
@@ -219,13 +219,13 @@ int gr_maxmin(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_prod(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_prod(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = dv(g, expand(g, n, mul(g, G, Y)), X(0));
   return done(g);
 }
 
-int gr_logsumexp(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_logsumexp(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal p = ir_unary(g, OP_EXP, sub(g, X(0), expand(g, n, Y)));
   gin[0] = mul(g, expand(g, n, G), p);
@@ -235,7 +235,7 @@ int gr_logsumexp(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 /* --------------------------------------------------------- contractions ---- */
 
 /* C = op(A) op(B): dA = G op(B)^T (transposed back if ta), dB = op(A)^T G (likewise). */
-int gr_matmul(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_matmul(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   int ta = (int)n->attr.ints[0], tb = (int)n->attr.ints[1];
   IrVal A = X(0), B = X(1);
@@ -274,7 +274,7 @@ static void conv2d_vjp(IrGraph *g, IrVal x, IrVal w, IrVal gy, const int64_t *a,
   *gw = wgrad(g, x, gy, a, ws.dim[2], ws.dim[3]);
 }
 
-int gr_conv2d(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_conv2d(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   conv2d_vjp(g, X(0), X(1), G, n->attr.ints, &gin[0], &gin[1]);
   return done(g);
@@ -288,7 +288,7 @@ static IrVal to4(IrGraph *g, IrVal v)
   return ir_reshape(g, v, ir_shape(4, d));
 }
 
-int gr_conv1d(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_conv1d(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   int64_t a[4] = {1, n->attr.ints[0], 0, n->attr.ints[1]};
   IrVal gx, gw;
@@ -298,7 +298,7 @@ int gr_conv1d(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_conv_t2d(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_conv_t2d(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   const int64_t *a = n->attr.ints;
   IrShape ws = ir_type(g, X(1))->shape;
@@ -309,7 +309,7 @@ int gr_conv_t2d(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 
 /* wgrad(x, gy) is bilinear: with cotangent G (weight-shaped), dx = conv_t2d(gy, G) and
  * dgy = conv2d(x, G). */
-int gr_wgrad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_wgrad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   const int64_t *a = n->attr.ints;
   const IrShape *xs = &ir_type(g, X(0))->shape, *ys = &ir_type(g, X(1))->shape;
@@ -320,7 +320,7 @@ int gr_wgrad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_maxpool(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_maxpool(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal in[2] = {X(0), G};
   gin[0] = ir_add(g, OP_MAXPOOL2D_GRAD, 2, in, &n->attr);
@@ -329,7 +329,7 @@ int gr_maxpool(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 
 /* maxpool2d_grad(x, g) and maxpool2d_select(x, h) are linear in their second input and
  * each other's adjoint; w.r.t. x they are piecewise constant (no gradient). */
-int gr_maxpool_grad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_maxpool_grad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal in[2] = {X(0), G};
   gin[0] = IR_NONE;
@@ -337,7 +337,7 @@ int gr_maxpool_grad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_maxpool_select(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_maxpool_select(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal in[2] = {X(0), G};
   gin[0] = IR_NONE;
@@ -345,7 +345,7 @@ int gr_maxpool_select(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin
   return done(g);
 }
 
-int gr_avgpool(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_avgpool(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrAttrs a = n->attr;
   a.nint = 8;
@@ -355,7 +355,7 @@ int gr_avgpool(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_avgpool_grad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_avgpool_grad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrAttrs a = n->attr;
   a.nint = 6;
@@ -370,14 +370,14 @@ static IrVal sum_keep(IrGraph *g, IrVal x, int axis)
   return ir_reduce(g, OP_SUM, x, 1, &axis, 1);
 }
 
-int gr_softmax(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_softmax(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal s = sum_keep(g, mul(g, G, Y), (int)n->attr.ints[0]);
   gin[0] = mul(g, Y, sub(g, G, s));
   return done(g);
 }
 
-int gr_log_softmax(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_log_softmax(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal s = sum_keep(g, G, (int)n->attr.ints[0]);
   gin[0] = sub(g, G, mul(g, ir_unary(g, OP_EXP, Y), s));
@@ -407,7 +407,7 @@ static IrVal one_hot_like(IrGraph *g, IrVal t, IrVal x)
   return ir_one_hot(g, t, (int)xt->shape.dim[1], xt->dtype);
 }
 
-int gr_cross_entropy(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_cross_entropy(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal p = ir_softmax(g, OP_SOFTMAX, X(0), 1);
   gin[0] = mul(g, sub(g, p, one_hot_like(g, X(1), X(0))), loss_adj(g, n, G, 1));
@@ -415,14 +415,14 @@ int gr_cross_entropy(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_nll(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_nll(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = mul(g, ir_unary(g, OP_NEG, one_hot_like(g, X(1), X(0))), loss_adj(g, n, G, 1));
   gin[1] = IR_NONE;
   return done(g);
 }
 
-int gr_bce_logits(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_bce_logits(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal a = loss_adj(g, n, G, 0);
   gin[0] = mul(g, sub(g, ir_unary(g, OP_SIGMOID, X(0)), X(1)), a);
@@ -430,7 +430,7 @@ int gr_bce_logits(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_mse(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_mse(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal d = mul(g, mul(g, sub(g, X(0), X(1)), k(g, G, 2)), loss_adj(g, n, G, 0));
   gin[0] = d;
@@ -438,7 +438,7 @@ int gr_mse(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_kl(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_kl(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal a = loss_adj(g, n, G, 1), p = ir_unary(g, OP_EXP, X(0));
   IrVal d = add(g, sub(g, X(0), X(1)), k(g, X(0), 1));
@@ -449,7 +449,7 @@ int gr_kl(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 
 /* ------------------------------------------------------------ indexing ---- */
 
-int gr_gather(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_gather(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal z = ir_or_zeros(g, IR_NONE, ir_type(g, X(0)));
   gin[0] = ir_scatter_add(g, z, X(1), G, (int)n->attr.ints[0]);
@@ -457,7 +457,7 @@ int gr_gather(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_scatter(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_scatter(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = G;
   gin[1] = IR_NONE;
@@ -473,7 +473,7 @@ static IrVal along(IrGraph *g, IrOp op, int nin, const IrVal *in, int axis)
   return ir_add(g, op, nin, in, &a);
 }
 
-int gr_take_along(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_take_along(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal in[3] = {ir_or_zeros(g, IR_NONE, ir_type(g, X(0))), X(1), G};
   gin[0] = along(g, OP_PUT_ALONG_ADD, 3, in, (int)n->attr.ints[0]);
@@ -482,7 +482,7 @@ int gr_take_along(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 }
 
 /* topk: the value adjoints go back to the selected positions (indices carry none). */
-int gr_topk(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_topk(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   if (G == IR_NONE) {
     gin[0] = IR_NONE;
@@ -493,7 +493,7 @@ int gr_topk(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_put_along(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_put_along(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal in[2] = {G, X(1)};
   gin[0] = G;
@@ -504,7 +504,7 @@ int gr_put_along(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 
 /* ------------------------------------------------------- data movement ---- */
 
-int gr_concat(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_concat(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   int ax = (int)n->attr.ints[0];
   IrShape s = ir_type(g, Y)->shape;
@@ -518,7 +518,7 @@ int gr_concat(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_split(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_split(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal parts[IR_MAX_INTS];
   for (int i = 0; i < n->nout; i++) parts[i] = ir_or_zeros(g, gout[i], ir_type(g, n->out[i]));
@@ -526,7 +526,7 @@ int gr_split(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_slice(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_slice(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   const IrShape *s = &ir_type(g, X(0))->shape;
   int64_t after[IR_MAX_RANK];
@@ -535,13 +535,13 @@ int gr_slice(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_reshape(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_reshape(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = ir_reshape(g, G, ir_type(g, X(0))->shape);
   return done(g);
 }
 
-int gr_transpose(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_transpose(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   int inv[IR_MAX_RANK];
   for (int i = 0; i < n->attr.nint; i++) inv[n->attr.ints[i]] = i;
@@ -549,13 +549,13 @@ int gr_transpose(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
   return done(g);
 }
 
-int gr_broadcast_to(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_broadcast_to(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = ub(g, G, X(0));
   return done(g);
 }
 
-int gr_pad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_pad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   const IrShape *s = &ir_type(g, X(0))->shape;
   int64_t end[IR_MAX_RANK];
@@ -567,13 +567,13 @@ int gr_pad(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 /* ------------------------------------------------ randomness, control ---- */
 
 /* The mask is regenerated from the same Philox stream: dropout(G) with the same attrs. */
-int gr_dropout(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_dropout(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = ir_add(g, OP_DROPOUT, 1, &G, &n->attr);
   return done(g);
 }
 
-int gr_straight(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_straight(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   gin[0] = IR_NONE;
   gin[1] = G;
@@ -581,7 +581,7 @@ int gr_straight(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 }
 
 /* The user's backward subgraph, inlined with (x..., y, G). */
-int gr_custom(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_custom(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   IrVal args[IR_MAX_INTS + 2];
   if (n->nin > IR_MAX_INTS) return ir_fail(g, "custom_grad: too many inputs");
@@ -592,7 +592,7 @@ int gr_custom(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 }
 
 /* IR_ND ops: no gradient (the table holds NULL; this exists for the X-macro). */
-int gr_none(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
+int ir_gr_none(IrGraph *g, const IrNode *n, const IrVal *gout, IrVal *gin)
 {
   for (int i = 0; i < n->nin; i++) gin[i] = IR_NONE;
   return 0;

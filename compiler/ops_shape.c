@@ -34,7 +34,7 @@ static int check_axis(IrGraph *g, const IrNode *n, int64_t axis, int rank)
 
 /* Leaves: the type recorded in the attributes (dtype, ints = shape). Constants need a
  * payload, so they are made with ir_const/ir_fill, never with ir_add. */
-int shp_leaf(IrGraph *g, IrNode *n)
+int ir_shp_leaf(IrGraph *g, IrNode *n)
 {
   if (n->op == OP_CONST && !n->cdata) return ir_fail(g, "const: build constants with ir_const or ir_fill");
   if ((unsigned)n->attr.dtype >= IR_NDTYPES || n->attr.nint > IR_MAX_RANK)
@@ -44,7 +44,7 @@ int shp_leaf(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_unary(IrGraph *g, IrNode *n)
+int ir_shp_unary(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   if (n->op == OP_CLIP && !(n->attr.flts[0] <= n->attr.flts[1]))
@@ -56,7 +56,7 @@ int shp_unary(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_unary_f(IrGraph *g, IrNode *n)
+int ir_shp_unary_f(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   if (!ir_is_float(t->dtype)) return fail1(g, n, "needs a floating tensor, got", 0);
@@ -64,7 +64,7 @@ int shp_unary_f(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_cast(IrGraph *g, IrNode *n)
+int ir_shp_cast(IrGraph *g, IrNode *n)
 {
   if ((unsigned)n->attr.dtype >= IR_NDTYPES) return ir_fail(g, "cast: bad dtype %d", n->attr.dtype);
   set_out(g, n, 0, n->attr.dtype, &in_t(g, n, 0)->shape);
@@ -87,7 +87,7 @@ static int bcast_inputs(IrGraph *g, IrNode *n, int lo, IrShape *out)
   return 0;
 }
 
-int shp_binary(IrGraph *g, IrNode *n)
+int ir_shp_binary(IrGraph *g, IrNode *n)
 {
   IrShape s;
   if (bcast_inputs(g, n, 0, &s)) return -1;
@@ -97,13 +97,13 @@ int shp_binary(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_binary_f(IrGraph *g, IrNode *n)
+int ir_shp_binary_f(IrGraph *g, IrNode *n)
 {
   if (!ir_is_float(in_t(g, n, 0)->dtype)) return fail1(g, n, "needs floating tensors, got", 0);
-  return shp_binary(g, n);
+  return ir_shp_binary(g, n);
 }
 
-int shp_cmp(IrGraph *g, IrNode *n)
+int ir_shp_cmp(IrGraph *g, IrNode *n)
 {
   IrShape s;
   if (bcast_inputs(g, n, 0, &s)) return -1;
@@ -111,7 +111,7 @@ int shp_cmp(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_logic(IrGraph *g, IrNode *n)
+int ir_shp_logic(IrGraph *g, IrNode *n)
 {
   IrShape s;
   for (int i = 0; i < n->nin; i++)
@@ -122,7 +122,7 @@ int shp_logic(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_where(IrGraph *g, IrNode *n)
+int ir_shp_where(IrGraph *g, IrNode *n)
 {
   IrShape s, c = in_t(g, n, 0)->shape;
   if (in_t(g, n, 0)->dtype != IR_BOOL) return fail1(g, n, "condition must be bool, got", 0);
@@ -151,7 +151,7 @@ static int reduce_shape(IrGraph *g, IrNode *n, const IrShape *s, int keep, IrSha
   return 0;
 }
 
-int shp_reduce(IrGraph *g, IrNode *n)
+int ir_shp_reduce(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   IrShape s;
@@ -162,13 +162,13 @@ int shp_reduce(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_reduce_f(IrGraph *g, IrNode *n)
+int ir_shp_reduce_f(IrGraph *g, IrNode *n)
 {
   if (!ir_is_float(in_t(g, n, 0)->dtype)) return fail1(g, n, "needs a floating tensor, got", 0);
-  return shp_reduce(g, n);
+  return ir_shp_reduce(g, n);
 }
 
-int shp_argmax(IrGraph *g, IrNode *n)
+int ir_shp_argmax(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   IrShape s;
@@ -178,7 +178,7 @@ int shp_argmax(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_topk(IrGraph *g, IrNode *n)
+int ir_shp_topk(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   if (n->attr.nint != 3) return ir_fail(g, "topk: needs (k, axis, ascending)");
@@ -200,7 +200,7 @@ int shp_topk(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_matmul(IrGraph *g, IrNode *n)
+int ir_shp_matmul(IrGraph *g, IrNode *n)
 {
   const IrType *a = in_t(g, n, 0), *b = in_t(g, n, 1);
   char x[96], y[96];
@@ -262,19 +262,19 @@ static int conv_fwd_shape(IrGraph *g, IrNode *n, int sp)
   return 0;
 }
 
-int shp_conv1d(IrGraph *g, IrNode *n)
+int ir_shp_conv1d(IrGraph *g, IrNode *n)
 {
   if (n->attr.nint != 2) return ir_fail(g, "conv1d: needs (stride, pad)");
   return conv_common(g, n, 3, 1) ? -1 : conv_fwd_shape(g, n, 1);
 }
 
-int shp_conv2d(IrGraph *g, IrNode *n)
+int ir_shp_conv2d(IrGraph *g, IrNode *n)
 {
   if (n->attr.nint != 4) return ir_fail(g, "conv2d: needs (sh, sw, ph, pw)");
   return conv_common(g, n, 4, 1) ? -1 : conv_fwd_shape(g, n, 2);
 }
 
-int shp_conv_t2d(IrGraph *g, IrNode *n)
+int ir_shp_conv_t2d(IrGraph *g, IrNode *n)
 {
   if (n->attr.nint != 6) return ir_fail(g, "conv_t2d: needs (sh, sw, ph, pw, oph, opw)");
   if (conv_common(g, n, 4, 0)) return -1;
@@ -290,7 +290,7 @@ int shp_conv_t2d(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_wgrad(IrGraph *g, IrNode *n)
+int ir_shp_wgrad(IrGraph *g, IrNode *n)
 {
   const IrType *x = in_t(g, n, 0), *gy = in_t(g, n, 1);
   if (n->attr.nint != 6 || x->shape.rank != 4 || gy->shape.rank != 4 || x->dtype != gy->dtype ||
@@ -317,7 +317,7 @@ static int pool_check(IrGraph *g, IrNode *n, const IrType *x)
   return 0;
 }
 
-int shp_pool(IrGraph *g, IrNode *n)
+int ir_shp_pool(IrGraph *g, IrNode *n)
 {
   const IrType *x = in_t(g, n, 0);
   if (n->attr.nint != 6) return ir_fail(g, "%s: needs (kh, kw, sh, sw, ph, pw)", ir_ops[n->op].name);
@@ -332,23 +332,23 @@ int shp_pool(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_maxpool_grad(IrGraph *g, IrNode *n)
+int ir_shp_maxpool_grad(IrGraph *g, IrNode *n)
 {
   const IrType *x = in_t(g, n, 0);
   set_out(g, n, 0, x->dtype, &x->shape);
   return 0;
 }
 
-int shp_maxpool_select(IrGraph *g, IrNode *n)
+int ir_shp_maxpool_select(IrGraph *g, IrNode *n)
 {
   const IrType *x = in_t(g, n, 0), *h = in_t(g, n, 1);
   char a[96], b[96];
   if (h->dtype != x->dtype || !ir_shape_eq(&h->shape, &x->shape))
     return ir_fail(g, "maxpool2d_select: %s and %s differ", ts(x, a), ts(h, b));
-  return shp_pool(g, n);
+  return ir_shp_pool(g, n);
 }
 
-int shp_avgpool_grad(IrGraph *g, IrNode *n)
+int ir_shp_avgpool_grad(IrGraph *g, IrNode *n)
 {
   const IrType *gy = in_t(g, n, 0);
   if (n->attr.nint != 8 || gy->shape.rank != 4) return fail1(g, n, "bad operand", 0);
@@ -359,7 +359,7 @@ int shp_avgpool_grad(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_softmax(IrGraph *g, IrNode *n)
+int ir_shp_softmax(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   if (!ir_is_float(t->dtype)) return fail1(g, n, "needs a floating tensor, got", 0);
@@ -378,7 +378,7 @@ static int set_loss_out(IrGraph *g, IrNode *n, const IrShape *none)
   return 0;
 }
 
-int shp_loss_cls(IrGraph *g, IrNode *n)
+int ir_shp_loss_cls(IrGraph *g, IrNode *n)
 {
   const IrType *x = in_t(g, n, 0), *t = in_t(g, n, 1);
   char a[96], b[96];
@@ -389,7 +389,7 @@ int shp_loss_cls(IrGraph *g, IrNode *n)
   return set_loss_out(g, n, &t->shape);
 }
 
-int shp_loss_ew(IrGraph *g, IrNode *n)
+int ir_shp_loss_ew(IrGraph *g, IrNode *n)
 {
   const IrType *x = in_t(g, n, 0), *y = in_t(g, n, 1);
   char a[96], b[96];
@@ -398,9 +398,9 @@ int shp_loss_ew(IrGraph *g, IrNode *n)
   return set_loss_out(g, n, &x->shape);
 }
 
-int shp_loss_kl(IrGraph *g, IrNode *n)
+int ir_shp_loss_kl(IrGraph *g, IrNode *n)
 {
-  if (shp_loss_ew(g, n)) return -1;
+  if (ir_shp_loss_ew(g, n)) return -1;
   const IrType *x = in_t(g, n, 0);
   if (x->shape.rank < 1) return fail1(g, n, "needs rows, got", 0);
   IrShape rows = ir_shape(1, x->shape.dim);
@@ -409,7 +409,7 @@ int shp_loss_kl(IrGraph *g, IrNode *n)
 
 static int is_index(IrDType t) { return t == IR_I32 || t == IR_I64; }
 
-int shp_gather(IrGraph *g, IrNode *n)
+int ir_shp_gather(IrGraph *g, IrNode *n)
 {
   const IrType *x = in_t(g, n, 0), *idx = in_t(g, n, 1);
   if (!is_index(idx->dtype)) return fail1(g, n, "indices must be i32/i64, got", 1);
@@ -425,7 +425,7 @@ int shp_gather(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_scatter(IrGraph *g, IrNode *n)
+int ir_shp_scatter(IrGraph *g, IrNode *n)
 {
   IrVal x = n->in[0], idx = n->in[1];
   /* src must have the shape gather(x, idx, axis) would have */
@@ -434,7 +434,7 @@ int shp_scatter(IrGraph *g, IrNode *n)
   probe.in = in2;
   probe.nin = 2;
   IrValue saved = g->vals[n->out[0]];
-  if (shp_gather(g, &probe)) return -1;
+  if (ir_shp_gather(g, &probe)) return -1;
   IrType want = g->vals[n->out[0]].t;
   g->vals[n->out[0]] = saved;
   n->attr.ints[0] = probe.attr.ints[0];
@@ -460,7 +460,7 @@ static int along_check(IrGraph *g, IrNode *n, const IrType *x, const IrType *idx
   return 0;
 }
 
-int shp_take_along(IrGraph *g, IrNode *n)
+int ir_shp_take_along(IrGraph *g, IrNode *n)
 {
   const IrType *x = in_t(g, n, 0), *idx = in_t(g, n, 1);
   if (along_check(g, n, x, idx)) return -1;
@@ -468,7 +468,7 @@ int shp_take_along(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_put_along(IrGraph *g, IrNode *n)
+int ir_shp_put_along(IrGraph *g, IrNode *n)
 {
   const IrType *x = in_t(g, n, 0), *idx = in_t(g, n, 1), *src = in_t(g, n, 2);
   char a[96], b[96];
@@ -479,7 +479,7 @@ int shp_put_along(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_one_hot(IrGraph *g, IrNode *n)
+int ir_shp_one_hot(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   if (!is_index(t->dtype)) return fail1(g, n, "indices must be i32/i64, got", 0);
@@ -491,7 +491,7 @@ int shp_one_hot(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_concat(IrGraph *g, IrNode *n)
+int ir_shp_concat(IrGraph *g, IrNode *n)
 {
   if (n->nin < 1) return ir_fail(g, "concat: no inputs");
   const IrType *a = in_t(g, n, 0);
@@ -511,7 +511,7 @@ int shp_concat(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_split(IrGraph *g, IrNode *n)
+int ir_shp_split(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   if (check_axis(g, n, n->attr.ints[0], t->shape.rank)) return -1;
@@ -535,7 +535,7 @@ int shp_split(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_slice(IrGraph *g, IrNode *n)
+int ir_shp_slice(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   int r = t->shape.rank;
@@ -553,7 +553,7 @@ int shp_slice(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_reshape(IrGraph *g, IrNode *n)
+int ir_shp_reshape(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   IrShape s = ir_shape(n->attr.nint, n->attr.ints);
@@ -566,7 +566,7 @@ int shp_reshape(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_transpose(IrGraph *g, IrNode *n)
+int ir_shp_transpose(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   int seen[IR_MAX_RANK] = {0};
@@ -581,7 +581,7 @@ int shp_transpose(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_broadcast_to(IrGraph *g, IrNode *n)
+int ir_shp_broadcast_to(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   IrShape s = ir_shape(n->attr.nint, n->attr.ints), b;
@@ -594,7 +594,7 @@ int shp_broadcast_to(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_pad(IrGraph *g, IrNode *n)
+int ir_shp_pad(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   int r = t->shape.rank;
@@ -608,7 +608,7 @@ int shp_pad(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_sample(IrGraph *g, IrNode *n)
+int ir_shp_sample(IrGraph *g, IrNode *n)
 {
   if (!ir_is_float(n->attr.dtype)) return ir_fail(g, "%s: dtype must be f32 or f64", ir_ops[n->op].name);
   if (n->attr.nint > IR_MAX_RANK) return ir_fail(g, "%s: rank too large", ir_ops[n->op].name);
@@ -619,7 +619,7 @@ int shp_sample(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_categorical(IrGraph *g, IrNode *n)
+int ir_shp_categorical(IrGraph *g, IrNode *n)
 {
   const IrType *t = in_t(g, n, 0);
   if (!ir_is_float(t->dtype) || t->shape.rank < 1) return fail1(g, n, "needs floating logits[..., C], got", 0);
@@ -629,7 +629,7 @@ int shp_categorical(IrGraph *g, IrNode *n)
   return 0;
 }
 
-int shp_straight(IrGraph *g, IrNode *n)
+int ir_shp_straight(IrGraph *g, IrNode *n)
 {
   const IrType *a = in_t(g, n, 0), *b = in_t(g, n, 1);
   char x[96], y[96];
@@ -668,7 +668,7 @@ static int check_formal(IrGraph *g, const char *what, const IrGraph *sub, int po
   return 0;
 }
 
-int shp_custom(IrGraph *g, IrNode *n)
+int ir_shp_custom(IrGraph *g, IrNode *n)
 {
   const IrGraph *f = n->sub[0], *b = n->sub[1];
   if (!f || !b || f->nouts != 1 || b->nouts != n->nin || count_formals(f) != n->nin ||
@@ -737,7 +737,7 @@ static int scan_check_inputs(IrGraph *g, IrNode *n, int64_t *T)
   return 0;
 }
 
-int shp_scan(IrGraph *g, IrNode *n)
+int ir_shp_scan(IrGraph *g, IrNode *n)
 {
   int64_t T = 0;
   if (n->attr.nint < 6 || scan_check_inputs(g, n, &T)) return n->attr.nint < 6 ? ir_fail(g, "scan: attrs") : -1;

@@ -159,7 +159,7 @@ static IrNode *backward_scan(IrGraph *g, const IrNode *n, const IrVal *gout, con
   return ir_scan_keep_streams(g, bb, nc2, init, nx2, xs, s->nk, ks, s->ax, !s->rev);
 }
 
-int gr_scan(IrGraph *g, const IrNode *cn, const IrVal *gout, IrVal *gin)
+int ir_gr_scan(IrGraph *g, const IrNode *cn, const IrVal *gout, IrVal *gin)
 {
   IrNode *n = g->nodes[cn->id]; /* the forward scan is changed to save its carries */
   Geo s = geo(g, n);
