@@ -95,5 +95,7 @@ typedef struct IrgOptions {
  * with diagnostics in L (and p->g freed). */
 int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p);
 void irg_program_free(IrgProgram *p);
+/* Does the back end lower built-in `name`? (The checker knows more than are lowered.) */
+int irg_lowers_builtin(const char *name);
 
 #endif

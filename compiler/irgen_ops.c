@@ -451,6 +451,167 @@ static Val *l_bernoulli(Tr *t, Args *A) {
 
 static Val *l_categorical(Tr *t, Args *A) { return irg_tensor(t, ir_categorical(t->g, ten(t, A, 0))); }
 
+/* ------------------------------------------------------------------ composites
+ * Built-ins without an op of their own, written with the primitives (so their gradients
+ * come from the primitives' rules). */
+
+static IrVal sc(Tr *t, IrVal like, double v) { return ir_scalar(t->g, dtype_of(t, like), v); }
+
+static IrVal reduce_all(Tr *t, IrOp op, IrVal x) {
+  int axes[IR_MAX_RANK], r = rank_of(t, x);
+  for (int i = 0; i < r; i++) axes[i] = i;
+  return ir_reduce(t->g, op, x, r, axes, 0);
+}
+
+static Val *l_ceil(Tr *t, Args *A) {   /* -floor(-x) */
+  IrVal x = ten(t, A, 0);
+  return irg_tensor(t, ir_unary(t->g, OP_NEG, ir_unary(t->g, OP_FLOOR, ir_unary(t->g, OP_NEG, x))));
+}
+
+static Val *l_round(Tr *t, Args *A) {  /* floor(x + 0.5): halves round up */
+  IrVal x = ten(t, A, 0);
+  return irg_tensor(t, ir_unary(t->g, OP_FLOOR, ir_binary(t->g, OP_ADD, x, sc(t, x, 0.5))));
+}
+
+static Val *l_expm1(Tr *t, Args *A) {
+  IrVal x = ten(t, A, 0);
+  return irg_tensor(t, ir_binary(t->g, OP_SUB, ir_unary(t->g, OP_EXP, x), sc(t, x, 1)));
+}
+
+static Val *l_elu(Tr *t, Args *A) {    /* x > 0 ? x : alpha * (exp(x) - 1) */
+  IrVal x = ten(t, A, 0);
+  IrVal neg = ir_binary(t->g, OP_MUL, sc(t, x, num_or(A, 1, 1.0)),
+                        ir_binary(t->g, OP_SUB, ir_unary(t->g, OP_EXP, ir_binary(t->g, OP_MINIMUM, x, sc(t, x, 0))), sc(t, x, 1)));
+  return irg_tensor(t, ir_where(t->g, ir_binary(t->g, OP_GT, x, sc(t, x, 0)), x, neg));
+}
+
+static Val *l_gelu(Tr *t, Args *A) {   /* the tanh approximation (Hendrycks & Gimpel 2016) */
+  IrVal x = ten(t, A, 0);
+  IrVal x3 = ir_binary(t->g, OP_MUL, ir_binary(t->g, OP_MUL, x, x), x);
+  IrVal in = ir_binary(t->g, OP_MUL, sc(t, x, 0.7978845608028654),
+                       ir_binary(t->g, OP_ADD, x, ir_binary(t->g, OP_MUL, sc(t, x, 0.044715), x3)));
+  IrVal half = ir_binary(t->g, OP_MUL, sc(t, x, 0.5), x);
+  return irg_tensor(t, ir_binary(t->g, OP_MUL, half, ir_binary(t->g, OP_ADD, sc(t, x, 1), ir_unary(t->g, OP_TANH, in))));
+}
+
+static Val *l_isnan(Tr *t, Args *A) {
+  IrVal x = ten(t, A, 0);
+  return irg_tensor(t, ir_binary(t->g, OP_NE, x, x));
+}
+
+/* variance over axes (population, as numpy's default) */
+static IrVal variance(Tr *t, Args *A, IrVal x) {
+  int axes[IR_MAX_RANK];
+  int n = axes_of(t, A, 1, rank_of(t, x), axes);
+  IrVal mu = ir_reduce(t->g, OP_MEAN, x, n, axes, 1);
+  IrVal d = ir_binary(t->g, OP_SUB, x, mu);
+  return ir_reduce(t->g, OP_MEAN, ir_binary(t->g, OP_MUL, d, d), n, axes, (int)int_or(A, 2, 0));
+}
+static Val *l_variance(Tr *t, Args *A) { return irg_tensor(t, variance(t, A, ten(t, A, 0))); }
+static Val *l_std(Tr *t, Args *A) { return irg_tensor(t, ir_unary(t->g, OP_SQRT, variance(t, A, ten(t, A, 0)))); }
+
+static Val *l_norm(Tr *t, Args *A) {
+  IrVal x = ten(t, A, 0);
+  int axes[IR_MAX_RANK];
+  int n = axes_of(t, A, 1, rank_of(t, x), axes);
+  return irg_tensor(t, ir_unary(t->g, OP_SQRT, ir_reduce(t->g, OP_SUM, ir_binary(t->g, OP_MUL, x, x), n, axes, (int)int_or(A, 2, 0))));
+}
+
+static Val *l_argmin(Tr *t, Args *A) {
+  IrVal x = ir_unary(t->g, OP_NEG, ten(t, A, 0));
+  int r = rank_of(t, x);
+  int axis = A->a[1] ? norm_axis(int_or(A, 1, -1), r) : r - 1;
+  return irg_tensor(t, ir_cast(t->g, ir_argmax(t->g, x, axis, (int)int_or(A, 2, 0)), IR_I32));
+}
+
+static Val *l_count_nonzero(Tr *t, Args *A) {
+  IrVal x = ten(t, A, 0);
+  IrVal nz = ir_cast(t->g, ir_binary(t->g, OP_NE, x, sc(t, x, 0)), IR_I32);
+  int axes[IR_MAX_RANK];
+  int n = axes_of(t, A, 1, rank_of(t, x), axes);
+  return irg_tensor(t, ir_reduce(t->g, OP_SUM, nz, n, axes, (int)int_or(A, 2, 0)));
+}
+
+static Val *l_slice(Tr *t, Args *A) {
+  IrVal x = ten(t, A, 0);
+  const IrShape *s = &ir_type(t->g, x)->shape;
+  int ax = norm_axis(int_or(A, 1, 0), s->rank);
+  int64_t st[IR_MAX_RANK], en[IR_MAX_RANK];
+  for (int i = 0; i < s->rank; i++) st[i] = 0, en[i] = s->dim[i];
+  int64_t lo = int_or(A, 2, 0), hi = int_or(A, 3, s->dim[ax]);
+  st[ax] = lo < 0 ? lo + s->dim[ax] : lo;
+  en[ax] = hi < 0 ? hi + s->dim[ax] : hi;
+  return irg_tensor(t, ir_slice(t->g, x, st, en));
+}
+
+/* pad(x, widths): widths is ((before, after), ...) for the trailing axes, or one int for
+ * every axis */
+static Val *l_pad(Tr *t, Args *A) {
+  IrVal x = ten(t, A, 0);
+  int r = rank_of(t, x);
+  int64_t be[IR_MAX_RANK] = {0}, af[IR_MAX_RANK] = {0};
+  Val *w = A->a[1];
+  if (w && w->k == VK_INT) {
+    for (int i = 0; i < r; i++) be[i] = af[i] = w->i;
+  } else if (w && w->k == VK_TUPLE && w->n <= r) {
+    for (int i = 0; i < w->n; i++) {
+      Val *p = w->el[i];
+      int ax = r - w->n + i;
+      if (p->k == VK_TUPLE && p->n == 2 && p->el[0]->k == VK_INT && p->el[1]->k == VK_INT)
+        be[ax] = p->el[0]->i, af[ax] = p->el[1]->i;
+      else if (p->k == VK_INT)
+        be[ax] = af[ax] = p->i;
+      else
+        return irg_error(t, A->call->span, "pad widths must be integers or (before, after) pairs");
+    }
+  } else {
+    return irg_error(t, A->call->span, "pad widths must be an integer or a tuple");
+  }
+  return irg_tensor(t, ir_pad(t->g, x, be, af, num_or(A, 2, 0)));
+}
+
+static Val *l_smooth_l1(Tr *t, Args *A) {  /* mean of 0.5 d^2 / beta if |d| < beta else |d| - beta/2 */
+  IrVal a = ten(t, A, 0), b = ten(t, A, 1);
+  double beta = num_or(A, 2, 1.0);
+  IrVal d = ir_unary(t->g, OP_ABS, ir_binary(t->g, OP_SUB, a, b));
+  IrVal q = ir_binary(t->g, OP_MUL, sc(t, d, 0.5 / beta), ir_binary(t->g, OP_MUL, d, d));
+  IrVal l = ir_binary(t->g, OP_SUB, d, sc(t, d, beta / 2));
+  IrVal e = ir_where(t->g, ir_binary(t->g, OP_LT, d, sc(t, d, beta)), q, l);
+  return irg_tensor(t, reduce_all(t, OP_MEAN, e));
+}
+
+/* KL(N(mu, exp(logvar)) || N(0, 1)) summed over the last axis, averaged over the rest */
+static Val *l_gaussian_kl(Tr *t, Args *A) {
+  IrVal mu = ten(t, A, 0), lv = ten(t, A, 1);
+  IrVal e = ir_binary(t->g, OP_SUB, ir_binary(t->g, OP_ADD, ir_unary(t->g, OP_EXP, lv), ir_binary(t->g, OP_MUL, mu, mu)),
+                      ir_binary(t->g, OP_ADD, lv, sc(t, lv, 1)));
+  int last = rank_of(t, e) - 1;
+  IrVal s = ir_binary(t->g, OP_MUL, sc(t, e, 0.5), ir_reduce(t->g, OP_SUM, e, 1, &last, 0));
+  return irg_tensor(t, reduce_all(t, OP_MEAN, s));
+}
+
+static Val *l_arange(Tr *t, Args *A) {
+  int64_t n = int_or(A, 0, 0);
+  IrDType dt = A->a[1] && A->a[1]->k == VK_DTYPE ? A->a[1]->dt : IR_I32;
+  double *v = malloc(sizeof(double) * (n > 0 ? n : 1));
+  if (!v) return irg_error(t, A->call->span, "out of memory");
+  for (int64_t i = 0; i < n; i++) v[i] = (double)i;
+  IrVal c = ir_const(t->g, dt, ir_shape(1, &n), v);
+  free(v);
+  return irg_tensor(t, c);
+}
+
+static Val *l_eye(Tr *t, Args *A) {
+  int64_t n = int_or(A, 0, 0), d[2] = {n, n};
+  IrDType dt = A->a[1] && A->a[1]->k == VK_DTYPE ? A->a[1]->dt : IR_F32;
+  double *v = calloc(n * n > 0 ? n * n : 1, sizeof(double));
+  if (!v) return irg_error(t, A->call->span, "out of memory");
+  for (int64_t i = 0; i < n; i++) v[i * n + i] = 1;
+  IrVal c = ir_const(t->g, dt, ir_shape(2, d), v);
+  free(v);
+  return irg_tensor(t, c);
+}
+
 /* ------------------------------------------------------------------ the table */
 
 static const struct {
@@ -477,6 +638,11 @@ static const struct {
   {"kl_categorical", l_kl_categorical}, {"zeros", l_zeros}, {"ones", l_ones},
   {"full", l_full}, {"uniform", l_uniform}, {"normal", l_normal},
   {"bernoulli", l_bernoulli}, {"categorical", l_categorical},
+  {"ceil", l_ceil}, {"round", l_round}, {"expm1", l_expm1}, {"elu", l_elu}, {"gelu", l_gelu},
+  {"isnan", l_isnan}, {"variance", l_variance}, {"std", l_std}, {"norm", l_norm},
+  {"argmin", l_argmin}, {"count_nonzero", l_count_nonzero}, {"slice", l_slice}, {"pad", l_pad},
+  {"smooth_l1", l_smooth_l1}, {"gaussian_kl", l_gaussian_kl}, {"arange", l_arange},
+  {"eye", l_eye},
 };
 
 static Lower find_row(const char *name) {
@@ -486,6 +652,8 @@ static Lower find_row(const char *name) {
 }
 
 int irg_has_builtin(const char *name) { return bi_find(name) != NULL; }
+
+int irg_lowers_builtin(const char *name) { return find_row(name) != NULL; }
 
 Val *irg_builtin(Tr *t, const char *name, Val **pos, int npos, Node **kw, Val **kwv, int nkw,
                  Node *call) {
