@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_int.h"   /* cache_compile: compiled objects cached on disk */
 #include "cg.h"
 #include "exec.h"
 
@@ -16,6 +17,7 @@ struct Exec {
   ExecStats stats;
   /* JIT */
   jit_t *jit;
+  cache_obj *obj;     /* the linked object (cache.c) */
   lower_plan plan;
   cg_entry fn;
   void **slots;
@@ -77,12 +79,11 @@ static int create_jit(Exec *x, const char *name, char *msg, size_t cap) {
   double t0 = jit_now_ms();
   if (lower_graph(x->g, name, &x->plan, msg, cap)) return -1;
   x->stats.lower_ms = jit_now_ms() - t0;
-  jit_options jo = {0};
-  jo.opt = JIT_O2;
-  if (jit_create(&x->jit, &jo, msg, cap)) return -1;
   cg_options co = {0};
+  cache_stats st;
   t0 = jit_now_ms();
-  if (cg_compile(x->jit, x->plan.f, &co, &x->fn)) return fail(msg, cap, "code generation", jit_errmsg(x->jit));
+  if (cache_compile(x->plan.f, &co, JIT_O2, getenv("NNC_NO_CACHE") == NULL, &x->obj, &x->fn, &st, msg, cap))
+    return -1;
   x->stats.compile_ms = jit_now_ms() - t0;
   x->slots = calloc(x->plan.nslots + 1, sizeof(void *));
   if (!x->slots) return fail(msg, cap, "exec", "out of memory");
@@ -129,6 +130,7 @@ void exec_free(Exec *x) {
   free(x->arena);
   lower_plan_free(&x->plan);
   if (x->jit) jit_destroy(x->jit);
+  cache_obj_free(x->obj);
   if (x->I) ir_interp_free(x->I);
   free(x);
 }
