@@ -608,3 +608,22 @@ ParameterizedTest(int *op, grad, passes_preserve_gradients)
               ir_ops[*op].name, i, before[i], after[i]);
   tc_free(c);
 }
+
+Test(grad, vjp_of_several_outputs)
+{ /* outs (x*x, 3x) with cotangents (u, v): x-bar = 2 x u + 3 v */
+  TC cc, *c = &cc;
+  tc_init(c);
+  IrVal x = IN(1, -1, 1, 4);
+  IrShape s = ir_type(c->g, x)->shape;
+  IrVal u = tc_const_rand(c, &s), v = tc_const_rand(c, &s);
+  IrVal outs[2] = {ir_binary(c->g, OP_MUL, x, x), ir_binary(c->g, OP_MUL, x, ir_scalar(c->g, IR_F64, 3))};
+  IrVal gouts[2] = {u, v}, gx;
+  cr_assert(ad_vjp(c->g, 2, outs, gouts, 1, &x, &gx) == 0, "%s", ir_errmsg(c->g));
+  double got[4], uu[4], vv[4];
+  char msg[256];
+  cr_assert(tc_eval(c, gx, got, msg, sizeof msg) == 0, "%s", msg);
+  tc_eval(c, u, uu, msg, sizeof msg);
+  tc_eval(c, v, vv, msg, sizeof msg);
+  for (int i = 0; i < 4; i++) cr_expect(fabs(got[i] - (2 * c->data[0][i] * uu[i] + 3 * vv[i])) < 1e-14);
+  tc_free(c);
+}
