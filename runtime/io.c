@@ -82,6 +82,11 @@ int rt_read_file(nnrt_ctx *ctx, const char *path, void **buf, size_t *size)
   *size = 0;
   FILE *f = fopen(path, "rb");
   if (!f) return rt_error(ctx, NNRT_EIO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {   /* a directory "opens" */
+    fclose(f);
+    return rt_error(ctx, NNRT_EIO, "%s: not a regular file", path);
+  }
   long len = -1;
   if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
   if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
@@ -91,7 +96,7 @@ int rt_read_file(nnrt_ctx *ctx, const char *path, void **buf, size_t *size)
   char *b = rt_malloc(ctx, (size_t)len + 1);
   if (!b) {
     fclose(f);
-    return NNRT_ENOMEM;
+    return rt_error(ctx, NNRT_ENOMEM, "%s: out of memory reading %ld bytes", path, len);
   }
   size_t got = fread(b, 1, (size_t)len, f);
   int err = ferror(f);
