@@ -10,12 +10,19 @@
  *   bwd_data   col = W_g^T . dy[b, group];   dx[b, group] = col2im(col)  (scatter-add)
  *   bwd_filter dW_g += dy[b, group] . col^T  (beta = 1 after the first image)
  *
- * A 1x1 kernel with stride 1 and no padding needs no im2col: col is x itself. The GEMMs
- * parallelize themselves (gemm.c); images run one after another and share one workspace.
+ * A 1x1 kernel with stride 1 and no padding needs no im2col: col is x itself. Large GEMMs
+ * parallelize themselves (gemm.c); when they are small, the images run in parallel
+ * instead, each thread with its own im2col buffer (and, for bwd_filter, its own dw
+ * accumulator, summed in thread order at the end).
  */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kernels.h"
+
+/* Threads the batch loop of bwd_filter uses at most (one dw accumulator each). */
+#define CONV_MAX_THREADS 64
+#define CONV_NOMEM "conv2d: cannot allocate the im2col workspace"
 
 _Static_assert(sizeof(kern_conv2d) == 12 * sizeof(int64_t), "ABI: kern_conv2d is int64_t[12]");
 
@@ -64,18 +71,6 @@ int64_t kern_conv2d_workspace(const kern_conv2d *d)
   if (conv_dims_of(d, &k) != NNRT_OK)
     return 0;
   return k.direct ? 1 : k.ck * k.P;
-}
-
-/* Uses ws, or allocates the workspace into *own; NULL (with a message) if that fails. */
-static float *conv_workspace(const kern_conv2d *d, float *ws, float **own)
-{
-  *own = NULL;
-  if (ws)
-    return ws;
-  *own = malloc((size_t)kern_conv2d_workspace(d) * sizeof(float));
-  if (!*own)
-    kern_fail(NNRT_ENOMEM, "conv2d: cannot allocate the im2col workspace");
-  return *own;
 }
 
 /* ---- im2col / col2im ---- */
@@ -151,59 +146,167 @@ static void conv_col2im(const kern_conv2d *d, const conv_dims *k, const float *c
       }
 }
 
+/* ---- one image ---- */
+
+/* Everything a pass needs; the per-image functions read it. */
+typedef struct conv_ctx {
+  const kern_conv2d *d;
+  conv_dims k;
+  const float *x, *w, *bias, *dy; /* inputs of the pass (unused ones NULL) */
+  float *y, *dx;                  /* outputs (fwd, bwd_data) */
+  float **dwt;                    /* bwd_filter: one f32[oc, ck] accumulator per thread */
+  int bad;                        /* a thread could not allocate its buffers */
+} conv_ctx;
+
+typedef void conv_image_fn(const conv_ctx *c, int64_t b, float *col, float *dw);
+
+/* y[b] = conv(x[b], w) + bias. */
+static void conv_fwd_image(const conv_ctx *c, int64_t b, float *col, float *dw)
+{
+  const kern_conv2d *d = c->d;
+  const conv_dims *k = &c->k;
+  for (int64_t gi = 0; gi < k->g; gi++) {
+    const float *xg = c->x + (b * d->c + gi * k->cg) * d->h * d->w;
+    if (!k->direct)
+      conv_im2col(d, k, xg, col);
+    kern_sgemm(0, 0, k->og, k->P, k->ck, 1.0f, c->w + gi * k->og * k->ck, k->ck,
+               k->direct ? xg : col, k->P, 0.0f, c->y + (b * d->oc + gi * k->og) * k->P, k->P,
+               NULL, c->bias ? c->bias + gi * k->og : NULL, NNRT_ACT_NONE);
+  }
+}
+
+/* dx[b] = col2im(W^T dy[b]), or W^T dy[b] itself for a 1x1 kernel. */
+static void conv_bwd_data_image(const conv_ctx *c, int64_t b, float *col, float *dw)
+{
+  const kern_conv2d *d = c->d;
+  const conv_dims *k = &c->k;
+  int64_t hw = d->h * d->w;
+  for (int64_t gi = 0; gi < k->g; gi++) {
+    float *dxg = c->dx + (b * d->c + gi * k->cg) * hw;
+    const float *dyg = c->dy + (b * d->oc + gi * k->og) * k->P;
+    const float *wg = c->w + gi * k->og * k->ck;
+    nnrt_sgemm(1, 0, k->ck, k->P, k->og, 1.0f, wg, k->ck, dyg, k->P, 0.0f,
+               k->direct ? dxg : col, k->P);
+    if (!k->direct) {
+      memset(dxg, 0, (size_t)(k->cg * hw) * sizeof *dxg);
+      conv_col2im(d, k, col, dxg);
+    }
+  }
+}
+
+/* dw += dy[b] im2col(x[b])^T. */
+static void conv_bwd_filter_image(const conv_ctx *c, int64_t b, float *col, float *dw)
+{
+  const kern_conv2d *d = c->d;
+  const conv_dims *k = &c->k;
+  for (int64_t gi = 0; gi < k->g; gi++) {
+    const float *xg = c->x + (b * d->c + gi * k->cg) * d->h * d->w;
+    if (!k->direct)
+      conv_im2col(d, k, xg, col);
+    nnrt_sgemm(0, 1, k->og, k->ck, k->P, 1.0f, c->dy + (b * d->oc + gi * k->og) * k->P, k->P,
+               k->direct ? xg : col, k->P, 1.0f, dw + gi * k->og * k->ck, k->ck);
+  }
+}
+
+/* ---- the batch loop ---- */
+
+/* Threads for the batch loop: images run in parallel when there are several and each
+ * GEMM is too small to use the threads itself (one parallel region per pass, not one per
+ * image, matters on a busy machine); else 1 and the GEMMs parallelize themselves. */
+static int conv_threads(const kern_conv2d *d, const conv_dims *k)
+{
+  if (d->n < 2 || omp_in_parallel())
+    return 1;
+  if (2.0 * (double)k->og * (double)k->ck * (double)k->P >= KERN_GEMM_PAR_MIN_FLOPS)
+    return 1;
+  int nt = omp_get_max_threads();
+  return nt < d->n ? nt : (int)d->n;
+}
+
+/* This thread's im2col buffer: the caller's ws on thread 0, else malloc'ed into *own. */
+static float *conv_thread_col(const conv_ctx *c, float *ws, int tid, float **own)
+{
+  *own = NULL;
+  if (c->k.direct)
+    return NULL;
+  if (ws && tid == 0)
+    return ws;
+  *own = malloc((size_t)(c->k.ck * c->k.P) * sizeof(float));
+  return *own;
+}
+
+/* One thread's share of the batch (images split statically, so the bwd_filter sums are
+ * the same from run to run); shared: inside conv_batch's team, else the whole batch.
+ * Marks c->bad if its buffers could not be allocated. */
+static void conv_batch_part(conv_ctx *c, conv_image_fn *fn, float *ws, int tid, int shared)
+{
+  float *own, *col = conv_thread_col(c, ws, tid, &own), *dw = c->dwt ? c->dwt[tid] : NULL;
+  int ok = (col || c->k.direct) && (!c->dwt || dw);
+  if (!ok) {
+#pragma omp atomic write
+    c->bad = 1;
+  }
+  if (shared) {
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < c->d->n; b++)
+      if (ok)
+        fn(c, b, col, dw);
+  } else if (ok) { /* no worksharing here: it would bind to a caller's team */
+    for (int64_t b = 0; b < c->d->n; b++)
+      fn(c, b, col, dw);
+  }
+  free(own);
+}
+
+/* dwt[0] += dwt[1] + ... (in thread order: deterministic). */
+static void conv_reduce_dw(const conv_ctx *c, int nt)
+{
+  int64_t nw = c->d->oc * c->k.ck;
+#pragma omp for schedule(static)
+  for (int64_t i = 0; i < nw; i++)
+    for (int t = 1; t < nt; t++)
+      c->dwt[0][i] += c->dwt[t][i];
+}
+
+/* Runs fn over the batch on nt threads; NNRT_OK or NNRT_ENOMEM. */
+static int conv_batch(conv_ctx *c, conv_image_fn *fn, float *ws, int nt)
+{
+  if (nt == 1)
+    conv_batch_part(c, fn, ws, 0, 0);
+  else {
+#pragma omp parallel num_threads(nt)
+    {
+      conv_batch_part(c, fn, ws, omp_get_thread_num(), 1); /* ends with a barrier */
+      int bad;
+#pragma omp atomic read
+      bad = c->bad;
+      if (c->dwt && !bad)
+        conv_reduce_dw(c, omp_get_num_threads());
+    }
+  }
+  return c->bad ? kern_fail(NNRT_ENOMEM, CONV_NOMEM) : NNRT_OK;
+}
+
 /* ---- the three passes ---- */
 
 int kern_conv2d_fwd(const kern_conv2d *d, const float *x, const float *w, const float *bias,
                     float *y, float *ws)
 {
-  conv_dims k;
-  float *own = NULL;
-  int st = conv_dims_of(d, &k);
+  conv_ctx c = {d, {0}, x, w, bias, NULL, y, NULL, NULL, 0};
+  int st = conv_dims_of(d, &c.k);
   if (st != NNRT_OK)
     return st;
-  float *col = k.direct ? NULL : conv_workspace(d, ws, &own);
-  if (!k.direct && !col)
-    return NNRT_ENOMEM;
-  for (int64_t b = 0; b < d->n; b++)
-    for (int64_t gi = 0; gi < k.g; gi++) {
-      const float *xg = x + (b * d->c + gi * k.cg) * d->h * d->w;
-      if (!k.direct)
-        conv_im2col(d, &k, xg, col);
-      kern_sgemm(0, 0, k.og, k.P, k.ck, 1.0f, w + gi * k.og * k.ck, k.ck, k.direct ? xg : col,
-                 k.P, 0.0f, y + (b * d->oc + gi * k.og) * k.P, k.P, NULL,
-                 bias ? bias + gi * k.og : NULL, NNRT_ACT_NONE);
-    }
-  free(own);
-  return NNRT_OK;
+  return conv_batch(&c, conv_fwd_image, ws, conv_threads(d, &c.k));
 }
 
 int kern_conv2d_bwd_data(const kern_conv2d *d, const float *dy, const float *w, float *dx,
                          float *ws)
 {
-  conv_dims k;
-  float *own = NULL;
-  int st = conv_dims_of(d, &k);
+  conv_ctx c = {d, {0}, NULL, w, NULL, dy, NULL, dx, NULL, 0};
+  int st = conv_dims_of(d, &c.k);
   if (st != NNRT_OK)
     return st;
-  float *col = k.direct ? NULL : conv_workspace(d, ws, &own);
-  if (!k.direct && !col)
-    return NNRT_ENOMEM;
-  int64_t hw = d->h * d->w;
-  for (int64_t b = 0; b < d->n; b++)
-    for (int64_t gi = 0; gi < k.g; gi++) {
-      float *dxg = dx + (b * d->c + gi * k.cg) * hw;
-      const float *dyg = dy + (b * d->oc + gi * k.og) * k.P;
-      const float *wg = w + gi * k.og * k.ck;
-      if (k.direct) { /* dx_g f32[cg, hw] = W_g^T . dy_g */
-        nnrt_sgemm(1, 0, k.ck, k.P, k.og, 1.0f, wg, k.ck, dyg, k.P, 0.0f, dxg, k.P);
-        continue;
-      }
-      nnrt_sgemm(1, 0, k.ck, k.P, k.og, 1.0f, wg, k.ck, dyg, k.P, 0.0f, col, k.P);
-      memset(dxg, 0, (size_t)(k.cg * hw) * sizeof *dxg);
-      conv_col2im(d, &k, col, dxg);
-    }
-  free(own);
-  return NNRT_OK;
+  return conv_batch(&c, conv_bwd_data_image, ws, conv_threads(d, &c.k));
 }
 
 /* dbias[o] = sum of dy[b, o, :, :] over the batch. */
@@ -221,29 +324,27 @@ static void conv_bias_grad(const kern_conv2d *d, const conv_dims *k, const float
   }
 }
 
+/* Thread 0 accumulates into dw itself, the others into zeroed buffers summed at the end. */
 int kern_conv2d_bwd_filter(const kern_conv2d *d, const float *x, const float *dy, float *dw,
                            float *dbias, float *ws)
 {
-  conv_dims k;
-  float *own = NULL;
-  int st = conv_dims_of(d, &k);
+  float *dwt[CONV_MAX_THREADS] = {dw};
+  conv_ctx c = {d, {0}, x, NULL, NULL, dy, NULL, NULL, dwt, 0};
+  int st = conv_dims_of(d, &c.k);
   if (st != NNRT_OK)
     return st;
-  float *col = k.direct ? NULL : conv_workspace(d, ws, &own);
-  if (!k.direct && !col)
-    return NNRT_ENOMEM;
-  for (int64_t b = 0; b < d->n; b++)
-    for (int64_t gi = 0; gi < k.g; gi++) {
-      const float *xg = x + (b * d->c + gi * k.cg) * d->h * d->w;
-      if (!k.direct)
-        conv_im2col(d, &k, xg, col);
-      nnrt_sgemm(0, 1, k.og, k.ck, k.P, 1.0f, dy + (b * d->oc + gi * k.og) * k.P, k.P,
-                 k.direct ? xg : col, k.P, b == 0 ? 0.0f : 1.0f, dw + gi * k.og * k.ck, k.ck);
-    }
-  if (dbias)
-    conv_bias_grad(d, &k, dy, dbias);
-  free(own);
-  return NNRT_OK;
+  int nt = conv_threads(d, &c.k);
+  nt = nt > CONV_MAX_THREADS ? CONV_MAX_THREADS : nt;
+  size_t nw = (size_t)(d->oc * c.k.ck);
+  memset(dw, 0, nw * sizeof *dw);
+  for (int t = 1; t < nt; t++)
+    dwt[t] = calloc(nw, sizeof(float)); /* NULL: that thread reports ENOMEM */
+  st = conv_batch(&c, conv_bwd_filter_image, ws, nt);
+  for (int t = 1; t < nt; t++)
+    free(dwt[t]);
+  if (st == NNRT_OK && dbias)
+    conv_bias_grad(d, &c.k, dy, dbias);
+  return st;
 }
 
 /* ---- the ABI: geometry as int64_t[12] ---- */

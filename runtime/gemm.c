@@ -32,8 +32,7 @@
 #include <string.h>
 #include "kernels.h"
 
-/* Below this many flops (2 M N K) a second thread costs more than it brings. */
-#define GEMM_PAR_MIN_FLOPS (2.0 * 160 * 160 * 160)
+#define GEMM_PAR_MIN_FLOPS KERN_GEMM_PAR_MIN_FLOPS
 /* Problems up to this M N K, with K and op(B) this small, skip the blocking (gemm_small). */
 #define GEMM_SMALL_MNK (512.0 * 512 * 512)
 #define GEMM_SMALL_KMAX 512

@@ -60,6 +60,10 @@ void nnrt_sgemm_ex(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, fl
                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                    int64_t ldc, const float *bias, int act);
 
+/* Below this many flops (2 M N K) a GEMM runs on one thread: a second costs more than it
+ * brings. conv uses it to choose between threads inside GEMMs and threads over images. */
+#define KERN_GEMM_PAR_MIN_FLOPS (2.0 * 160 * 160 * 160)
+
 /* The general driver: bias_col is f32[N] (added to every row), bias_row is f32[M] (added to
  * every column); either may be NULL. Used by conv (bias per output channel = per row). */
 void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,

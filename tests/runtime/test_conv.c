@@ -138,6 +138,36 @@ Test(conv, every_gemm_path)
   }
 }
 
+/* Regression: convs called from inside a parallel region (each thread its own batch) must
+ * not share their image loop with the caller's team; bwd_filter sums are deterministic. */
+Test(conv, inside_parallel_region_and_deterministic)
+{
+  kern_conv2d d = conv_of(&conv_cases[5]);
+  int64_t oh, ow;
+  kern_conv2d_check(&d, &oh, &ow);
+  int64_t nx = d.n * d.c * d.h * d.w, ny = d.n * d.oc * oh * ow, nw = d.oc * 2 * 9;
+  float *x = rnd(nx, 1), *w = rnd(nw, 2), *ref = rnd(ny, 3), *dy = rnd(ny, 4);
+  float *y[2] = {rnd(ny, 5), rnd(ny, 6)}, *dw[2] = {rnd(nw, 7), rnd(nw, 8)}, *dw0 = rnd(nw, 9);
+  omp_set_num_threads(2);
+  cr_assert_eq(kern_conv2d_fwd(&d, x, w, NULL, ref, NULL), NNRT_OK);
+  cr_assert_eq(kern_conv2d_bwd_filter(&d, x, dy, dw0, NULL, NULL), NNRT_OK);
+#pragma omp parallel num_threads(2)
+  {
+    int t = omp_get_thread_num();
+    kern_conv2d_fwd(&d, x, w, NULL, y[t], NULL);
+    kern_conv2d_bwd_filter(&d, x, dy, dw[t], NULL, NULL);
+  }
+  for (int t = 0; t < 2; t++) {
+    cr_assert_eq(memcmp(y[t], ref, (size_t)ny * sizeof *ref), 0, "thread %d fwd", t);
+    for (int64_t i = 0; i < nw; i++)
+      cr_assert(fabsf(dw[t][i] - dw0[i]) <= 1e-4f * (1.0f + fabsf(dw0[i])), "dw[%d]", t);
+  }
+  cr_assert_eq(kern_conv2d_bwd_filter(&d, x, dy, dw[0], NULL, NULL), NNRT_OK);
+  cr_assert_eq(memcmp(dw[0], dw0, (size_t)nw * sizeof *dw0), 0, "bwd_filter not deterministic");
+  free(x), free(w), free(ref), free(dy), free(y[0]), free(y[1]), free(dw[0]), free(dw[1]);
+  free(dw0);
+}
+
 Test(conv, abi_matches_struct)
 {
   const conv_case *cc = &conv_cases[0];
