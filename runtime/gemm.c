@@ -33,9 +33,10 @@
 #include "kernels.h"
 
 #define GEMM_PAR_MIN_FLOPS KERN_GEMM_PAR_MIN_FLOPS
-/* Problems up to this M N K, with K and op(B) this small, skip the blocking (gemm_small). */
+/* Problems up to this M N K, with K and op(B) this small, skip the blocking (gemm_small);
+ * measured faster up to n = 512 square, and for conv-shaped long-K products. */
 #define GEMM_SMALL_MNK (512.0 * 512 * 512)
-#define GEMM_SMALL_KMAX 512
+#define GEMM_SMALL_KMAX 4096
 #define GEMM_SMALL_B (256 * 1024) /* floats of op(B) */
 /* Row tiles of a transposed A packed per visit (see gemm_group). */
 #define GEMM_AGROUP_T 4
