@@ -172,7 +172,7 @@ static Val *member_of(Tr *t, Val *o, const char *name, Span sp) {
 /* Subscripts of a tensor: ints drop an axis, slices keep it, None adds one, ... fills. */
 static Val *index_tensor(Tr *t, Env *e, Node *n, Val *o) {
   IrVal x = irg_use(t, o);
-  const IrShape *s = &ir_type(t->g, x)->shape;
+  const IrShape sh = ir_type(t->g, x)->shape, *s = &sh;   /* a copy: the type table moves */
   int64_t start[IR_MAX_RANK], end[IR_MAX_RANK];
   int64_t outd[IR_MAX_RANK * 2];
   int nout = 0, ax = 0, nsub = n->nkids - 1, has_ell = 0;

@@ -231,7 +231,7 @@ static Val *l_reshape(Tr *t, Args *A) {
 
 static Val *l_flatten(Tr *t, Args *A) {
   IrVal x = ten(t, A, 0);
-  const IrShape *xs = &ir_type(t->g, x)->shape;
+  const IrShape xsh = ir_type(t->g, x)->shape, *xs = &xsh;
   int st = norm_axis(int_or(A, 1, 1), xs->rank);
   IrShape s = {.rank = st + 1};
   int64_t p = 1;
@@ -402,7 +402,7 @@ static Val *loss(Tr *t, Args *A, IrOp op) {
 /* Class losses over [..., C] scores and [...] targets: flattened to [N, C] and [N]. */
 static Val *class_loss(Tr *t, Args *A, IrOp op) {
   IrVal x = ten(t, A, 0), y = ten(t, A, 1);
-  const IrShape *xs = &ir_type(t->g, x)->shape;
+  const IrShape xsh = ir_type(t->g, x)->shape, *xs = &xsh;
   if (xs->rank > 2) {
     int64_t c = xs->dim[xs->rank - 1], n = ir_numel(xs) / (c ? c : 1);
     int64_t d2[2] = {n, c};
@@ -534,7 +534,7 @@ static Val *l_count_nonzero(Tr *t, Args *A) {
 
 static Val *l_slice(Tr *t, Args *A) {
   IrVal x = ten(t, A, 0);
-  const IrShape *s = &ir_type(t->g, x)->shape;
+  const IrShape sh = ir_type(t->g, x)->shape, *s = &sh;
   int ax = norm_axis(int_or(A, 1, 0), s->rank);
   int64_t st[IR_MAX_RANK], en[IR_MAX_RANK];
   for (int i = 0; i < s->rank; i++) st[i] = 0, en[i] = s->dim[i];
