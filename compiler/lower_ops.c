@@ -6,8 +6,8 @@
  * innermost loops of a kir nest), indexing the input through its strides in that order.
  * Two-pass ops (logsumexp, argmax, softmax, cross-entropy) first compute the row maximum
  * into an arena temporary, as in the interpreter. Matmul calls nnrt_sgemm for f32 when the
- * runtime ABI has it (one call per batch matrix), and is otherwise an (i, j, k) loop nest
- * with k reduced. Sampling ops call the Philox functions of the runtime per element with
+ * runtime ABI has it (one call per batch matrix, for matrices of >= 8192 multiply-adds and
+ * at most 64 of them), and is otherwise one (batch..., i, j, k) loop nest with k reduced. Sampling ops call the Philox functions of the runtime per element with
  * the run's seed (seed slot), as the interpreter does; gather/scatter_add use a clamped
  * data-dependent index term. Convolution and pooling call the runtime's kernels with a
  * constant geometry array and an arena workspace. A scan becomes a kir repeat over t whose
@@ -218,7 +218,11 @@ static int mm_loops(lower_ctx *L, const IrNode *n, const mm *g, int a, int b, in
 static int r_matmul(lower_ctx *L, const IrNode *n) {
   mm g = mm_geom(L, n);
   int a = lower_in(L, n->in[0]), b = lower_in(L, n->in[1]), o = lower_out(L, n->out[0]);
-  if (vt(L, n->out[0])->dtype == IR_F32 && cg_abi_has("nnrt_sgemm") && g.nb <= 256 && g.K > 0)
+  /* sgemm pays for packing and a call per matrix: small or many-batch products (fast
+   * weights' per-example [20, 20] matrices) are one loop nest instead. */
+  int64_t work = g.M * g.N * g.K;
+  if (vt(L, n->out[0])->dtype == IR_F32 && cg_abi_has("nnrt_sgemm") && g.K > 0 && work >= 8192 &&
+      g.nb <= 64)
     return mm_sgemm(L, n, &g, a, b, o);
   return mm_loops(L, n, &g, a, b, o);
 }
