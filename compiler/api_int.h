@@ -167,6 +167,9 @@ int repl_main(const char *const *import_paths, FILE *in, FILE *out);
 
 /* api_train.c */
 int api_init_params(nnc_model *m);
+/* The param of leaf v by name, created and initialized when new (a module instantiated
+ * inside a function); NULL with the ctx's error on failure. */
+ApiParam *api_param_ensure(nnc_model *m, IrGraph *g, IrVal v);
 void api_free_params(nnc_model *m);
 
 #endif

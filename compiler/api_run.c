@@ -127,9 +127,8 @@ int api_prog_bind(nnc_model *m, ApiProg *q, int nin, const char *const *names, v
     const IrNode *nd = ir_producer(q->p.g, ls->val);
     q->slots[s] = NULL;
     if (nd->op == OP_PARAM) {
-      ApiParam *p = api_param_named(m, nd->name);
-      if (!p) return api_fail(m->ctx, NNC_ENOTFOUND, "parameter '%s' is not a parameter of model %s", nd->name,
-                              m->model_name ? m->model_name : "(none)");
+      ApiParam *p = api_param_ensure(m, q->p.g, ls->val);   /* modules made inside functions */
+      if (!p) return m->ctx->code;
       q->slots[s] = p->w;
     }
     for (int i = 0; i < nin; i++)

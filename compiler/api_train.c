@@ -43,6 +43,19 @@ int api_init_params(nnc_model *m) {
   return rc;
 }
 
+ApiParam *api_param_ensure(nnc_model *m, IrGraph *g, IrVal v) {
+  const char *name = ir_producer(g, v)->name;
+  ApiParam *q = api_param_named(m, name);
+  if (q) return q;
+  ApiParam *grown = api_alloc(m->ctx, sizeof(ApiParam) * (size_t)(m->np + 2));
+  if (!grown) return api_fail(m->ctx, NNC_ENOMEM, "out of memory"), NULL;
+  if (m->np) memcpy(grown, m->p, sizeof(ApiParam) * (size_t)m->np);
+  api_free(m->ctx, m->p);
+  m->p = grown;
+  m->np++;
+  return make_param(m, g, v, m->np - 1) ? NULL : &m->p[m->np - 1];
+}
+
 void api_free_params(nnc_model *m) {
   for (int i = 0; m->p && i < m->np; i++) {
     nnrt_tensor_free(m->p[i].view);

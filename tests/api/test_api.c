@@ -426,3 +426,23 @@ Test(api, host_allocator_serves_everything_and_failures_are_enomem) {
   }
   cr_assert_gt(enomem, 0);
 }
+
+Test(api, modules_made_inside_a_function_get_their_parameters) {
+  const char *src = "module Aff {\n  param W: f32[2, 2] = eye\n  fn forward(x: f32[B, 2]) -> f32[B, 2] = x @ W * 3\n}\n"
+                    "fn g(x: f32[B, 2]) -> f32[B, 2] = Aff()(x)\n";
+  nnc_model *m;
+  cr_assert_eq(nnc_compile_string(C, "aff.nn", src, strlen(src), NULL, &m), NNC_OK, "%s", nnc_errmsg(C));
+  cr_assert_eq(nnc_param_count(m), 0);
+  int64_t d[2] = {1, 2};
+  float xv[2] = {1.5f, -2}, yv[2];
+  nnrt_tensor *x, *y = NULL;
+  cr_assert_eq(nnc_tensor_wrap(C, NNRT_F32, 2, d, xv, &x), NNC_OK);
+  cr_assert_eq(nnc_run(m, "g", 1, in1(x), 1, &y), NNC_OK, "%s", nnc_errmsg(C));
+  cr_assert_eq(nnc_tensor_read(C, y, yv, sizeof yv), NNC_OK);
+  cr_assert_float_eq(yv[0], 4.5f, 1e-6);
+  cr_assert_float_eq(yv[1], -6.0f, 1e-6);
+  cr_assert_eq(nnc_param_count(m), 1);
+  nnrt_tensor_free(x);
+  nnrt_tensor_free(y);
+  nnc_model_free(m);
+}
