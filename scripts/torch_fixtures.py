@@ -30,6 +30,7 @@ import json
 import os
 import struct
 import sys
+import zlib
 
 import numpy as np
 import torch
@@ -406,6 +407,73 @@ def rnn():
                x, r, p, lambda x, p: torch_seq("rnn", x, p, "r.cell."), 2, (T, I), (T, H))
 
 
+def torch_bidir(kind, x, p):
+    """nn.LSTM / nn.GRU (bidirectional=True, batch_first): [B, T, 2H], forward then backward."""
+    h0 = torch.zeros(2, x.shape[0], H, dtype=x.dtype)
+    zero = torch.zeros(4 * H if kind == "lstm" else 3 * H, dtype=x.dtype)
+    flat = []
+    for d in ("l.fwd.", "l.bwd."):
+        if kind == "lstm":
+            flat += [p[d + "Wx"], p[d + "Wh"], lstm_bias(p[d + "b"]), zero]
+        else:
+            flat += [p[d + "Wx"], p[d + "Wh"], p[d + "bx"], p[d + "bh"]]
+    if kind == "lstm":
+        return torch._VF.lstm(x, (h0, h0), flat, True, 1, 0.0, False, True, True)[0]
+    return torch._VF.gru(x, h0, flat, True, 1, 0.0, False, True, True)[0]
+
+
+def check_bidir_module(kind, p):
+    """The same numbers from torch.nn.LSTM/GRU(bidirectional=True)."""
+    mod = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(I, H, batch_first=True, bidirectional=True).double()
+    with torch.no_grad():
+        for d, sfx in (("l.fwd.", "_l0"), ("l.bwd.", "_l0_reverse")):
+            getattr(mod, "weight_ih" + sfx).copy_(p[d + "Wx"])
+            getattr(mod, "weight_hh" + sfx).copy_(p[d + "Wh"])
+            if kind == "lstm":
+                getattr(mod, "bias_ih" + sfx).copy_(lstm_bias(p[d + "b"]))
+                getattr(mod, "bias_hh" + sfx).zero_()
+            else:
+                getattr(mod, "bias_ih" + sfx).copy_(p[d + "bx"])
+                getattr(mod, "bias_hh" + sfx).copy_(p[d + "bh"])
+    x = rnd(2, T, I)
+    assert torch.allclose(mod(x)[0], torch_bidir(kind, x, p)), kind
+
+
+@case
+def bilstm():
+    x, r = rnd(2, T, I), rnd(2, T, 2 * H)
+    p = {}
+    for d in ("l.fwd.", "l.bwd."):
+        p.update({d + "Wx": rnd(4 * H, I), d + "Wh": rnd(4 * H, H), d + "b": rnd(4 * H)})
+    check_bidir_module("lstm", p)
+    layer_case("bilstm", "  l = nn.BiLSTM(%d, %d)" % (I, H), "  fn out(x: f32[B, %d, %d]) = l(x)" % (T, I),
+               x, r, p, lambda x, p: torch_bidir("lstm", x, p))
+
+
+@case
+def bigru():
+    x, r = rnd(2, T, I), rnd(2, T, 2 * H)
+    p = {}
+    for d in ("l.fwd.", "l.bwd."):
+        p.update({d + "Wx": rnd(3 * H, I), d + "Wh": rnd(3 * H, H), d + "bx": rnd(3 * H), d + "bh": rnd(3 * H)})
+    check_bidir_module("gru", p)
+    layer_case("bigru", "  l = nn.BiGRU(%d, %d)" % (I, H), "  fn out(x: f32[B, %d, %d]) = l(x)" % (T, I),
+               x, r, p, lambda x, p: torch_bidir("gru", x, p))
+
+
+@case
+def batchnorm_formula():
+    """BatchNorm's training formula written with mean() instead of variance() (which the
+    back end does not lower yet): isolates the missing op from the rest of the layer."""
+    x, r = rnd(6, 5, lo=-2, hi=3), rnd(6, 5)
+    p = {"gamma": rnd(5, lo=0.5, hi=1.5), "beta": rnd(5)}
+    layer_case("batchnorm_formula", "  param gamma: f32[5] = ones\n  param beta: f32[5] = zeros",
+               "  fn out(x: f32[B, 5]) {\n    let mu = mean(x, axis = 0)\n"
+               "    let v = mean((x - mu) ** 2, axis = 0)\n"
+               "    return gamma * (x - mu) * rsqrt(v + 1e-5) + beta\n  }", x, r, p,
+               lambda x, p: F.batch_norm(x, None, None, p["gamma"], p["beta"], training=True, eps=1e-5))
+
+
 # ------------------------------------------------------------------ losses
 # The case's loss is the built-in itself (a mean, as in PyTorch's default reduction).
 
@@ -549,6 +617,7 @@ def main():
     only = set(sys.argv[1:])
     for c in CASES:
         if not only or c.__name__ in only:
+            GEN.manual_seed(zlib.crc32(c.__name__.encode()))   # each case reproducible alone
             c()
             print("%s: ok" % c.__name__)
     if not only or "fashion_mlp" in only:
