@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the libFuzzer targets (tests/fuzz/) with clang-19 + ASan/UBSan in build-fuzz/ and
 # runs each one for SECONDS seconds (default 60) on one core, one after the other.
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     TARGET: lang compile weights npy idx csv
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     TARGET: lang compile repl weights npy idx csv
 # Each target starts from its committed seeds (tests/fuzz/corpus/<t>/, plus the .nn files
 # of stdlib/, examples/ and tests/lang/ for lang and compile) and grows a working corpus
 # in build-fuzz/corpus/<t>/ (kept between runs). First the committed regression inputs
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-"lang compile weights npy idx csv"}
+TARGETS=${*:-"lang compile repl weights npy idx csv"}
 B=${NNC_FUZZ_BUILD_DIR:-build-fuzz}
 
 # clang-19 -fopenmp needs an omp.h; LLVM 14's libomp (preinstalled) serves, behind a shim
@@ -31,7 +31,10 @@ if [ ! -f "$B/build.ninja" ]; then
     "-DOpenMP_omp_LIBRARY=$OMP_LIB" "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath,$(dirname $OMP_LIB)" \
     >"$B/configure.log"
 fi
-cmake --build "$B" --target fuzz -j "${NNC_FUZZ_JOBS:-2}" >"$B/build.log" 2>&1 ||
+exes=""
+for t in $TARGETS; do exes="$exes fuzz_$t"; done
+# shellcheck disable=SC2086 # a word list
+cmake --build "$B" --target $exes -j "${NNC_FUZZ_JOBS:-2}" >"$B/build.log" 2>&1 ||
   { tail -30 "$B/build.log"; exit 1; }
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
