@@ -86,7 +86,7 @@ static int compile_plan(nnc_model *m, ApiProg *q) {
   int lvl = m->opt.opt_level > 0 && m->opt.opt_level <= 3 ? m->opt.opt_level : 2;
   cache_stats st;
   char msg[1024];
-  if (cache_compile(q->plan.f, &co, (jit_opt_level)lvl, !m->opt.no_cache, &q->obj, &q->fn, &st, msg, sizeof msg))
+  if (cache_compile(q->plan.f, &co, (jit_opt_level)lvl, !m->opt.no_cache && !getenv("NNC_NO_CACHE"), &q->obj, &q->fn, &st, msg, sizeof msg))
     return api_fail(m->ctx, NNC_EBACKEND, "%s", msg);
   api_log(m->ctx, NNRT_LOG_INFO, "compiled %s: %s, %.1f ms compile, %.2f ms link, arena %lld bytes", q->key,
           st.hit ? "cache hit" : "cache miss", st.compile_ms, st.load_ms, (long long)q->arena_bytes);

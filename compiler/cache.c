@@ -137,8 +137,9 @@ static char *read_all(const char *path, size_t *len) {
 
 /* Stores the object: temp file in the same directory, then rename (atomic). */
 static void store(const char *path, const char *buf, size_t len) {
+  static int seq;   /* distinct temp names for threads of one process */
   char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+  snprintf(tmp, sizeof tmp, "%s.%ld.%d.tmp", path, (long)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
   FILE *f = fopen(tmp, "wb");
   if (!f) return;
   size_t w = fwrite(buf, 1, len, f);

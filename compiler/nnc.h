@@ -102,7 +102,7 @@ int nnc_register_fn(nnc_ctx *ctx, const char *name, nnc_host_fn fn, void *ud);
 
 typedef struct nnc_options {
   uint64_t seed;                    /* parameter initialization and random ops (0: 1) */
-  int opt_level;                    /* 0..3 LLVM pipeline (default 2 when 0 and fast==0) */
+  int opt_level;                    /* 1..3: LLVM's default<On> pipeline (0: 2) */
   int no_cache;                     /* 1: do not read or write the compile cache */
   const char *const *import_paths;  /* NULL-terminated, searched after the file's directory */
   const char *model;                /* the model to train and initialize (NULL: the train

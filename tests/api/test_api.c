@@ -446,3 +446,33 @@ Test(api, modules_made_inside_a_function_get_their_parameters) {
   nnrt_tensor_free(y);
   nnc_model_free(m);
 }
+
+Test(api, emit_writes_an_object_and_a_header_or_says_why_not) {
+  char obj[512], hdr[512];
+  snprintf(obj, sizeof obj, "%s/tests/api/lin_%d.o", NNC_BINARY_DIR, (int)getpid());
+  snprintf(hdr, sizeof hdr, "%s/tests/api/lin_%d.h", NNC_BINARY_DIR, (int)getpid());
+  cr_assert_eq(nnc_emit(M, NNC_EMIT_OBJ, obj, hdr, 2), NNC_OK, "%s", nnc_errmsg(C));
+  FILE *f = fopen(hdr, "r");
+  cr_assert(f);
+  char text[8192];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = 0;
+  fclose(f);
+  cr_assert(strstr(text, "static inline void lin_forward(const float *params, const float *x, float *result0"), "%s", text);
+  cr_assert(strstr(text, "#define LIN_FORWARD_RESULT0_NUMEL 6 /* f32[2, 3] */"), "%s", text);
+  cr_assert(strstr(text, "#define LIN_BATCH 2"));
+  f = fopen(obj, "rb");
+  cr_assert(f);
+  unsigned char magic[4] = {0};
+  cr_assert_eq(fread(magic, 1, 4, f), 4);
+  fclose(f);
+  cr_assert(magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F');
+  remove(obj);
+  remove(hdr);
+  cr_assert_eq(nnc_emit(M, NNC_EMIT_OBJ, "/nonexistent/dir/x.o", NULL, 1), NNC_EIO);
+  cr_assert_eq(nnc_emit(M, NNC_EMIT_OBJ, obj, "/nonexistent/dir/x.h", 1), NNC_EIO);
+  remove(obj);
+  cr_assert_eq(nnc_emit(M, NNC_EMIT_OBJ, obj, NULL, 0), NNC_EINVAL);
+  cr_assert_eq(nnc_emit(M, NNC_EMIT_OBJ, NULL, NULL, 1), NNC_EINVAL);
+  cr_assert_eq(nnc_emit(NULL, NNC_EMIT_OBJ, obj, NULL, 1), NNC_EINVAL);
+}
