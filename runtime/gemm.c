@@ -38,6 +38,8 @@
 #define GEMM_SMALL_MNK (512.0 * 512 * 512)
 #define GEMM_SMALL_KMAX 4096
 #define GEMM_SMALL_B (256 * 1024) /* floats of op(B) */
+/* Up to this many floats, the A block of a K step is packed whole, once (gemm_run). */
+#define GEMM_APRE_MAX (2 * 1024 * 1024)
 /* Row tiles of a transposed A packed per visit (see gemm_group). */
 #define GEMM_AGROUP_T 4
 
@@ -210,6 +212,7 @@ typedef struct gemm_job {
   int64_t kc, nc;
   float *abuf, *bbuf;
   int nt;
+  int apre; /* op(A)[:, pc block] is packed whole, once per K block (gemm_run) */
 } gemm_job;
 
 static int64_t gemm_min(int64_t x, int64_t y)
@@ -255,18 +258,27 @@ static int gemm_group(const gemm_job *g)
   return g->a.rs == 1 ? GEMM_AGROUP_T : 1;
 }
 
-/* Packs op(A) rows [i, i + ng MR) x [pc, pc + kc) into ap (this thread's buffer) as one
- * panel ng MR wide, so that a transposed A is read a whole row of A^T at a time; a single
- * tile's panel stays in L1. Then runs each MR-row tile of it against B micro-panels
- * [q0, q1) of the packed panel at jc. */
+/* Packs op(A) rows [i, i + ng MR) x [pc, pc + kc) into ap as one panel ng MR wide, so that
+ * a transposed A is read a whole row of A^T at a time; a single tile's panel fits L1. */
+static void gemm_pack_a(const gemm_job *g, int64_t i, int ng, int64_t pc, int64_t kc,
+                        float *ap)
+{
+  int W = ng * g->arch->mr;
+  int64_t i1 = gemm_min(i + W, g->M);
+  gemm_pack(g->arch, g->a.p + i * g->a.rs + pc * g->a.cs, g->a.rs, g->a.cs, (int)(i1 - i), W,
+            kc, ap);
+}
+
+/* Runs each MR-row tile of rows [i, i + ng MR) (packed at ap by gemm_pack_a, now or before)
+ * against B micro-panels [q0, q1) of the packed panel at jc. */
 static void gemm_row_tiles(const gemm_job *g, int64_t i, int ng, int64_t q0, int64_t q1,
                            int64_t jc, int64_t nc, int64_t pc, int64_t kc, float *ap)
 {
   const kern_gemm_arch *k = g->arch;
   int W = ng * k->mr;
   int64_t i1 = gemm_min(i + W, g->M);
-  gemm_pack(k, g->a.p + i * g->a.rs + pc * g->a.cs, g->a.rs, g->a.cs, (int)(i1 - i), W, kc,
-            ap);
+  if (!g->apre)
+    gemm_pack_a(g, i, ng, pc, kc, ap);
   for (int64_t r = i; r < i1; r += k->mr) {
     int mr = (int)gemm_min(k->mr, i1 - r);
     for (int64_t q = q0; q < q1; q++) {
@@ -286,21 +298,45 @@ static void gemm_panel(const gemm_job *g, int64_t jc, int64_t nc, int64_t pc, in
   int nt = omp_get_num_threads(), id = omp_get_thread_num(), ng = gemm_group(g);
   int64_t rows = (int64_t)ng * g->arch->mr, nb = gemm_ceil(nc, g->arch->nr);
   int64_t ngroups = gemm_ceil(g->M, rows);
-  float *ap = g->abuf + (size_t)id * rows * g->kc;
+  float *ap = g->abuf + (size_t)id * rows * g->kc; /* this thread's, unless g->apre */
   if (nt == 1 || ngroups >= 2 * nt || nb < nt) {
 #pragma omp for schedule(dynamic) /* a preempted thread's tiles go to the others */
     for (int64_t t = 0; t < ngroups; t++)
-      gemm_row_tiles(g, t * rows, ng, 0, nb, jc, nc, pc, kc, ap);
+      gemm_row_tiles(g, t * rows, ng, 0, nb, jc, nc, pc, kc,
+                     g->apre ? g->abuf + t * rows * kc : ap);
     return;
   }
   for (int64_t t = 0; t < ngroups; t++)
-    gemm_row_tiles(g, t * rows, ng, nb * id / nt, nb * (id + 1) / nt, jc, nc, pc, kc, ap);
+    gemm_row_tiles(g, t * rows, ng, nb * id / nt, nb * (id + 1) / nt, jc, nc, pc, kc,
+                   g->apre ? g->abuf + t * rows * kc : ap);
 #pragma omp barrier
 }
 
 /* The whole nest; run by every thread of the team (or by the caller alone). */
+/* With g->apre: packs all of op(A)[:, pc:pc+kc], one ng MR-wide panel per row group. */
+static void gemm_pack_a_all(const gemm_job *g, int64_t pc, int64_t kc)
+{
+  int ng = gemm_group(g);
+  int64_t rows = (int64_t)ng * g->arch->mr, ngroups = gemm_ceil(g->M, rows);
+#pragma omp for schedule(static)
+  for (int64_t t = 0; t < ngroups; t++)
+    gemm_pack_a(g, t * rows, ng, pc, kc, g->abuf + t * rows * kc);
+}
+
 static void gemm_run(const gemm_job *g)
 {
+  if (g->apre) { /* K blocks outside: each A block is packed once for all B panels */
+    for (int64_t pc = 0; pc < g->K; pc += g->kc) {
+      int64_t kc = gemm_min(g->kc, g->K - pc);
+      gemm_pack_a_all(g, pc, kc);
+      for (int64_t jc = 0; jc < g->N; jc += g->nc) {
+        int64_t nc = gemm_min(g->nc, g->N - jc);
+        gemm_pack_b(g, pc, kc, jc, nc);
+        gemm_panel(g, jc, nc, pc, kc);
+      }
+    }
+    return;
+  }
   for (int64_t jc = 0; jc < g->N; jc += g->nc) {
     int64_t nc = gemm_min(g->nc, g->N - jc);
     for (int64_t pc = 0; pc < g->K; pc += g->kc) {
@@ -467,7 +503,7 @@ void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
     return;
   gemm_job g = {M, N, K, {A, trans_a ? 1 : lda, trans_a ? lda : 1},
                 {B, trans_b ? 1 : ldb, trans_b ? ldb : 1}, C, ldc, alpha, beta,
-                bias_col, bias_row, act == NNRT_ACT_RELU, NULL, 0, 0, NULL, NULL, 1};
+                bias_col, bias_row, act == NNRT_ACT_RELU, NULL, 0, 0, NULL, NULL, 1, 0};
   if (K <= 0 || alpha == 0.0f) {
     gemm_scale(&g);
     return;
@@ -484,7 +520,11 @@ void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
     return;
   }
   int64_t kc = gemm_min(g.kc, K), nc = gemm_min(g.nc, N);
-  size_t na = (size_t)(g.nt * gemm_group(&g) * g.arch->mr * g.kc);
+  int64_t rows = (int64_t)gemm_group(&g) * g.arch->mr;
+  size_t na = (size_t)(g.nt * rows * g.kc), nall = (size_t)(gemm_ceil(M, rows) * rows * kc);
+  g.apre = N > g.nc && nall <= GEMM_APRE_MAX; /* several B panels would repack A */
+  if (g.apre)
+    na = nall;
   size_t nb = (size_t)(gemm_ceil(nc, g.arch->nr) * g.arch->nr * kc);
   float *buf = gemm_scratch(na + nb + 16);
   if (!buf) {
