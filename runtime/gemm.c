@@ -14,7 +14,9 @@
  *
  * Measured here (bench/gemm_bench.c): the classic order (A block in L2, B micro-panel in
  * L1) reached 0.7-0.85 of OpenBLAS; its B micro-panel (KC x 32 floats) nearly fills this
- * core's 48 KiB L1. This order needs no MC, and repacks each A micro-panel once per B panel.
+ * core's 48 KiB L1. This order needs no MC. When op(A)[:, pc block] fits 8 MiB it is packed
+ * whole, once per K step, and the K loop moves outside the N loop; otherwise each A
+ * micro-panel is repacked per B panel. A transposed A is packed 4 tiles wide per visit.
  *
  * Packing zero-pads edge micro-panels; micro-kernels store partial tiles with masks.
  * beta is applied on the first K block only (later blocks accumulate with beta = 1); bias
