@@ -18,6 +18,7 @@ struct Exec {
   /* JIT */
   jit_t *jit;
   cache_obj *obj;     /* the linked object (cache.c) */
+  uint64_t seed;      /* the seed slot of graphs with random ops */
   lower_plan plan;
   cg_entry fn;
   void **slots;
@@ -94,6 +95,8 @@ static int create_jit(Exec *x, const char *name, char *msg, size_t cap) {
       x->arena = aligned_alloc(64, (ls->bytes + 64) / 64 * 64);
       if (!x->arena) return fail(msg, cap, "exec", "cannot allocate the arena");
       x->slots[s] = x->arena;
+    } else if (ls->kind == LOWER_SLOT_SEED) {
+      x->slots[s] = &x->seed;
     } else if (ls->kind == LOWER_SLOT_OUTPUT) {
       for (int i = 0; i < x->g->nouts; i++)
         if (x->g->outs[i] == ls->val) x->slots[s] = x->outs[i];
@@ -159,8 +162,11 @@ void exec_print_kernels(const Exec *x, FILE *out) {
   if (x->backend == EXEC_JIT && x->plan.f) kir_print(x->plan.f, out);
 }
 
+/* The run's RNG key: the same for both back ends, so their samples agree bit for bit. */
+static uint64_t run_seed(uint64_t seed, uint64_t step) { return seed * 0x9E3779B97F4A7C15ull + step; }
+
 static int run_interp(Exec *x, uint64_t seed, uint64_t step, char *msg, size_t cap) {
-  ir_interp_set_seed(x->I, seed * 0x9E3779B97F4A7C15ull + step);
+  ir_interp_set_seed(x->I, run_seed(seed, step));
   for (int i = 0; i < x->nleaves; i++) {
     if (!x->leaf_mem[i]) continue;
     const IrType *t = ir_type(x->g, x->leaves[i]);
@@ -183,6 +189,7 @@ static int run_interp(Exec *x, uint64_t seed, uint64_t step, char *msg, size_t c
 
 int exec_run(Exec *x, uint64_t seed, uint64_t step, char *msg, size_t cap) {
   if (x->backend == EXEC_INTERP) return run_interp(x, seed, step, msg, cap);
+  x->seed = run_seed(seed, step);
   for (int s = 0; s < x->plan.nslots; s++)
     if (!x->slots[s]) return fail(msg, cap, "exec", "a leaf of the compiled function is not bound");
   x->fn(x->slots);

@@ -229,3 +229,53 @@ Test(irgen, composite_builtins_match_their_definitions) {
   irg_program_free(&p);
   lang_free(L);
 }
+
+/* Random ops draw the same numbers through the JIT (its seed slot) and the interpreter. */
+Test(irgen, dropout_draws_agree_between_back_ends) {
+  Lang *L;
+  Node *f = parse(&L,
+    "import nn\n"
+    "model M {\n"
+    "  l = nn.Linear(784, 16)\n"
+    "  fn f(x: f32[B, 784]) = dropout(relu(l(x)), 0.5) + normal(B, 16, std = 0.1)\n"
+    "}\n"
+    "train M {\n"
+    "  data = idx(\"fashion-mnist/train\")\n"
+    "  loss = mean(f(batch.x) * f(batch.x))\n"
+    "  optimizer = sgd(lr = 0.1)\n"
+    "  batch_size = 3\n"
+    "}\n");
+  IrgSettings s;
+  cr_assert_eq(irg_settings(L, f, NULL, &s), 0);
+  IrgField fields[2] = {{"x", IR_F32, {2, {3, 784}}}, {"y", IR_I32, {1, {3}}}};
+  IrgOptions io = {.training = 1, .with_grads = 1, .fields = fields, .nfields = 2};
+  IrgProgram p;
+  cr_assert_eq(irg_build(L, &s, &io, &p), 0);
+  IrVal outs[3] = {p.loss, p.grads[0], p.grads[1]};
+  ir_set_outputs(p.g, 3, outs);
+  static float x[3 * 784], w[16 * 784], b[16];
+  int32_t y[3] = {0};
+  for (int i = 0; i < 3 * 784; i++) x[i] = cosf(i * 0.01f);
+  for (int i = 0; i < 16 * 784; i++) w[i] = sinf(i * 0.37f) * 0.05f;
+  float loss[2][2];
+  for (int be = 0; be < 2; be++) {
+    Exec *ex;
+    char msg[256];
+    cr_assert_eq(exec_create(p.g, be ? EXEC_INTERP : EXEC_JIT, "d", &ex, msg, sizeof msg), 0, "%s", msg);
+    exec_bind(ex, ir_find_leaf(p.g, "batch.x"), x);
+    exec_bind(ex, ir_find_leaf(p.g, "batch.y"), y);
+    exec_bind(ex, p.params[0], w);
+    exec_bind(ex, p.params[1], b);
+    for (int step = 0; step < 2; step++) {
+      cr_assert_eq(exec_run(ex, 5, step, msg, sizeof msg), 0, "%s", msg);
+      loss[be][step] = *(float *)exec_output(ex, 0);
+    }
+    exec_free(ex);
+  }
+  for (int step = 0; step < 2; step++)
+    cr_expect(fabsf(loss[0][step] - loss[1][step]) <= 1e-5f * (1 + fabsf(loss[1][step])),
+              "step %d: jit %g, interpreter %g", step, loss[0][step], loss[1][step]);
+  cr_expect(loss[0][0] != loss[0][1], "different steps draw different masks");
+  irg_program_free(&p);
+  lang_free(L);
+}
