@@ -370,8 +370,8 @@ static size_t gemm_small_scratch(const gemm_job *g)
   return na + nb + 16;
 }
 
-/* One row tile of gemm_small: op(A) rows [i, i + mr) against all of op(B). */
-static void gemm_small_tile(const gemm_job *g, int64_t i, float *abuf)
+/* One row tile of gemm_small: op(A) rows [i, i + mr) against op(B) columns [j0, j1). */
+static void gemm_small_tile(const gemm_job *g, int64_t i, int64_t j0, int64_t j1, float *abuf)
 {
   const kern_gemm_arch *k = g->arch;
   int mr = (int)gemm_min(k->mr, g->M - i);
@@ -386,8 +386,8 @@ static void gemm_small_tile(const gemm_job *g, int64_t i, float *abuf)
     ap = abuf;
     acs = k->mr;
   }
-  for (int64_t j = 0; j < g->N; j += k->nr) {
-    int nr = (int)gemm_min(k->nr, g->N - j);
+  for (int64_t j = j0; j < j1; j += k->nr) {
+    int nr = (int)gemm_min(k->nr, j1 - j);
     kern_epi e = gemm_epi(g, i, j, 0, g->K);
     const float *bp = g->b.cs == 1 ? g->b.p + j : g->bbuf + j * g->K;
     int64_t bks = g->b.cs == 1 ? g->b.rs : k->nr;
@@ -408,10 +408,18 @@ static void gemm_small(const gemm_job *g)
       gemm_pack(k, g->b.p + j * g->b.cs, g->b.cs, g->b.rs, (int)gemm_min(k->nr, g->N - j),
                 k->nr, g->K, g->bbuf + j * g->K);
   }
-  float *abuf = g->abuf + (size_t)omp_get_thread_num() * k->mr * g->K;
-#pragma omp for schedule(dynamic)
-  for (int64_t i = 0; i < g->M; i += k->mr)
-    gemm_small_tile(g, i, abuf);
+  int nt = omp_get_num_threads(), id = omp_get_thread_num();
+  int64_t ntiles = gemm_ceil(g->M, k->mr), nb = gemm_ceil(g->N, k->nr);
+  float *abuf = g->abuf + (size_t)id * k->mr * g->K;
+  if (nt == 1 || ntiles >= 2 * nt || nb < nt) {
+#pragma omp for schedule(dynamic) /* a preempted thread's tiles go to the others */
+    for (int64_t t = 0; t < ntiles; t++)
+      gemm_small_tile(g, t * k->mr, 0, g->N, abuf);
+    return;
+  }
+  for (int64_t t = 0; t < ntiles; t++) /* short C: split the columns instead */
+    gemm_small_tile(g, t * k->mr, nb * id / nt * k->nr,
+                    gemm_min(g->N, nb * (id + 1) / nt * k->nr), abuf);
 }
 
 /* ---- scratch memory: one growing 64-byte aligned buffer per calling thread ---- */

@@ -158,7 +158,8 @@ Test(gemm, k_zero_scales_c)
 
 Test(gemm, two_threads_tall_and_wide)
 {
-  static const int64_t sz[][3] = {{256, 200, 150}, {30, 400, 120}, {400, 30, 120}, {113, 97, 300}};
+  static const int64_t sz[][3] = {{256, 200, 150}, {30, 400, 120}, {400, 30, 120},
+                                  {113, 97, 300},  {14, 1000, 300}, {20, 700, 300}};
   omp_set_num_threads(2);
   for (int blk = 0; blk < 2; blk++) {
     kern_gemm_set_blocking(blk ? 64 : 0, blk ? 128 : 0);
