@@ -359,29 +359,35 @@ static int optimize(Run *r, int64_t t) {
 
 /* ------------------------------------------------------------------ the loop */
 
-/* Evaluates the held-out split: means of loss and metrics over every full batch. */
-static int evaluate(Run *r, double *loss, double *metric) {
-  *loss = *metric = NAN;
+/* Evaluates the held-out split: means of the loss and of every metric over every full
+ * batch (m[0..nmetrics-1]). */
+static int evaluate(Run *r, double *loss, double *m) {
+  *loss = NAN;
+  for (int i = 0; i < IRG_MAX_METRICS; i++) m[i] = NAN;
   if (!r->ex || !r->held.x) return 0;
   nnrt_batcher *b = NULL;
   if (nnrt_batcher_create(r->ctx, r->held.x, r->held.y, r->eval_bs, 0, NNRT_BATCH_DROP_LAST, &b))
     return error(r, "%s", nnrt_errmsg(r->ctx));
   const nnrt_tensor *xb, *yb;
-  double sl = 0, sm = 0;
+  double sl = 0, sm[IRG_MAX_METRICS] = {0};
   int64_t nb = 0, rows;
+  IrVal lx = ir_find_leaf(r->ep.g, "batch.x"), ly = ir_find_leaf(r->ep.g, "batch.y");
   while ((rows = nnrt_batcher_next(b, &xb, &yb)) > 0) {
-    exec_bind(r->ex, r->ep.g->vals ? ir_find_leaf(r->ep.g, "batch.x") : IR_NONE, nnrt_tensor_data(xb));
-    exec_bind(r->ex, ir_find_leaf(r->ep.g, "batch.y"), nnrt_tensor_data(yb));
+    exec_bind(r->ex, lx, nnrt_tensor_data(xb));
+    if (ly != IR_NONE) exec_bind(r->ex, ly, nnrt_tensor_data(yb));
     if (exec_run(r->ex, (uint64_t)r->s.seed, 0, r->msg, sizeof r->msg)) {
       nnrt_batcher_free(b);
       return error(r, "%s", r->msg);
     }
     sl += *(float *)exec_output(r->ex, 0);
-    if (r->ep.nmetrics) sm += *(float *)exec_output(r->ex, 1);
+    for (int i = 0; i < r->ep.nmetrics; i++) sm[i] += *(float *)exec_output(r->ex, 1 + i);
     nb++;
   }
   nnrt_batcher_free(b);
-  if (nb) *loss = sl / nb, *metric = r->ep.nmetrics ? sm / nb : NAN;
+  if (nb) {
+    *loss = sl / nb;
+    for (int i = 0; i < r->ep.nmetrics; i++) m[i] = sm[i] / nb;
+  }
   return 0;
 }
 
@@ -484,27 +490,42 @@ static int loop(Run *r, const char *path) {
   char stem[256], csv[512];
   stem_of(path, stem, sizeof stem);
   snprintf(csv, sizeof csv, "%s.metrics.csv", stem);
-  const char *cols[] = {"epoch", "step", "train_loss", "eval_loss", "eval_metric", "seconds"};
+  /* columns: epoch, step, train_loss, eval_loss, eval_<metric>..., seconds */
+  const char *cols[5 + IRG_MAX_METRICS];
+  char names[IRG_MAX_METRICS][80];
+  int nc = 0, nm = r->ep.nmetrics;
+  cols[nc++] = "epoch", cols[nc++] = "step", cols[nc++] = "train_loss", cols[nc++] = "eval_loss";
+  for (int i = 0; i < nm; i++) {
+    snprintf(names[i], sizeof names[i], "eval_%s", r->ep.metric_name[i]);
+    cols[nc++] = names[i];
+  }
+  cols[nc++] = "seconds";
   nnrt_metrics *mc = NULL;
-  nnrt_metrics_open(r->ctx, r->o->metrics ? r->o->metrics : csv, 6, cols, &mc);
+  if (nnrt_metrics_open(r->ctx, r->o->metrics ? r->o->metrics : csv, nc, cols, &mc))
+    fprintf(r->o->err, "nnc: warning: metrics not written: %s\n", nnrt_errmsg(r->ctx));
   int rc = 0;
   double t0 = now_s();
   if (r->epoch0) nnrt_batcher_seek_epoch(b, r->epoch0);
   for (int64_t e = r->epoch0; e < epochs && !rc; e++) {
-    double tl, el, em, te = now_s();
+    double tl, el, em[IRG_MAX_METRICS], te = now_s();
     rc = train_epoch(r, b, pg, e, &tl);
     if (rc || r->stopped) break;
-    rc = evaluate(r, &el, &em);
+    rc = evaluate(r, &el, em);
     if (!rc && r->ckpt[0]) rc = save_checkpoint(r, e + 1, 0);
     if (rc) break;
-    nnrt_progress_epoch_end(pg, e, r->ep.nmetrics ? r->ep.metric_name[0] : NULL, em);
-    double row[6] = {(double)e + 1, (double)r->step, tl, el, em, now_s() - te};
+    nnrt_progress_epoch_end(pg, e, nm ? r->ep.metric_name[0] : NULL, em[0]);
+    double row[5 + IRG_MAX_METRICS];
+    int k = 0;
+    row[k++] = (double)e + 1, row[k++] = (double)r->step, row[k++] = tl, row[k++] = el;
+    for (int i = 0; i < nm; i++) row[k++] = em[i];
+    row[k++] = now_s() - te;
     if (mc) nnrt_metrics_append(mc, row);
     fprintf(r->o->out, "epoch %lld: train loss %.4f", (long long)e + 1, tl);
     if (!isnan(el)) fprintf(r->o->out, ", eval loss %.4f", el);
     if (!isnan(el) && !strcmp(r->s.data.kind, "text"))
       fprintf(r->o->out, " (%.3f bits per character)", el / log(2.0));
-    if (!isnan(em)) fprintf(r->o->out, ", eval %s %.4f", r->ep.metric_name[0], em);
+    for (int i = 0; i < nm; i++)
+      if (!isnan(em[i])) fprintf(r->o->out, ", eval %s %.4f", r->ep.metric_name[i], em[i]);
     fprintf(r->o->out, " (%.1f s)\n", now_s() - te);
     fflush(r->o->out);
   }
