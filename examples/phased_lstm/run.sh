@@ -4,7 +4,7 @@
 #
 #   examples/phased_lstm/run.sh [BUILD_DIR]       (default: build/ at the repository root)
 #   env: CONDS="1ms 0.1ms async", EPOCHS_1MS=30, EPOCHS_01MS=2, EPOCHS_ASYNC=30,
-#        OUT=phased_lstm.out, THREADS=1
+#        OUT=phased_lstm.out, THREADS=1, SEED=1 (initialization and shuffling)
 #
 # Writes OUT/<cond>/{plstm,lstm}.csv, OUT/accuracy_<cond>.svg, and prints test accuracy
 # after the first and the last epoch, the epochs each model needed to reach 85 %, and the
@@ -13,7 +13,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
-conds=${CONDS:-1ms 0.1ms async} threads=${THREADS:-1}
+conds=${CONDS:-1ms 0.1ms async} threads=${THREADS:-1} seed=${SEED:-1}
 out=${OUT:-phased_lstm.out}
 mkdir -p "$out"
 cd "$out"
@@ -37,7 +37,7 @@ for c in $conds; do
   for m in plstm lstm; do
     echo "== $c: $m, $epochs epochs"
     t0=$(date +%s.%N) c0=$(cpu_now)
-    (cd "$c" && "$build/nnc" -I "$root/stdlib" $m.nn --epochs="$epochs" --threads="$threads" \
+    (cd "$c" && "$build/nnc" -I "$root/stdlib" $m.nn --epochs="$epochs" --threads="$threads" --seed="$seed" \
        --metrics=$m.csv --save=$m.safetensors > $m.log)
     grep -E '^(compiled|epoch [0-9]+:)' "$c/$m.log" | sed -n '1,2p;$p'
     t1=$(date +%s.%N) c1=$(cpu_now)
