@@ -79,8 +79,9 @@ typedef struct kern_epi {
 } kern_epi;
 
 /* Computes the mr x nr tile (mr <= MR, nr <= NR) of C from an A micro-panel (element (i, k)
- * at a[k * acs + i]; packed: acs = MR) and a B micro-panel (element (k, j) at b[k * bks + j];
- * packed: bks = NR), kc steps, then applies the epilogue. Reads no B column past nr. */
+ * at a[k * acs + i]; packed: acs = the panel width) and a B micro-panel (element (k, j) at
+ * b[k * bks + j]; packed: bks = NR), kc steps, then applies the epilogue. Reads no B column
+ * past nr, and no A row past MR. */
 typedef void kern_ukr_fn(int64_t kc, const float *a, int64_t acs, const float *b, int64_t bks,
                          float *c, int64_t ldc, int mr, int nr, const kern_epi *e);
 
@@ -119,8 +120,10 @@ typedef struct kern_conv2d {
 /* NNRT_OK iff the geometry is valid (positive sizes, window fits, groups divide); else
  * NNRT_EINVAL with a message. Sets *oh and *ow when not NULL. */
 int kern_conv2d_check(const kern_conv2d *d, int64_t *oh, int64_t *ow);
-/* Floats of workspace the three conv entry points need (the largest of them), 0 if the
- * geometry is invalid. ws may be NULL below: the kernel then allocates and frees it. */
+/* Floats of im2col workspace one thread of the conv entry points needs, 0 if the geometry
+ * is invalid. ws may be NULL below: the kernel then allocates and frees it. When images run
+ * in parallel (small per-image GEMMs), ws serves the first thread and the others allocate
+ * their own; bwd_filter also allocates one dw accumulator per extra thread. */
 int64_t kern_conv2d_workspace(const kern_conv2d *d);
 /* y = conv(x, w) + bias (bias f32[oc] or NULL). */
 int kern_conv2d_fwd(const kern_conv2d *d, const float *x, const float *w, const float *bias,
@@ -155,7 +158,8 @@ int kern_pool2d_check(const kern_pool2d *d, int64_t *oh, int64_t *ow);
 /* y = max over each window; argmax (int32[n, c, oh, ow] or NULL) gets the index in the
  * input plane (ih * w + iw) of the first maximum. NaN wins (it propagates). */
 int kern_maxpool2d_fwd(const kern_pool2d *d, const float *x, float *y, int32_t *argmax);
-/* dx = scatter-add of dy at argmax: overwrites dx f32[n, c, h, w]. */
+/* dx = scatter-add of dy at argmax: overwrites dx f32[n, c, h, w]. argmax must come from
+ * kern_maxpool2d_fwd with the same geometry (its indices are trusted, not checked). */
 int kern_maxpool2d_bwd(const kern_pool2d *d, const float *dy, const int32_t *argmax,
                        float *dx);
 int kern_avgpool2d_fwd(const kern_pool2d *d, const float *x, float *y);
