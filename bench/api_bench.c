@@ -83,6 +83,7 @@ static unsigned char arena[FASHIONMLP_LOGITS_ARENA_BYTES] __attribute__((aligned
 static void aot_batch1(int reps) {
   nnrt_set_threads(1);
   for (int64_t i = 0; i < FASHIONMLP_PARAM_FLOATS; i++) params[i] = (float)((i % 13) - 6) * 0.01f;
+  fashionmlp_prepare(params);
   float x[FASHIONMLP_LOGITS_x_NUMEL], y[FASHIONMLP_LOGITS_RESULT0_NUMEL];
   for (int i = 0; i < FASHIONMLP_LOGITS_x_NUMEL; i++) x[i] = (float)(i % 7) / 7;
   double t[64];
