@@ -476,3 +476,43 @@ Test(api, emit_writes_an_object_and_a_header_or_says_why_not) {
   cr_assert_eq(nnc_emit(M, NNC_EMIT_OBJ, NULL, NULL, 1), NNC_EINVAL);
   cr_assert_eq(nnc_emit(NULL, NNC_EMIT_OBJ, obj, NULL, 1), NNC_EINVAL);
 }
+
+/* ------------------------------------------------------------------ threads */
+
+#include <pthread.h>
+
+typedef struct { int rc; float y[6]; double loss; } ThreadOut;
+
+/* A whole session on a context of its own: compile, train a step, run. */
+static void *session_thread(void *arg) {
+  ThreadOut *o = arg;
+  nnc_ctx *c = nnc_ctx_create(NULL, NULL);
+  nnc_model *m = NULL;
+  nnrt_tensor *x = NULL, *y = NULL, *out = NULL;
+  float xv[8] = {1, 2, 3, 4, 0, 1, 0, -1}, yv[6] = {1, 0, 0, 0, 1, 0};
+  int64_t dx[2] = {2, 4}, dy[2] = {2, 3};
+  o->rc = !c ? NNC_ENOMEM : nnc_compile_string(c, "lin.nn", SRC, strlen(SRC), NULL, &m);
+  if (!o->rc) o->rc = nnc_tensor_wrap(c, NNRT_F32, 2, dx, xv, &x);
+  if (!o->rc) o->rc = nnc_tensor_wrap(c, NNRT_F32, 2, dy, yv, &y);
+  if (!o->rc) o->rc = nnc_train_step(m, x, y, &o->loss);
+  if (!o->rc) o->rc = nnc_run(m, "Lin.forward", 1, (const nnrt_tensor *const *)&x, 1, &out);
+  if (!o->rc) memcpy(o->y, nnrt_tensor_data(out), sizeof o->y);
+  nnrt_tensor_free(out);
+  nnrt_tensor_free(x);
+  nnrt_tensor_free(y);
+  nnc_model_free(m);
+  nnc_ctx_free(c);
+  return NULL;
+}
+
+Test(api, distinct_contexts_in_distinct_threads) {
+  pthread_t th[4];
+  ThreadOut out[4];
+  for (int i = 0; i < 4; i++) cr_assert_eq(pthread_create(&th[i], NULL, session_thread, &out[i]), 0);
+  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < 4; i++) {
+    cr_assert_eq(out[i].rc, NNC_OK, "thread %d: %d", i, out[i].rc);
+    cr_assert_float_eq(out[i].loss, out[0].loss, 0);
+    cr_assert_eq(memcmp(out[i].y, out[0].y, sizeof out[0].y), 0, "thread %d differs", i);
+  }
+}
