@@ -122,6 +122,7 @@ struct nnc_model {
   int has_train;
   IrgSettings s;
   int64_t step;
+  ApiProg *last_train;        /* the program of the last step (metrics) */
   const Diag *seen;           /* last diagnostic of L already reported */
 };
 

@@ -173,6 +173,7 @@ int nnc_train_step(nnc_model *m, const nnrt_tensor *x, const nnrt_tensor *y, dou
   if ((rc = api_prog_bind(m, q, nf, names, data))) return rc;
   q->seed = m->opt.seed * 0x9E3779B97F4A7C15ull + (uint64_t)m->step;
   q->fn(q->slots);
+  m->last_train = q;
   double l = *(const float *)q->outs[0];
   if (loss) *loss = l;
   if (!isfinite(l)) return api_fail(m->ctx, NNC_ERANGE, "the loss is not finite (NaN or Inf); the weights were not updated");
@@ -184,6 +185,18 @@ int nnc_train_step(nnc_model *m, const nnrt_tensor *x, const nnrt_tensor *y, dou
 }
 
 int64_t nnc_train_steps(const nnc_model *m) { return m ? m->step : 0; }
+
+int nnc_train_metric_count(const nnc_model *m) { return m && m->last_train ? m->last_train->p.nmetrics : 0; }
+
+int nnc_train_metric(nnc_model *m, int i, const char **name, double *value) {
+  if (!m) return NNC_EINVAL;
+  if (!m->last_train) return api_fail(m->ctx, NNC_ESTATE, "no training step has run yet");
+  if (i < 0 || i >= m->last_train->p.nmetrics)
+    return api_fail(m->ctx, NNC_ERANGE, "metric %d of %d", i, m->last_train->p.nmetrics);
+  if (name) *name = m->last_train->p.metric_name[i];
+  if (value) *value = *(const float *)m->last_train->outs[1 + i];
+  return NNC_OK;
+}
 
 /* ------------------------------------------------------------------ weights */
 

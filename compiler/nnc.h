@@ -152,6 +152,10 @@ int nnc_planned_memory(nnc_model *m, const char *fn, int nin, const nnrt_tensor 
 int nnc_train_step(nnc_model *m, const nnrt_tensor *x, const nnrt_tensor *y, double *loss);
 /* Steps taken so far. */
 int64_t nnc_train_steps(const nnc_model *m);
+/* The declaration's metrics (`metric accuracy = ...`) on the batch of the last step:
+ * how many, and the name and value of metric i. */
+int nnc_train_metric_count(const nnc_model *m);
+int nnc_train_metric(nnc_model *m, int i, const char **name, double *value);
 
 /* ------------------------------------------------------------------ weights */
 

@@ -21,6 +21,7 @@ static const char *SRC =
     "train Lin {\n"
     "  data = npy(x = \"x.npy\", y = \"y.npy\", x_shape = (4,), y_shape = (3,))\n"
     "  loss = mean((forward(batch.x) - cast(batch.y, f32)) ** 2)\n"
+    "  metric bias0 = mean(b[0] + 0 * sum(batch.x))\n"
     "  optimizer = sgd(lr = 0.1)\n"
     "  batch_size = 2\n"
     "}\n";
@@ -169,8 +170,17 @@ Test(api, first_training_loss_is_the_mse_of_the_initial_weights) {
   double mse = 0;
   for (int i = 0; i < 6; i++) mse += (ref[i] - yv[i]) * (ref[i] - yv[i]) / 6;
   double loss;
+  float b0 = param("b")[0];
   cr_assert_eq(nnc_train_step(M, X, y, &loss), NNC_OK, "%s", nnc_errmsg(C));
   cr_assert_float_eq(loss, mse, 1e-5);
+  cr_assert_eq(nnc_train_metric_count(M), 1);
+  const char *name;
+  double v;
+  cr_assert_eq(nnc_train_metric(M, 0, &name, &v), NNC_OK);
+  cr_assert_str_eq(name, "bias0");
+  cr_assert_float_eq(v, b0, 1e-6);   /* on the weights before the step */
+  cr_assert_neq(param("b")[0], b0);
+  cr_assert_eq(nnc_train_metric(M, 1, &name, &v), NNC_ERANGE);
   nnrt_tensor_free(y);
 }
 
@@ -317,6 +327,8 @@ Test(api, bad_calls_return_a_status) {
 
 Test(api, bad_training_and_weights_calls) {
   double loss;
+  cr_assert_eq(nnc_train_metric(M, 0, NULL, NULL), NNC_ESTATE);
+  cr_assert_eq(nnc_train_metric(NULL, 0, NULL, NULL), NNC_EINVAL);
   cr_assert_eq(nnc_train_step(M, NULL, NULL, &loss), NNC_EINVAL);
   cr_assert_eq(nnc_train_step(NULL, X, NULL, &loss), NNC_EINVAL);
   const char *src = "fn f(x: f32[N]) -> f32[N] = x\n";
