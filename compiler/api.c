@@ -194,8 +194,21 @@ static nnrt_dtype dtype_of_decl(int dt) {
 
 /* ------------------------------------------------------------------ function list */
 
-/* A written tensor type as an nnc_arg (non-literal dims are symbolic). */
-static void arg_of_type(Node *ty, const char *name, nnc_arg *a) {
+/* The default of hyper-parameter `name` of module mod when it is an integer literal. */
+static int hparam_default(const Node *mod, const char *name, int64_t *v) {
+  for (int i = 0; mod && i < mod->op; i++) {
+    const Node *h = mod->kids[i];
+    if (h && h->name == name && h->nkids > 1 && h->kids[1] && h->kids[1]->kind == N_INT) {
+      *v = h->kids[1]->ival;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* A written tensor type as an nnc_arg: literal dims and the model's integer
+ * hyper-parameters with literal defaults are numbers; other dims are symbolic (-1). */
+static void arg_of_type(const Node *mod, Node *ty, const char *name, nnc_arg *a) {
   memset(a, 0, sizeof *a);
   a->name = name;
   if (!ty || ty->kind != N_TTENSOR) return;
@@ -203,8 +216,10 @@ static void arg_of_type(Node *ty, const char *name, nnc_arg *a) {
   a->rank = ty->nkids < NNRT_MAX_RANK ? ty->nkids : NNRT_MAX_RANK;
   for (int i = 0; i < a->rank; i++) {
     Node *d = ty->kids[i];
-    a->dims[i] = d && d->kind == N_INT ? d->ival : -1;
-    a->dim_names[i] = d && d->kind == N_NAME ? d->name : d && d->kind == N_INT ? NULL : "?";
+    int64_t v;
+    int known = d && d->kind == N_NAME && hparam_default(mod, d->name, &v);
+    a->dims[i] = d && d->kind == N_INT ? d->ival : known ? v : -1;
+    a->dim_names[i] = known || (d && d->kind == N_INT) ? NULL : d && d->kind == N_NAME ? d->name : "?";
   }
 }
 
@@ -221,12 +236,12 @@ static void fn_info(nnc_model *m, Node *mod, Node *fn, nnc_fn_info *fi) {
   fi->nargs = fn->nkids - 2 < NNC_MAX_ARGS ? fn->nkids - 2 : NNC_MAX_ARGS;
   for (int i = 0; i < fi->nargs; i++) {
     Node *a = fn->kids[2 + i];
-    arg_of_type(a->nkids ? a->kids[0] : NULL, a->name, &fi->args[i]);
+    arg_of_type(mod, a->nkids ? a->kids[0] : NULL, a->name, &fi->args[i]);
   }
   Node *r = fn->kids[0];
   fi->nresults = !r ? -1 : r->kind == N_TTUPLE ? (r->nkids < NNC_MAX_ARGS ? r->nkids : NNC_MAX_ARGS) : 1;
   for (int i = 0; i < fi->nresults; i++)
-    arg_of_type(r->kind == N_TTUPLE ? r->kids[i] : r, result_name(m, i), &fi->results[i]);
+    arg_of_type(mod, r->kind == N_TTUPLE ? r->kids[i] : r, result_name(m, i), &fi->results[i]);
 }
 
 /* Lists the functions of every `model` and the top-level functions, in file order. */

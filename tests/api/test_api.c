@@ -439,6 +439,20 @@ Test(api, host_allocator_serves_everything_and_failures_are_enomem) {
   cr_assert_gt(enomem, 0);
 }
 
+Test(api, hyper_parameter_defaults_size_the_signature) {
+  const char *src = "model H(width: int = 7) {\n  param W: f32[width, 2] = ones\n"
+                    "  fn f(x: f32[B, width]) -> f32[B, 2] = x @ W\n}\n";
+  nnc_model *m;
+  cr_assert_eq(nnc_compile_string(C, "h.nn", src, strlen(src), NULL, &m), NNC_OK, "%s", nnc_errmsg(C));
+  nnc_fn_info fi;
+  cr_assert_eq(nnc_fn_info_get(m, 0, &fi), NNC_OK);
+  cr_assert_eq(fi.args[0].dims[0], -1);
+  cr_assert_str_eq(fi.args[0].dim_names[0], "B");
+  cr_assert_eq(fi.args[0].dims[1], 7);
+  cr_assert_null(fi.args[0].dim_names[1]);
+  nnc_model_free(m);
+}
+
 Test(api, modules_made_inside_a_function_get_their_parameters) {
   const char *src = "module Aff {\n  param W: f32[2, 2] = eye\n  fn forward(x: f32[B, 2]) -> f32[B, 2] = x @ W * 3\n}\n"
                     "fn g(x: f32[B, 2]) -> f32[B, 2] = Aff()(x)\n";
