@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api_int.h"   /* cache_compile: compiled objects cached on disk */
+#include "bptt_lower.h"   /* checkpointed scans: their step functions and executor */
 #include "cg.h"
 #include "exec.h"
 
@@ -25,6 +26,7 @@ struct Exec {
   void *arena;
   /* interpreter */
   IrInterp *I;
+  lscan_bound *bptt;  /* checkpointed scans (NULL: none) */
 };
 
 static int fail(char *msg, size_t cap, const char *what, const char *why) {
@@ -102,7 +104,7 @@ static int create_jit(Exec *x, const char *name, char *msg, size_t cap) {
         if (x->g->outs[i] == ls->val) x->slots[s] = x->outs[i];
     }
   }
-  return 0;
+  return lscan_bind(x->plan.f, x->slots, &x->bptt, msg, cap);
 }
 
 int exec_create(IrGraph *g, ExecBackend b, const char *name, Exec **out, char *msg, size_t cap) {
@@ -131,6 +133,7 @@ void exec_free(Exec *x) {
   free(x->leaf_mem);
   free(x->slots);
   free(x->arena);
+  lscan_unbind(x->bptt);
   lower_plan_free(&x->plan);
   if (x->jit) jit_destroy(x->jit);
   cache_obj_free(x->obj);

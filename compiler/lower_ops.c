@@ -13,6 +13,7 @@
  * constant geometry array and an arena workspace. A scan becomes a kir repeat over t whose
  * body is the scan's subgraph lowered inline, with copy kernels moving x_t in and y_t out
  * (indices with a t term) and carries in arena buffers; custom_grad inlines its forward. */
+#include "bptt_lower.h"
 #include "cg.h"
 
 #include <stdio.h>
@@ -776,6 +777,9 @@ static int scan_body(lower_ctx *L, const IrNode *n, const scan_geom *g, const in
 /* scan: carries in arena buffers, a kir repeat over t running the body lowered inline;
  * outputs: final carries, stacked ys, and (saved) the stacked carries entering each step. */
 static int r_scan(lower_ctx *L, const IrNode *n) {
+  int done = 0, ck = lscan_lower(L, n, &done); /* checkpointed BPTT: lower_scan.c */
+  if (ck || done)
+    return ck;
   const int64_t *a = n->attr.ints;
   scan_geom g = {.nc = (int)a[0], .nx = (int)a[1], .nk = (int)a[2], .ax = (int)a[3], .rev = (int)a[4], .saved = (int)a[5]};
   g.ny = n->sub[0]->nouts - g.nc;

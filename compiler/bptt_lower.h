@@ -1,0 +1,59 @@
+/* bptt_lower.h — memory-budgeted BPTT as a lowering: a differentiated scan (forward scan
+ * with saved carries + its backward scan, compiler/scan.c) lowered to the checkpointing
+ * executor (runtime/bptt_exec.c) running a schedule of compiler/bptt.h. Prefix lscan_.
+ * See docs/bptt.md, "The executor". Not thread-safe: options are process-wide (set by the
+ * driver before compiling), one lowering at a time uses them. */
+#ifndef NNC_BPTT_LOWER_H
+#define NNC_BPTT_LOWER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bptt.h"
+#include "cg.h"
+
+typedef struct lscan_options {
+  int active;              /* 0: every scan stores all carries (plain BPTT, the default)  */
+  int policy;              /* -1: the cheapest of `allowed`; else a forced bp_policy       */
+  unsigned allowed;        /* mask of 1u << bp_policy (0 = all)                            */
+  uint64_t budget_bytes;   /* 0: no budget (then `slots` or a default of ~2 sqrt(T) units) */
+  int slots;               /* >0: units per scan when there is no budget (tests)           */
+  uint64_t extra_fixed;    /* bytes the graph does not hold (optimizer state, ...)         */
+  FILE *dump;              /* --dump=bptt: the plan per scan at lowering time              */
+} lscan_options;
+
+void lscan_set_options(const lscan_options *o);
+const lscan_options *lscan_get_options(void);
+
+/* Called by r_scan (lower_ops.c): lowers n through the executor when it is a checkpointed
+ * scan (sets *done = 1), else leaves it to the plain rule. -1 with a message on failure
+ * (for example a budget below the minimum). */
+int lscan_lower(lower_ctx *L, const IrNode *n, int *done);
+
+/* After the main function's slots are set up (exec.c): compiles the step functions of the
+ * checkpointed scans of main and points the executor cells in the arena at their records.
+ * *out is NULL when main has none. Returns 0, or -1 with msg. */
+typedef struct lscan_bound lscan_bound;
+int lscan_bind(const kir_func *main, void **slots, lscan_bound **out, char *msg, size_t cap);
+void lscan_unbind(lscan_bound *b);
+/* Forgets the plans recorded for main when it is not bound (lowering failed, AOT, ...). */
+void lscan_forget(const kir_func *main);
+
+/* Measured by the last run, per checkpointed scan i (0..count-1). */
+typedef struct lscan_stats {
+  bp_choice choice;        /* predicted: policy, slots, forward ops, peak units and bytes */
+  int64_t forwards;        /* forward body runs                                           */
+  int64_t elided;          /* FORWARDs skipped (the backward body recomputes that step)   */
+  int64_t backwards;
+  int peak_units;
+  uint64_t peak_bytes;     /* fixed + peak_units * hidden                                 */
+  int bad;                 /* the executor met an action it could not run                */
+} lscan_stats;
+int lscan_count(const lscan_bound *b);
+int lscan_get_stats(const lscan_bound *b, int i, lscan_stats *out);
+/* --dump=bptt after a run: measured forward ops and peak bytes per scan. */
+void lscan_dump_measured(FILE *f, const lscan_bound *b);
+/* The most recently bound executor set of this process (tests, driver), or NULL. */
+const lscan_bound *lscan_last_bound(void);
+
+#endif

@@ -1,0 +1,203 @@
+/* test_bptt_exec.c — checkpointed BPTT through the JIT (compiler/lower_scan.c,
+ * runtime/bptt_exec.c): for every policy, gradients of an LSTM (and of stacked and
+ * bidirectional LSTMs) equal plain BPTT's bit for bit; the executor's forward steps plus
+ * the ones it elides equal the planner's cost, it runs T backward steps, and its peak slot
+ * units never exceed the slots planned; budgets pick a plan that fits, and a budget below
+ * the minimum is an error naming the minimum in bytes. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bptt_lower.h"
+#include "exec.h"
+#include "ir.h"
+
+#define D(...) ((const int64_t[]){__VA_ARGS__})
+
+enum { B = 2, I = 3, H = 4 };
+
+static IrGraph *lstm_body(void) {
+  IrGraph *b = ir_graph_new();
+  IrType hs = {IR_F32, ir_shape(2, D(B, H))}, xs = {IR_F32, ir_shape(2, D(B, I))};
+  IrType wx = {IR_F32, ir_shape(2, D(4 * H, I))}, wh = {IR_F32, ir_shape(2, D(4 * H, H))};
+  IrType bt = {IR_F32, ir_shape(1, D(4 * H))};
+  IrVal h = ir_formal(b, 0, hs), cc = ir_formal(b, 1, hs), x = ir_formal(b, 2, xs);
+  IrVal Wx = ir_formal(b, 3, wx), Wh = ir_formal(b, 4, wh), bias = ir_formal(b, 5, bt);
+  IrVal z = ir_binary(b, OP_ADD, ir_binary(b, OP_ADD, ir_matmul(b, x, Wx, 0, 1), ir_matmul(b, h, Wh, 0, 1)), bias);
+  IrVal g4[4];
+  ir_split(b, z, 1, 4, D(H, H, H, H), g4);
+  IrVal i = ir_unary(b, OP_SIGMOID, g4[0]), f = ir_unary(b, OP_SIGMOID, g4[1]);
+  IrVal gg = ir_unary(b, OP_TANH, g4[2]), o = ir_unary(b, OP_SIGMOID, g4[3]);
+  IrVal c1 = ir_binary(b, OP_ADD, ir_binary(b, OP_MUL, f, cc), ir_binary(b, OP_MUL, i, gg));
+  IrVal h1 = ir_binary(b, OP_MUL, o, ir_unary(b, OP_TANH, c1));
+  IrVal outs[3] = {h1, c1, h1};
+  ir_set_outputs(b, 3, outs);
+  return b;
+}
+
+/* The model: kind 0 one LSTM, 1 two stacked (the second reads the first's ys, I = H
+ * needed: the second uses its own weights over [B, T, H] inputs), 2 bidirectional (a
+ * forward and a reverse LSTM over the same xs). Outputs: loss, then the gradients. */
+typedef struct model {
+  IrGraph *g;
+  IrVal leaves[16];
+  int nleaves;
+} model;
+
+static IrVal leaf(model *m, const char *name, int rank, const int64_t *d) {
+  IrVal v = ir_input(m->g, name, IR_F32, ir_shape(rank, d));
+  m->leaves[m->nleaves++] = v;
+  return v;
+}
+
+static IrNode *lstm(model *m, IrVal xs, int in, int rev, const char *tag) {
+  char nm[5][32];
+  for (int k = 0; k < 5; k++)
+    snprintf(nm[k], sizeof nm[k], "%s.%d", tag, k);
+  IrVal init[2] = {leaf(m, nm[0], 2, D(B, H)), leaf(m, nm[4], 2, D(B, H))};
+  (void)in;
+  IrVal k[3] = {leaf(m, nm[1], 2, D(4 * H, I)), leaf(m, nm[2], 2, D(4 * H, H)), leaf(m, nm[3], 1, D(4 * H))};
+  return ir_scan(m->g, lstm_body(), 2, init, 1, &xs, 3, k, 1, rev);
+}
+
+static model build(int kind, int T) {
+  model m = {.g = ir_graph_new()};
+  IrVal xs = leaf(&m, "xs", 3, D(B, T, I)), r = leaf(&m, "r", 3, D(B, T, H));
+  IrNode *a = lstm(&m, xs, I, 0, "a");
+  cr_assert(a, "%s", ir_errmsg(m.g));
+  IrVal y = a->out[2];
+  if (kind == 1) { /* stacked: project ys [B, T, H] -> [B, T, I] to feed the second LSTM */
+    IrVal P = leaf(&m, "proj", 2, D(H, I));
+    IrNode *b = lstm(&m, ir_matmul(m.g, y, P, 0, 0), I, 0, "b");
+    y = b->out[2];
+  } else if (kind == 2) {
+    IrNode *b = lstm(&m, xs, I, 1, "b");
+    y = ir_binary(m.g, OP_ADD, y, ir_binary(m.g, OP_MUL, b->out[2], b->out[2]));
+  }
+  int ax[3] = {0, 1, 2}, ax2[2] = {0, 1};
+  IrVal loss = ir_binary(m.g, OP_ADD, ir_reduce(m.g, OP_SUM, ir_binary(m.g, OP_MUL, y, r), 3, ax, 0),
+                         ir_reduce(m.g, OP_SUM, a->out[1], 2, ax2, 0));
+  IrVal outs[17];
+  outs[0] = loss;
+  cr_assert(ad_grad(m.g, loss, m.nleaves, m.leaves, outs + 1) == 0, "%s", ir_errmsg(m.g));
+  cr_assert(ir_set_outputs(m.g, m.nleaves + 1, outs) == 0);
+  return m;
+}
+
+/* Runs the model through the JIT under options o; returns all outputs concatenated
+ * (malloc'd, *n floats) and the executor's stats of scan 0..count-1 in st. */
+static float *run(int kind, int T, const lscan_options *o, int *n, lscan_stats *st, int *count, char *err) {
+  lscan_set_options(o);
+  model m = build(kind, T);
+  Exec *x;
+  char msg[512];
+  int rc = exec_create(m.g, EXEC_JIT, "bpttx", &x, msg, sizeof msg);
+  lscan_options off = {0};
+  lscan_set_options(&off);
+  if (rc) {
+    snprintf(err, 512, "%s", msg);
+    ir_graph_free(m.g);
+    return NULL;
+  }
+  float *mem[16];
+  for (int i = 0; i < m.nleaves; i++) {
+    const IrType *t = ir_type(m.g, m.leaves[i]);
+    int64_t k = ir_numel(&t->shape);
+    mem[i] = malloc(sizeof(float) * (size_t)k);
+    for (int64_t j = 0; j < k; j++)
+      mem[i][j] = (float)(0.6 * sin(0.37 * (double)(j + 1) * (i + 1) + i));
+    exec_bind(x, m.leaves[i], mem[i]);
+  }
+  cr_assert(exec_run(x, 7, 0, msg, sizeof msg) == 0, "%s", msg);
+  int tot = 0;
+  for (int i = 0; i < m.g->nouts; i++)
+    tot += (int)ir_numel(&ir_type(m.g, m.g->outs[i])->shape);
+  float *out = malloc(sizeof(float) * (size_t)tot), *p = out;
+  for (int i = 0; i < m.g->nouts; i++) {
+    int64_t k = ir_numel(&ir_type(m.g, m.g->outs[i])->shape);
+    memcpy(p, exec_output(x, i), sizeof(float) * (size_t)k);
+    p += k;
+  }
+  *n = tot;
+  const lscan_bound *b = lscan_last_bound();
+  *count = o->active ? lscan_count(b) : 0;
+  for (int i = 0; i < *count; i++)
+    lscan_get_stats(b, i, &st[i]);
+  exec_free(x);
+  for (int i = 0; i < m.nleaves; i++)
+    free(mem[i]);
+  ir_graph_free(m.g);
+  return out;
+}
+
+static void same_as_plain(int kind, int T, bp_policy p, int slots) {
+  lscan_options plain = {0}, ck = {.active = 1, .policy = (int)p, .slots = slots};
+  int n0, n1, c0, c1;
+  lscan_stats st[4];
+  char err[512];
+  float *a = run(kind, T, &plain, &n0, st, &c0, err);
+  cr_assert(a, "%s", err);
+  float *b = run(kind, T, &ck, &n1, st, &c1, err);
+  cr_assert(b, "%s: %s", bp_policy_name(p), err);
+  cr_assert_eq(n0, n1);
+  int nscans = kind == 0 ? 1 : 2;
+  cr_assert_eq(c1, nscans, "%s: %d checkpointed scans, want %d", bp_policy_name(p), c1, nscans);
+  int diff = -1;
+  for (int i = 0; i < n0 && diff < 0; i++)
+    if (memcmp(&a[i], &b[i], sizeof(float)))
+      diff = i;
+  cr_expect(diff < 0, "%s kind %d T %d m %d: output %d differs: %.9g vs %.9g", bp_policy_name(p), kind, T, slots,
+            diff, diff < 0 ? 0 : a[diff], diff < 0 ? 0 : b[diff]);
+  for (int i = 0; i < c1; i++) {
+    cr_expect(!st[i].bad, "%s: executor met a bad action", bp_policy_name(p));
+    cr_expect_eq(st[i].forwards + st[i].elided, st[i].choice.forwards, "%s: %lld + %lld forward steps, planned %lld",
+                 bp_policy_name(p), (long long)st[i].forwards, (long long)st[i].elided,
+                 (long long)st[i].choice.forwards);
+    cr_expect_eq(st[i].backwards, T);
+    cr_expect(st[i].peak_units <= st[i].choice.m, "peak %d units > %d slots", st[i].peak_units, st[i].choice.m);
+    cr_expect_eq(st[i].peak_units, st[i].choice.peak_units, "measured peak = predicted peak");
+  }
+  free(a);
+  free(b);
+}
+
+Test(bptt_exec, every_policy_bitwise_equal_to_plain) {
+  const struct { bp_policy p; int m; } cases[] = {{BP_REVOLVE, 3}, {BP_HSM, 4}, {BP_ISM, 9}, {BP_MSM, 6},
+                                                   {BP_SQRT, 16}, {BP_STORE_ALL, 2 * 23}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    same_as_plain(0, 23, cases[i].p, cases[i].m);
+}
+
+Test(bptt_exec, stacked_and_bidirectional) {
+  same_as_plain(1, 17, BP_MSM, 5);
+  same_as_plain(2, 17, BP_REVOLVE, 3);
+}
+
+Test(bptt_exec, budget_picks_a_plan_that_fits) {
+  /* the budget that store-all needs, then a quarter of its slots: both fit */
+  lscan_options o = {.active = 1, .policy = -1, .budget_bytes = 1u << 30};
+  int n, c;
+  lscan_stats st[2];
+  char err[512];
+  float *a = run(0, 40, &o, &n, st, &c, err);
+  cr_assert(a, "%s", err);
+  free(a);
+  cr_assert_eq(c, 1);
+  cr_expect_eq(st[0].choice.policy, BP_STORE_ALL, "a large budget keeps every state");
+  uint64_t fixed = st[0].peak_bytes - (uint64_t)st[0].peak_units * (uint64_t)(2 * B * H * 4);
+  o.budget_bytes = fixed + 12 * (uint64_t)(2 * B * H * 4);
+  a = run(0, 40, &o, &n, st, &c, err);
+  cr_assert(a, "%s", err);
+  free(a);
+  cr_expect(st[0].choice.m <= 12 && st[0].peak_bytes <= o.budget_bytes, "m %d peak %llu budget %llu",
+            st[0].choice.m, (unsigned long long)st[0].peak_bytes, (unsigned long long)o.budget_bytes);
+  cr_expect(st[0].choice.policy != BP_STORE_ALL);
+  cr_expect(st[0].forwards + st[0].elided > 40, "recomputation under a small budget");
+  /* below the minimum: an error naming the minimum in bytes */
+  o.budget_bytes = fixed / 2;
+  a = run(0, 40, &o, &n, st, &c, err);
+  cr_expect(a == NULL, "a budget below the minimum must fail");
+  cr_expect(strstr(err, "below the minimum of") != NULL, "message: %s", err);
+  free(a);
+}
