@@ -60,7 +60,8 @@ static int run_nnc(const char *args) {
 static void expect_error(const char *args, const char *const *needles) {
   int rc = run_nnc(args);
   cr_assert_eq(rc, 1, "nnc %s: exit status %d, expected 1; output:\n%s", args, rc, out);
-  cr_assert_null(strstr(out, "Sanitizer"), "nnc %s:\n%s", args, out);
+  cr_assert_null(strstr(out, "ERROR: AddressSanitizer"), "nnc %s:\n%s", args, out);
+  cr_assert_null(strstr(out, "ERROR: LeakSanitizer"), "nnc %s:\n%s", args, out);
   cr_assert_null(strstr(out, "runtime error"), "nnc %s:\n%s", args, out);
   for (int i = 0; needles && needles[i]; i++)
     cr_assert_not_null(strstr(out, needles[i]), "nnc %s: no \"%s\" in:\n%s", args, needles[i], out);
