@@ -22,11 +22,13 @@
  * beta is applied on the first K block only (later blocks accumulate with beta = 1); bias
  * and ReLU only on the last one, while the tile is still in registers.
  *
- * Threads: one OpenMP team runs the whole nest. Each (jc, pc) step packs the B panel in
- * parallel, then splits the row tiles dynamically (on this shared 2-vCPU machine a thread
- * is often preempted; static halves then wait for it) or, when C is short, the B
- * micro-panels. Problems under GEMM_PAR_MIN_FLOPS run serially; small ones skip the
- * blocking altogether (gemm_small).
+ * Threads (gemm_parallel): C is cut into independent slabs of whole tiles, 3 per thread,
+ * along its longer side, handed out dynamically; each slab runs the serial code above with
+ * its thread's own buffers. One fork/join per call and no barriers: a first version that
+ * shared packed panels needed 2-3 barriers per K step and, on this shared 2-vCPU machine
+ * where a thread is often preempted, ran 2-thread GEMMs 3-10x slower than OpenBLAS under
+ * load. The price is packing A (or B) once per slab. Problems under gemm_par_min flops
+ * run serially; small ones skip the blocking altogether (gemm_small).
  */
 #include <omp.h>
 #include <stdio.h>
@@ -34,7 +36,6 @@
 #include <string.h>
 #include "kernels.h"
 
-#define GEMM_PAR_MIN_FLOPS KERN_GEMM_PAR_MIN_FLOPS
 /* Problems up to this M N K, with K and op(B) this small, skip the blocking (gemm_small);
  * measured faster up to n = 512 square, and for conv-shaped long-K products. */
 #define GEMM_SMALL_MNK (512.0 * 512 * 512)
@@ -42,6 +43,8 @@
 #define GEMM_SMALL_B (256 * 1024) /* floats of op(B) */
 /* Up to this many floats, the A block of a K step is packed whole, once (gemm_run). */
 #define GEMM_APRE_MAX (2 * 1024 * 1024)
+/* Slabs of C per thread (see gemm_parallel). */
+#define GEMM_CHUNKS 3
 /* Row tiles of a transposed A packed per visit (see gemm_group). */
 #define GEMM_AGROUP_T 4
 
@@ -109,6 +112,7 @@ static const kern_gemm_arch kern_gemm_scalar = {
 
 static int gemm_forced;          /* KERN_ISA_*; AUTO = follow the host */
 static double gemm_small_mnk = GEMM_SMALL_MNK;
+static double gemm_par_min = KERN_GEMM_PAR_MIN_FLOPS;
 static int gemm_kc, gemm_nc;     /* blocking overrides, 0 = default */
 
 int kern_isa_host(void)
@@ -153,6 +157,11 @@ void kern_gemm_set_blocking(int kc, int nc)
 {
   gemm_kc = kc > 0 ? kc : 0;
   gemm_nc = nc > 0 ? nc : 0;
+}
+
+void kern_gemm_set_par_min(double flops)
+{
+  gemm_par_min = flops > 0.0 ? flops : KERN_GEMM_PAR_MIN_FLOPS;
 }
 
 void kern_gemm_set_small_limit(double mnk)
@@ -227,12 +236,11 @@ static int64_t gemm_ceil(int64_t x, int64_t y)
   return (x + y - 1) / y;
 }
 
-/* Packs op(B)[pc:pc+kc, jc:jc+nc] into NR-wide micro-panels (work shared by the team). */
+/* Packs op(B)[pc:pc+kc, jc:jc+nc] into NR-wide micro-panels. */
 static void gemm_pack_b(const gemm_job *g, int64_t pc, int64_t kc, int64_t jc, int64_t nc)
 {
   int NR = g->arch->nr;
   int64_t np = gemm_ceil(nc, NR);
-#pragma omp for schedule(static)
   for (int64_t q = 0; q < np; q++) {
     int64_t j = jc + q * NR;
     const float *s = g->b.p + pc * g->b.rs + j * g->b.cs;
@@ -293,36 +301,22 @@ static void gemm_row_tiles(const gemm_job *g, int64_t i, int ng, int64_t q0, int
   }
 }
 
-/* All of C's rows against the packed B panel at (jc, pc). Threads split the row tiles
- * when there are enough of them, else the B micro-panels (then each packs every A tile). */
+/* All of C's rows against the packed B panel at (jc, pc). */
 static void gemm_panel(const gemm_job *g, int64_t jc, int64_t nc, int64_t pc, int64_t kc)
 {
-  int nt = omp_get_num_threads(), id = omp_get_thread_num(), ng = gemm_group(g);
+  int ng = gemm_group(g);
   int64_t rows = (int64_t)ng * g->arch->mr, nb = gemm_ceil(nc, g->arch->nr);
-  int64_t ngroups = gemm_ceil(g->M, rows);
-  float *ap = g->abuf + (size_t)id * rows * g->kc; /* this thread's, unless g->apre */
-  if (nt == 1 || ngroups >= 2 * nt || nb < nt) {
-#pragma omp for schedule(dynamic) /* a preempted thread's tiles go to the others */
-    for (int64_t t = 0; t < ngroups; t++)
-      gemm_row_tiles(g, t * rows, ng, 0, nb, jc, nc, pc, kc,
-                     g->apre ? g->abuf + t * rows * kc : ap);
-    return;
-  }
-  for (int64_t t = 0; t < ngroups; t++)
-    gemm_row_tiles(g, t * rows, ng, nb * id / nt, nb * (id + 1) / nt, jc, nc, pc, kc,
-                   g->apre ? g->abuf + t * rows * kc : ap);
-#pragma omp barrier
+  for (int64_t i = 0; i < g->M; i += rows)
+    gemm_row_tiles(g, i, ng, 0, nb, jc, nc, pc, kc, g->apre ? g->abuf + i * kc : g->abuf);
 }
 
-/* The whole nest; run by every thread of the team (or by the caller alone). */
 /* With g->apre: packs all of op(A)[:, pc:pc+kc], one ng MR-wide panel per row group. */
 static void gemm_pack_a_all(const gemm_job *g, int64_t pc, int64_t kc)
 {
   int ng = gemm_group(g);
-  int64_t rows = (int64_t)ng * g->arch->mr, ngroups = gemm_ceil(g->M, rows);
-#pragma omp for schedule(static)
-  for (int64_t t = 0; t < ngroups; t++)
-    gemm_pack_a(g, t * rows, ng, pc, kc, g->abuf + t * rows * kc);
+  int64_t rows = (int64_t)ng * g->arch->mr;
+  for (int64_t i = 0; i < g->M; i += rows)
+    gemm_pack_a(g, i, ng, pc, kc, g->abuf + i * kc);
 }
 
 static void gemm_run(const gemm_job *g)
@@ -351,7 +345,7 @@ static void gemm_run(const gemm_job *g)
 
 /* ---- small problems: one K block; A and B packed only when the layout needs it ---- */
 
-/* Whether the problem is small enough for gemm_small: one K block, and op(B) about half
+/* Whether the problem is small enough for gemm_small: few K steps, and op(B) about half
  * of L2 (every row tile streams all of it) unless there is a single row tile. A blocking
  * override (tests, tuning) turns it off. */
 static int gemm_is_small(const gemm_job *g)
@@ -361,11 +355,11 @@ static int gemm_is_small(const gemm_job *g)
          (double)g->M * g->N * g->K <= gemm_small_mnk;
 }
 
-/* Floats of scratch gemm_small needs: an A micro-panel per thread, and all of B when it is
+/* Floats of scratch gemm_small needs: an A micro-panel, and all of B when it is
  * transposed. */
 static size_t gemm_small_scratch(const gemm_job *g)
 {
-  size_t na = (size_t)(g->nt * g->arch->mr * g->K);
+  size_t na = (size_t)(g->arch->mr * g->K);
   size_t nb = g->b.cs == 1 ? 0 : (size_t)(gemm_ceil(g->N, g->arch->nr) * g->arch->nr * g->K);
   return na + nb + 16;
 }
@@ -395,31 +389,19 @@ static void gemm_small_tile(const gemm_job *g, int64_t i, int64_t j0, int64_t j1
   }
 }
 
-/* C = op(A) op(B) without cache blocking; run by every thread of the team (or the caller).
- * The kernel reads op(B) rows in place when B is not transposed, and op(A) in place when
- * the arch reads row-major A (rows) or A is transposed (full-height tiles only: an edge
- * tile would read past the matrix); otherwise it packs. Threads split the row tiles. */
+/* C = op(A) op(B) without cache blocking. The kernel reads op(B) rows in place when B is
+ * not transposed, and op(A) in place when the arch reads row-major A (rows) or A is
+ * transposed (full-height tiles only: an edge tile would read past the matrix); otherwise
+ * it packs. */
 static void gemm_small(const gemm_job *g)
 {
   const kern_gemm_arch *k = g->arch;
-  if (g->b.cs != 1) {
-#pragma omp for schedule(static)
+  if (g->b.cs != 1)
     for (int64_t j = 0; j < g->N; j += k->nr)
       gemm_pack(k, g->b.p + j * g->b.cs, g->b.cs, g->b.rs, (int)gemm_min(k->nr, g->N - j),
                 k->nr, g->K, g->bbuf + j * g->K);
-  }
-  int nt = omp_get_num_threads(), id = omp_get_thread_num();
-  int64_t ntiles = gemm_ceil(g->M, k->mr), nb = gemm_ceil(g->N, k->nr);
-  float *abuf = g->abuf + (size_t)id * k->mr * g->K;
-  if (nt == 1 || ntiles >= 2 * nt || nb < nt) {
-#pragma omp for schedule(dynamic) /* a preempted thread's tiles go to the others */
-    for (int64_t t = 0; t < ntiles; t++)
-      gemm_small_tile(g, t * k->mr, 0, g->N, abuf);
-    return;
-  }
-  for (int64_t t = 0; t < ntiles; t++) /* short C: split the columns instead */
-    gemm_small_tile(g, t * k->mr, nb * id / nt * k->nr,
-                    gemm_min(g->N, nb * (id + 1) / nt * k->nr), abuf);
+  for (int64_t i = 0; i < g->M; i += k->mr)
+    gemm_small_tile(g, i, 0, g->N, g->abuf);
 }
 
 /* ---- scratch memory: one growing 64-byte aligned buffer per calling thread ---- */
@@ -475,24 +457,11 @@ static int gemm_threads(int64_t M, int64_t N, int64_t K)
     return 1;
   double flops = 2.0 * (double)M * (double)N * (double)K;
   int nt = omp_get_max_threads();
-  if (nt > 1 && flops < GEMM_PAR_MIN_FLOPS)
+  if (nt > 1 && flops < gemm_par_min)
     return 1;
-  if (nt > 1 && flops / nt < GEMM_PAR_MIN_FLOPS / 2)
-    nt = (int)(flops / (GEMM_PAR_MIN_FLOPS / 2));
+  if (nt > 1 && flops / nt < gemm_par_min / 2)
+    nt = (int)(flops / (gemm_par_min / 2));
   return nt < 1 ? 1 : nt;
-}
-
-/* Runs body on g->nt threads. Its loops are orphaned worksharing constructs, which bind to
- * the innermost enclosing team: called inside someone else's parallel region, the job
- * needs a (1-thread) team of its own, or its loops would be split across theirs. */
-static void gemm_team(const gemm_job *g, void (*body)(const gemm_job *))
-{
-  if (g->nt == 1 && !omp_in_parallel()) {
-    body(g);
-    return;
-  }
-#pragma omp parallel num_threads(g->nt)
-  body(g);
 }
 
 static void gemm_plan(gemm_job *g)
@@ -503,6 +472,73 @@ static void gemm_plan(gemm_job *g)
   g->nc = gemm_nc ? gemm_nc : k->nc;
   g->nc = gemm_ceil(g->nc, k->nr) * k->nr;
   g->nt = gemm_threads(g->M, g->N, g->K);
+}
+
+/* The whole job on the calling thread: the small path or the blocked nest. */
+static void gemm_serial(gemm_job *g)
+{
+  if (gemm_is_small(g)) {
+    g->abuf = gemm_scratch(gemm_small_scratch(g));
+    if (!g->abuf) {
+      gemm_naive(g);
+      return;
+    }
+    g->bbuf = g->abuf + (((size_t)g->arch->mr * g->K + 15) & ~(size_t)15);
+    gemm_small(g);
+    return;
+  }
+  int64_t kc = gemm_min(g->kc, g->K), nc = gemm_min(g->nc, g->N);
+  int64_t rows = (int64_t)gemm_group(g) * g->arch->mr;
+  size_t na = (size_t)(rows * g->kc), nall = (size_t)(gemm_ceil(g->M, rows) * rows * kc);
+  size_t nb = (size_t)(gemm_ceil(nc, g->arch->nr) * g->arch->nr * kc);
+  g->apre = g->N > g->nc && nall <= GEMM_APRE_MAX; /* several B panels would repack A */
+  if (g->apre)
+    na = nall;
+  float *buf = gemm_scratch(na + nb + 16);
+  if (!buf) {
+    gemm_naive(g);
+    return;
+  }
+  g->abuf = buf;
+  g->bbuf = buf + ((na + 15) & ~(size_t)15);
+  gemm_run(g);
+}
+
+/* The part of g in chunk c of nch: a slab of C's columns (by_cols) or rows, whole tiles. */
+static gemm_job gemm_chunk(const gemm_job *g, int by_cols, int64_t c, int64_t nch)
+{
+  gemm_job s = *g;
+  int64_t t = by_cols ? g->arch->nr : g->arch->mr, units = gemm_ceil(by_cols ? g->N : g->M, t);
+  int64_t lo = units * c / nch * t, hi = gemm_min(units * (c + 1) / nch * t, by_cols ? g->N : g->M);
+  if (by_cols) {
+    s.N = hi - lo;
+    s.b.p += lo * g->b.cs;
+    s.c += lo;
+    s.bias_col = g->bias_col ? g->bias_col + lo : NULL;
+  } else {
+    s.M = hi - lo;
+    s.a.p += lo * g->a.rs;
+    s.c += lo * g->ldc;
+    s.bias_row = g->bias_row ? g->bias_row + lo : NULL;
+  }
+  return s;
+}
+
+/* Splits C into independent slabs, GEMM_CHUNKS per thread, along its longer side (in tiles),
+ * handed out dynamically; each runs serially with its thread's own packing buffers. One
+ * fork and one join per call, no barriers: on this shared machine a preempted thread then
+ * costs only its current slab, the others take the rest. A is packed once per slab. */
+static void gemm_parallel(const gemm_job *g)
+{
+  int by_cols = gemm_ceil(g->N, g->arch->nr) >= gemm_ceil(g->M, g->arch->mr);
+  int64_t units = by_cols ? gemm_ceil(g->N, g->arch->nr) : gemm_ceil(g->M, g->arch->mr);
+  int64_t nch = gemm_min(units, (int64_t)g->nt * GEMM_CHUNKS);
+#pragma omp parallel for schedule(dynamic) num_threads(g->nt)
+  for (int64_t c = 0; c < nch; c++) {
+    gemm_job s = gemm_chunk(g, by_cols, c, nch);
+    if (s.M > 0 && s.N > 0)
+      gemm_serial(&s);
+  }
 }
 
 void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
@@ -519,31 +555,10 @@ void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
     return;
   }
   gemm_plan(&g);
-  if (gemm_is_small(&g)) {
-    g.abuf = gemm_scratch(gemm_small_scratch(&g));
-    if (!g.abuf) {
-      gemm_naive(&g);
-      return;
-    }
-    g.bbuf = g.abuf + (((size_t)g.nt * g.arch->mr * K + 15) & ~(size_t)15);
-    gemm_team(&g, gemm_small);
-    return;
-  }
-  int64_t kc = gemm_min(g.kc, K), nc = gemm_min(g.nc, N);
-  int64_t rows = (int64_t)gemm_group(&g) * g.arch->mr;
-  size_t na = (size_t)(g.nt * rows * g.kc), nall = (size_t)(gemm_ceil(M, rows) * rows * kc);
-  g.apre = N > g.nc && nall <= GEMM_APRE_MAX; /* several B panels would repack A */
-  if (g.apre)
-    na = nall;
-  size_t nb = (size_t)(gemm_ceil(nc, g.arch->nr) * g.arch->nr * kc);
-  float *buf = gemm_scratch(na + nb + 16);
-  if (!buf) {
-    gemm_naive(&g);
-    return;
-  }
-  g.abuf = buf;
-  g.bbuf = buf + ((na + 15) & ~(size_t)15);
-  gemm_team(&g, gemm_run);
+  if (g.nt > 1)
+    gemm_parallel(&g);
+  else
+    gemm_serial(&g);
 }
 
 void nnrt_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,

@@ -40,6 +40,8 @@ void kern_gemm_set_blocking(int kc, int nc);
 /* Problems with M N K up to mnk (and one K block) skip the cache blocking and packing of A
  * (0: the default; < 0: never). For tuning and tests. */
 void kern_gemm_set_small_limit(double mnk);
+/* Overrides KERN_GEMM_PAR_MIN_FLOPS (0: the default); for tests and tuning. */
+void kern_gemm_set_par_min(double flops);
 /* Forces vmath to KERN_ISA_SCALAR or KERN_ISA_AVX512 (there is no AVX2 variant: such
  * hosts run the scalar code); 0 iff the host supports it. */
 int kern_vmath_force_isa(int isa);
@@ -48,7 +50,8 @@ int kern_vmath_force_isa(int isa);
  * C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, op(X) = X or X^T (trans_x != 0).
  * A is f32[M, lda] (or f32[K, lda] when transposed), B is f32[K, ldb] (or f32[N, ldb]).
  * beta == 0 means C is not read (it may hold NaN). Runs on up to omp_get_max_threads()
- * threads when 2 M N K >= 2 * 160^3, serially below that or inside a parallel region. */
+ * threads when 2 M N K >= KERN_GEMM_PAR_MIN_FLOPS, serially below that or inside a
+ * parallel region. */
 void nnrt_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                 int64_t ldc);
@@ -60,9 +63,10 @@ void nnrt_sgemm_ex(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, fl
                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                    int64_t ldc, const float *bias, int act);
 
-/* Below this many flops (2 M N K) a GEMM runs on one thread: a second costs more than it
- * brings. conv uses it to choose between threads inside GEMMs and threads over images. */
-#define KERN_GEMM_PAR_MIN_FLOPS (2.0 * 160 * 160 * 160)
+/* Below this many flops (2 M N K, ~0.4 ms on one core) a GEMM runs on one thread. Set high
+ * for this shared machine: under load a second thread can start milliseconds late, and
+ * the call waits for it. conv uses it to choose threads inside GEMMs or over images. */
+#define KERN_GEMM_PAR_MIN_FLOPS (2.0 * 320 * 320 * 320)
 
 /* The general driver: bias_col is f32[N] (added to every row), bias_row is f32[M] (added to
  * every column); either may be NULL. Used by conv (bias per output channel = per row). */

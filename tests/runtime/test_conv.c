@@ -131,6 +131,7 @@ Test(conv, forward_and_adjoints)
 Test(conv, every_gemm_path)
 {
   omp_set_num_threads(2);
+  kern_gemm_set_par_min(1e5); /* threads inside the GEMMs, not over images */
   for (int isa = KERN_ISA_SCALAR; isa <= kern_isa_host(); isa++) {
     cr_assert_eq(kern_gemm_force_isa(isa), 0);
     check_conv(&conv_cases[1], 1);

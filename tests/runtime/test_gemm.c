@@ -161,6 +161,7 @@ Test(gemm, two_threads_tall_and_wide)
   static const int64_t sz[][3] = {{256, 200, 150}, {30, 400, 120}, {400, 30, 120},
                                   {113, 97, 300},  {14, 1000, 300}, {20, 700, 300}};
   omp_set_num_threads(2);
+  kern_gemm_set_par_min(1e5); /* threads for all of these */
   for (int blk = 0; blk < 2; blk++) {
     kern_gemm_set_blocking(blk ? 64 : 0, blk ? 128 : 0);
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
@@ -181,6 +182,7 @@ Test(gemm, called_inside_parallel_region)
   for (int t = 0; t < T; t++) /* serial reference */
     nnrt_sgemm(0, 0, M, N, K, 1.0f, a + t * M * K, K, b + t * K * N, N, 0.0f, ref + t * M * N, N);
   omp_set_num_threads(T);
+  kern_gemm_set_par_min(1e5); /* each call would want threads of its own */
   for (int blk = 0; blk < 2; blk++) { /* the small path, then the blocked one */
     kern_gemm_set_blocking(blk ? 16 : 0, blk ? 64 : 0);
 #pragma omp parallel num_threads(T)
@@ -192,6 +194,27 @@ Test(gemm, called_inside_parallel_region)
       cr_assert(fabsf(c[i] - ref[i]) <= 1e-4f * (1.0f + fabsf(ref[i])), "blk=%d i=%d", blk, i);
   }
   free(a), free(b), free(c), free(ref);
+}
+
+/* kern_sgemm's per-row bias (conv's bias per output channel), split by rows on 2 threads. */
+Test(gemm, bias_row_tall_two_threads)
+{
+  enum { M = 403, N = 37, K = 29 };
+  float *a = rand_buf(M * K, 11), *b = rand_buf(K * N, 12), *br = rand_buf(M, 13);
+  float *c = rand_buf(M * N, 14);
+  omp_set_num_threads(2);
+  kern_gemm_set_par_min(1e4);
+  kern_sgemm(0, 0, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N, NULL, br, NNRT_ACT_RELU);
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double s = br[i];
+      for (int k = 0; k < K; k++)
+        s += (double)a[i * K + k] * b[k * N + j];
+      s = s > 0.0 ? s : 0.0;
+      cr_assert(fabs(c[i * N + j] - s) <= 1e-5 * (1.0 + fabs(s)), "c[%d,%d] = %g, want %g", i,
+                j, c[i * N + j], s);
+    }
+  free(a), free(b), free(br), free(c);
 }
 
 Test(gemm, empty_is_noop)
