@@ -87,6 +87,25 @@ static IrVal operand(Tr *t, Val *v, IrDType like) {
   return IR_NONE;
 }
 
+/* If x is a transpose of the last two axes (x = y.T), returns y; else IR_NONE. */
+static IrVal swapped_last_two(Tr *t, IrVal x) {
+  const IrNode *p = ir_producer(t->g, x);
+  if (p->op != OP_TRANSPOSE || p->nin != 1) return IR_NONE;
+  int r = ir_type(t->g, x)->shape.rank;
+  if (r < 2 || p->attr.nint != r) return IR_NONE;
+  for (int i = 0; i < r - 2; i++)
+    if (p->attr.ints[i] != i) return IR_NONE;
+  return p->attr.ints[r - 2] == r - 1 && p->attr.ints[r - 1] == r - 2 ? p->in[0] : IR_NONE;
+}
+
+/* a @ b, with a transposed operand folded into the matmul's transpose flags (so
+ * `x @ W.T` reads W in place instead of copying it every step). */
+IrVal irg_matmul(Tr *t, IrVal a, IrVal b) {
+  IrVal a0 = a == IR_NONE ? IR_NONE : swapped_last_two(t, a);
+  IrVal b0 = b == IR_NONE ? IR_NONE : swapped_last_two(t, b);
+  return ir_matmul(t->g, a0 != IR_NONE ? a0 : a, b0 != IR_NONE ? b0 : b, a0 != IR_NONE, b0 != IR_NONE);
+}
+
 static Val *eval_binary(Tr *t, Env *e, Node *n) {
   Val *a = irg_eval(t, e, n->kids[0]);
   Val *b = a ? irg_eval(t, e, n->kids[1]) : NULL;
@@ -98,7 +117,7 @@ static Val *eval_binary(Tr *t, Env *e, Node *n) {
   IrDType like = a->k == VK_TENSOR ? ir_type(a->g, a->v)->dtype : ir_type(b->g, b->v)->dtype;
   IrVal x = operand(t, a, like), y = operand(t, b, like);
   if (x == IR_NONE || y == IR_NONE) return irg_error(t, n->span, "operand cannot be used here");
-  if (n->op == TK_AT) return irg_tensor(t, ir_matmul(t->g, x, y, 0, 0));
+  if (n->op == TK_AT) return irg_tensor(t, irg_matmul(t, x, y));
   IrOp op = binary_op(n->op);
   if (op == OP_NOPS) return irg_error(t, n->span, "operator not supported by the back end");
   return irg_tensor(t, ir_binary(t->g, op, x, y));

@@ -119,6 +119,7 @@ Node *irg_find_grad(Tr *t, Node *fn);
 
 /* irgen_expr.c */
 Val *irg_eval(Tr *t, Env *e, Node *n);
+IrVal irg_matmul(Tr *t, IrVal a, IrVal b);
 Val *irg_comprehension(Tr *t, Env *e, Node *n, const char *path);
 Val *irg_call_value(Tr *t, Val *f, Val **args, int nargs, Node **kw, Val **kwv, int nkw,
                     Node *call);

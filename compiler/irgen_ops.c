@@ -338,7 +338,7 @@ static Val *l_scatter_add(Tr *t, Args *A) {
   return irg_tensor(t, ir_scatter_add(t->g, x, ten(t, A, 1), ten(t, A, 2), norm_axis(int_or(A, 3, 0), rank_of(t, x))));
 }
 
-static Val *l_matmul(Tr *t, Args *A) { return irg_tensor(t, ir_matmul(t->g, ten(t, A, 0), ten(t, A, 1), 0, 0)); }
+static Val *l_matmul(Tr *t, Args *A) { return irg_tensor(t, irg_matmul(t, ten(t, A, 0), ten(t, A, 1))); }
 
 static Val *l_outer(Tr *t, Args *A) {
   IrVal a = ten(t, A, 0), b = ten(t, A, 1);
