@@ -118,32 +118,6 @@ static int build_train(nnc_model *m, IrgField *f, int nf, const char *key, ApiPr
   return rc;
 }
 
-static void apply_opt(const IrgObj *o, ApiParam *q, const float *g, int64_t t) {
-  double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0, mom = 0, alpha = 0.99, nest = 0;
-  irg_obj_num(o, "lr", 0, &lr);
-  irg_obj_num(o, "weight_decay", -1, &wd);
-  irg_obj_num(o, "momentum", -1, &mom);
-  irg_obj_num(o, "beta1", -1, &b1);
-  irg_obj_num(o, "beta2", -1, &b2);
-  irg_obj_num(o, "eps", -1, &eps);
-  irg_obj_num(o, "alpha", -1, &alpha);
-  irg_obj_num(o, "nesterov", -1, &nest);
-  if (!strcmp(o->kind, "adam") || !strcmp(o->kind, "adamw"))
-    nnrt_adam_step(q->w, g, q->m, q->v, q->n, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd, t,
-                   !strcmp(o->kind, "adamw"));
-  else if (!strcmp(o->kind, "sgd") && mom == 0)
-    nnrt_sgd_step(q->w, g, q->n, (float)lr, (float)wd);
-  else if (!strcmp(o->kind, "sgd") || !strcmp(o->kind, "momentum"))
-    nnrt_momentum_step(q->w, g, q->m, q->n, (float)lr, mom ? (float)mom : 0.9f, (float)wd, (int64_t)nest);
-  else
-    nnrt_rmsprop_step(q->w, g, q->v, q->m, q->n, (float)lr, (float)alpha, (float)eps, (float)wd, (float)mom);
-}
-
-static int known_opt(const char *k) {
-  return !strcmp(k, "adam") || !strcmp(k, "adamw") || !strcmp(k, "sgd") || !strcmp(k, "momentum") ||
-         !strcmp(k, "rmsprop");
-}
-
 static void clip(nnc_model *m, ApiProg *q) {
   float *g[1024];
   int64_t n[1024];
@@ -156,7 +130,7 @@ static void clip(nnc_model *m, ApiProg *q) {
 int nnc_train_step(nnc_model *m, const nnrt_tensor *x, const nnrt_tensor *y, double *loss) {
   if (!m) return NNC_EINVAL;
   if (!m->has_train) return api_fail(m->ctx, NNC_ESTATE, "the source has no train declaration");
-  if (!m->s.nopt || !known_opt(m->s.opt[0].kind))
+  if (!m->s.nopt || !drv_opt_known(m->s.opt[0].kind))
     return api_fail(m->ctx, NNC_ESTATE, "the train declaration has no known optimizer (sgd, momentum, adam, adamw, rmsprop)");
   if (!x) return api_fail(m->ctx, NNC_EINVAL, "nnc_train_step: x is NULL");
   IrgField f[2];
@@ -180,7 +154,10 @@ int nnc_train_step(nnc_model *m, const nnrt_tensor *x, const nnrt_tensor *y, dou
   if (m->s.clip_grad_norm > 0) clip(m, q);
   m->step++;
   for (int i = 0; i < q->p.g->nouts; i++)
-    if (q->grad_param[i] >= 0) apply_opt(&m->s.opt[0], &m->p[q->grad_param[i]], q->outs[i], m->step);
+    if (q->grad_param[i] >= 0) {
+      ApiParam *p = &m->p[q->grad_param[i]];
+      drv_opt_apply(&m->s.opt[0], p->w, q->outs[i], p->m, p->v, p->n, m->step);
+    }
   return NNC_OK;
 }
 

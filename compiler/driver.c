@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "driver_int.h"
+#include "bptt_lower.h"
 #include "exec.h"
 
 typedef struct Param {
@@ -141,6 +142,14 @@ int drv_init_param(const char *desc, float *w, int rank, const int64_t *dims, ui
 
 /* ------------------------------------------------------------------ programs */
 
+/* Memory-budgeted BPTT (bptt_lower.h): the budget covers the graph's values plus the
+ * optimizer state the driver keeps (two floats per parameter). */
+static int bptt_options(Run *r, const IrgProgram *p) {
+  uint64_t budget = r->o->memory_budget ? r->o->memory_budget : (uint64_t)r->s.memory_budget, extra = 0;
+  for (int i = 0; i < p->nparams; i++) extra += 2 * (uint64_t)ir_numel(&ir_type(p->g, p->params[i])->shape) * 4;
+  return lscan_configure(budget, r->o->bptt_policy, extra, r->o->dump_bptt ? r->o->out : NULL, r->msg, sizeof r->msg);
+}
+
 static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data *d) {
   IrgField f[2];
   for (int i = 0; i < d->nfields; i++) {
@@ -173,9 +182,11 @@ static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data
     ir_print(p->g, r->o->out);
     return 0;
   }
-  if (exec_create(p->g, r->o->interp ? EXEC_INTERP : EXEC_JIT, training ? "train_step" : "eval_step", x,
-                  r->msg, sizeof r->msg))
-    return error(r, "%s", r->msg);
+  if (training && bptt_options(r, p)) return error(r, "%s", r->msg);
+  int xrc = exec_create(p->g, r->o->interp ? EXEC_INTERP : EXEC_JIT, training ? "train_step" : "eval_step", x,
+                        r->msg, sizeof r->msg);
+  lscan_configure(0, NULL, 0, NULL, r->msg, sizeof r->msg); /* checkpointing: training step only */
+  if (xrc) return error(r, "%s", r->msg);
   if (r->o->dump) exec_print_kernels(*x, r->o->out);
   return 0;
 }
@@ -322,10 +333,8 @@ static int load_checkpoint(Run *r) {
 
 static int optimize(Run *r, int64_t t) {
   const IrgObj *o = &r->s.opt[0];
-  double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0, mom = 0, alpha = 0.99, nest = 0;
-  irg_obj_num(o, "lr", 0, &lr);
-  irg_obj_num(o, "weight_decay", -1, &wd);
-  irg_obj_num(o, "momentum", -1, &mom);
+  if (!drv_opt_known(o->kind))
+    return error(r, "unknown optimizer '%s' (sgd, momentum, adam, adamw, rmsprop)", o->kind);
   if (r->s.clip_grad_norm > 0) {
     float *g[1024];
     int64_t n[1024];
@@ -334,25 +343,7 @@ static int optimize(Run *r, int64_t t) {
   }
   for (int i = 0; i < r->np; i++) {
     Param *q = &r->p[i];
-    const float *g = exec_output(r->tx, 1 + r->tp.nmetrics + i);
-    if (!strcmp(o->kind, "adam") || !strcmp(o->kind, "adamw")) {
-      irg_obj_num(o, "beta1", -1, &b1);
-      irg_obj_num(o, "beta2", -1, &b2);
-      irg_obj_num(o, "eps", -1, &eps);
-      nnrt_adam_step(q->w, g, q->m, q->v, q->n, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd, t,
-                     !strcmp(o->kind, "adamw"));
-    } else if (!strcmp(o->kind, "sgd") && mom == 0) {
-      nnrt_sgd_step(q->w, g, q->n, (float)lr, (float)wd);
-    } else if (!strcmp(o->kind, "sgd") || !strcmp(o->kind, "momentum")) {
-      irg_obj_num(o, "nesterov", -1, &nest);
-      nnrt_momentum_step(q->w, g, q->m, q->n, (float)lr, mom ? (float)mom : 0.9f, (float)wd, (int64_t)nest);
-    } else if (!strcmp(o->kind, "rmsprop")) {
-      irg_obj_num(o, "alpha", -1, &alpha);
-      irg_obj_num(o, "eps", -1, &eps);
-      nnrt_rmsprop_step(q->w, g, q->v, q->m, q->n, (float)lr, (float)alpha, (float)eps, (float)wd, (float)mom);
-    } else {
-      return error(r, "unknown optimizer '%s' (sgd, momentum, adam, adamw, rmsprop)", o->kind);
-    }
+    drv_opt_apply(o, q->w, exec_output(r->tx, 1 + r->tp.nmetrics + i), q->m, q->v, q->n, t);
   }
   return 0;
 }
@@ -596,6 +587,7 @@ int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o) {
                      (long long)r.step, (long long)r.epoch0 + 1, (long long)r.batch0);
   }
   if (!rc) rc = loop(&r, path);
+  if (!rc && o->dump_bptt) lscan_dump_measured(o->out, lscan_last_bound());
   sigaction(SIGINT, &old, NULL);
   if (!rc && !o->no_save) {
     char stem[256], out[512];

@@ -23,6 +23,9 @@ typedef struct DrvOptions {
   int check_numerics;     /* find the first op that made a NaN or Inf (no graph passes) */
   const char *dump;       /* "graph" or "kernels": print the training step, do not train */
   int no_passes;           /* -fno-opt: skip simplify and CSE (to compare) */
+  uint64_t memory_budget; /* --memory-budget (bytes); 0: the declaration's memory_budget */
+  const char *bptt_policy;/* --bptt-policy: NULL = the cheapest that fits the budget */
+  int dump_bptt;          /* --dump=bptt: each scan's plan, then what the executor measured */
   FILE *out;              /* progress and results (stdout) */
   FILE *err;              /* diagnostics (stderr) */
 } DrvOptions;
@@ -35,5 +38,13 @@ int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o);
  * for shape dims[rank]. Returns 0, or -1 for an unknown initializer. */
 int drv_init_param(const char *desc, float *w, int rank, const int64_t *dims, uint64_t seed,
                    uint64_t stream);
+
+/* Optimizers (optstep.c): is `kind` one nnc applies (sgd, momentum, adam, adamw, rmsprop)?
+ * drv_opt_apply updates n weights w from gradients g at step t (1-based), with the
+ * optimizer's state m and v (zeroed at the start), as the train declaration's object o says. */
+struct IrgObj;
+int drv_opt_known(const char *kind);
+void drv_opt_apply(const struct IrgObj *o, float *w, const float *g, float *m, float *v, int64_t n,
+                   int64_t t);
 
 #endif
