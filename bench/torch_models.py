@@ -19,6 +19,9 @@ printed as one JSON line: {"bench", "impl", "threads", "median", "unit", "runs",
 Thread settings (each run in a fresh process, since BLAS reads its settings at load):
   "1+blas2"  torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2, OPENBLAS_CORETYPE=SkylakeX
   "2"        torch.set_num_threads(2), OPENBLAS_NUM_THREADS=2, OPENBLAS_CORETYPE=SkylakeX
+  "2-passive"  the same with OMP_WAIT_POLICY=passive: on a loaded machine OpenMP's default
+             spin-waiting makes "2" 10-20x slower (and burn ~8x the CPU); run by --threads
+             2-passive or all
 
 Usage: /usr/bin/python3 bench/torch_models.py [--threads 1+blas2|2|all] [--only mlp_epoch,...]
        [--runs N] [--epoch-runs N] [--epoch-batches N] [--lstm-steps N] [--quick]
@@ -38,7 +41,7 @@ import subprocess
 import sys
 import time
 
-SETTINGS = {"1+blas2": 1, "2": 2}
+SETTINGS = {"1+blas2": 1, "2": 2, "2-passive": 2}
 DATA = "/usr/share/datasets/fashion-mnist"
 LSTM_SHAPES = [(32, 100, 128, 256), (32, 100, 256, 512), (1, 100, 128, 256)]
 
@@ -217,7 +220,8 @@ def run_one(args, threads):
     torch.set_num_threads(SETTINGS[threads])
     only = set(args.only.split(","))
     emit(bench="info", impl="pytorch", threads=threads, torch=torch.__version__,
-         torch_threads=torch.get_num_threads(), blas=os.environ.get("OPENBLAS_NUM_THREADS"))
+         torch_threads=torch.get_num_threads(), blas=os.environ.get("OPENBLAS_NUM_THREADS"),
+         omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"))
     if "mlp_latency" in only:
         bench_latency(torch, args, threads)
     if "lstm_step" in only:
@@ -235,6 +239,8 @@ def main():
         return
     for th in SETTINGS if args.threads == "all" else [args.threads]:
         env = dict(os.environ, OPENBLAS_NUM_THREADS="2", OPENBLAS_CORETYPE="SkylakeX", OMP_NUM_THREADS=str(SETTINGS[th]))
+        if th == "2-passive":
+            env["OMP_WAIT_POLICY"] = "passive"
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", th, "--only", args.only, "--runs",
                str(args.runs), "--epoch-runs", str(args.epoch_runs), "--epoch-batches", str(args.epoch_batches),
                "--lstm-steps", str(args.lstm_steps)]
