@@ -25,6 +25,14 @@ typedef struct lscan_options {
 void lscan_set_options(const lscan_options *o);
 const lscan_options *lscan_get_options(void);
 
+/* bptt_cli.c: a size ("64MB", "1GiB", "1000") in bytes; 0, or -1 when malformed. */
+int lscan_parse_bytes(const char *s, uint64_t *out);
+/* Options for the next training-step lowering: a budget (0: none) and a policy name (NULL
+ * or "auto": the cheapest that fits). Active when either is given. -1 on an unknown
+ * policy, with msg. */
+int lscan_configure(uint64_t budget, const char *policy, uint64_t extra_fixed, FILE *dump, char *msg,
+                    size_t cap);
+
 /* Called by r_scan (lower_ops.c): lowers n through the executor when it is a checkpointed
  * scan (sets *done = 1), else leaves it to the plain rule. -1 with a message on failure
  * (for example a budget below the minimum). */
@@ -44,6 +52,7 @@ typedef struct lscan_stats {
   bp_choice choice;        /* predicted: policy, slots, forward ops, peak units and bytes */
   int64_t forwards;        /* forward body runs                                           */
   int64_t elided;          /* FORWARDs skipped (the backward body recomputes that step)   */
+  int64_t predicted_runs;  /* choice.forwards minus the FORWARDs the schedule lets it skip */
   int64_t backwards;
   int peak_units;
   uint64_t peak_bytes;     /* fixed + peak_units * hidden                                 */

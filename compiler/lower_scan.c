@@ -227,6 +227,42 @@ static void flat_copy(kir_func *f, const char *name, int src, int dst, int64_t k
 
 /* ----------------------------------------------------------- planning ---- */
 
+/* FORWARD(t) directly followed by BACKWARD(t) from the register, after the first sweep:
+ * the executor skips these (the backward body recomputes the step from h_{t-1}). */
+static int64_t elidable(const bp_schedule *s) {
+  int64_t n = 0;
+  size_t i = 0;
+  while (i < s->n && s->acts[i].op != BP_BACKWARD)
+    i++;
+  for (; i + 1 < s->n; i++)
+    n += s->acts[i].op == BP_FORWARD && s->acts[i + 1].op == BP_BACKWARD && s->acts[i + 1].step == s->acts[i].step &&
+         s->acts[i + 1].slot < 0;
+  return n;
+}
+
+/* In the m slots bp_choose found, the allowed policy with the fewest forward body runs
+ * once elisions are counted (ties: bp_policy order). The planner's cost model counts a
+ * FORWARD before each BACKWARD that this compiler's backward body makes anyway, so here
+ * revolve/HSM usually win: Griewank's model, where a reverse step includes its recompute. */
+static int cheapest(bp_ctx *c, lscan_pair *pp, int T, unsigned allowed) {
+  int64_t best = -1;
+  for (int p = 0; p < BP_POLICY_COUNT; p++) {
+    bp_schedule s = {0};
+    if (!(allowed & (1u << p)) || bp_schedule_build(c, (bp_policy)p, T, pp->choice.m, 2, &s) != BP_OK)
+      continue;
+    int64_t runs = s.forwards - elidable(&s);
+    if (best < 0 || runs < best) {
+      best = runs;
+      bp_schedule_free(&pp->sched);
+      pp->sched = s;
+      pp->choice.policy = (bp_policy)p;
+      pp->choice.forwards = s.forwards;
+    } else
+      bp_schedule_free(&s);
+  }
+  return best < 0 ? BP_ERR_BUDGET : BP_OK;
+}
+
 static int plan_pair(lower_ctx *L, lscan_plan *P, lscan_pair *pp, int64_t T) {
   bp_ctx *c = bp_ctx_new();
   if (!c)
@@ -255,7 +291,9 @@ static int plan_pair(lower_ctx *L, lscan_plan *P, lscan_pair *pp, int64_t T) {
     rc = bp_cost(c, p, (int)T, m, 2, &cost);
     pp->choice = (bp_choice){.policy = p, .T = (int)T, .m = m, .alpha = 2, .forwards = cost};
   }
-  if (rc == BP_OK)
+  if (rc == BP_OK && g_opts.budget_bytes && g_opts.policy < 0)
+    rc = cheapest(c, pp, (int)T, g_opts.allowed ? g_opts.allowed : BP_ALL_POLICIES);
+  else if (rc == BP_OK)
     rc = bp_schedule_build(c, pp->choice.policy, (int)T, pp->choice.m, 2, &pp->sched);
   if (rc == BP_OK) {
     pp->choice.peak_units = pp->sched.peak_units;
@@ -350,6 +388,7 @@ static void carries_in(lower_ctx *L, const IrNode *n, int nc, int *creg, int64_t
   }
 }
 
+/* 0: lowered through the executor; 1: left to the plain rule (store-all fits); -1. */
 static int lower_forward(lower_ctx *L, const IrNode *n, lscan_plan *P) {
   geo g = geo_of(n);
   g.T = ir_type(L->g, n->in[g.nc])->shape.dim[g.ax];
@@ -368,15 +407,25 @@ static int lower_forward(lower_ctx *L, const IrNode *n, lscan_plan *P) {
   pp->arena_slot = L->arena_slot;
   pp->rev = (int)n->attr.ints[4];
   pp->T = g.T;
-  int creg[MAXC];
-  carries_in(L, n, g.nc, creg, pp->reg_off);
   for (int j = 0; j < g.nc; j++) {
     pp->piece_bytes[j] = vbytes(L->g, n->in[j]);
     pp->unit_bytes += pp->piece_bytes[j];
   }
   if (plan_pair(L, P, pp, g.T))
     return -1;
+  if (pp->choice.policy == BP_STORE_ALL && g_opts.policy < 0) {
+    /* the budget keeps every state: today's plain BPTT (a kir repeat), no executor */
+    if (g_opts.dump) {
+      char nm[KIR_NAME];
+      snprintf(nm, sizeof nm, "%.30s.scan%d", L->f->name, P->n);
+      bp_dump(g_opts.dump, nm, &pp->choice, NULL);
+    }
+    bp_schedule_free(&pp->sched);
+    return 1;
+  }
   P->n++; /* owned by P from here (freed with it) */
+  int creg[MAXC];
+  carries_in(L, n, g.nc, creg, pp->reg_off);
   pp->units_off = arena_take(L, pp->unit_bytes * pp->choice.m);
   pp->prev_off = arena_take(L, pp->unit_bytes);
   pp->tcell_off = arena_take(L, 8);
@@ -448,8 +497,9 @@ int lscan_lower(lower_ctx *L, const IrNode *n, int *done) {
       return lower_fail(L, "out of memory");
     graph_budget(L->g, P);
   }
-  *done = 1;
-  return lower_forward(L, n, P);
+  int rc = lower_forward(L, n, P);
+  *done = rc <= 0;
+  return rc < 0 ? -1 : 0;
 }
 
 /* ------------------------------------------------------------ binding ---- */
@@ -543,6 +593,7 @@ int lscan_get_stats(const lscan_bound *b, int i, lscan_stats *out) {
   const nnrt_bptt_rec *r = &b->rec[i];
   *out = (lscan_stats){.choice = pp->choice, .forwards = r->forwards, .elided = r->elided,
                        .backwards = r->backwards, .peak_units = r->peak_units, .bad = r->bad,
+                       .predicted_runs = pp->sched.forwards - elidable(&pp->sched),
                        .peak_bytes = pp->fixed_bytes + (uint64_t)r->peak_units * (uint64_t)pp->unit_bytes};
   return 0;
 }
@@ -554,9 +605,10 @@ void lscan_dump_measured(FILE *f, const lscan_bound *b) {
     lscan_stats s;
     lscan_get_stats(b, i, &s);
     fprintf(f,
-            "bptt scan%d measured: forward body runs %lld (+%lld elided: the backward body recomputes them), "
-            "backward %lld; peak %d slots = %llu bytes with the fixed part (predicted %llu)\n",
-            i, (long long)s.forwards, (long long)s.elided, (long long)s.backwards, s.peak_units,
+            "bptt scan%d measured: forward body runs %lld (predicted %lld; +%lld elided: the backward body "
+            "recomputes them), backward %lld; peak %d slots = %llu bytes with the fixed part (predicted %llu)\n",
+            i, (long long)s.forwards, (long long)s.predicted_runs, (long long)s.elided, (long long)s.backwards,
+            s.peak_units,
             (unsigned long long)s.peak_bytes, (unsigned long long)s.choice.peak_bytes);
   }
 }

@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "api_int.h"
+#include "bptt_lower.h"
 #include "driver.h"
+#include "fuse.h"
 #include "lang.h"
 
 #ifndef NNC_VERSION
@@ -53,8 +55,19 @@ static int opt_version(Cli *c, const char *v) { (void)v; c->mode = MODE_VERSION;
 static int opt_werror(Cli *c, const char *v) { (void)v; c->werror = 1; return 1; }
 
 static int opt_dump(Cli *c, const char *v) {
+  if (!strcmp(v, "bptt")) {
+    c->run.dump_bptt = 1; /* printed while training: the plan per scan, then measured */
+    return 1;
+  }
   if (!strcmp(v, "graph") || !strcmp(v, "kernels")) {
     c->run.dump = v;      /* printed by the driver when it compiles the training step */
+    return 1;
+  }
+  if (!strcmp(v, "memory")) { /* the arena plans, printed as the steps are lowered */
+    lower_options lo = *lower_get_options();
+    lo.dump_memory = stdout;
+    lower_set_options(&lo);
+    c->run.dump = v;
     return 1;
   }
   if (strcmp(v, "tokens") != 0 && strcmp(v, "ast") != 0 && strcmp(v, "types") != 0)
@@ -102,6 +115,14 @@ static int opt_check_numerics(Cli *c, const char *v) { (void)v; c->run.check_num
 static int opt_no_save(Cli *c, const char *v) { (void)v; c->run.no_save = 1; return 1; }
 static int opt_interp(Cli *c, const char *v) { (void)v; c->run.interp = 1; return 1; }
 static int opt_no_opt(Cli *c, const char *v) { (void)v; c->run.no_passes = 1; return 1; }
+static int opt_memory_budget(Cli *c, const char *v) {
+  return lscan_parse_bytes(v, &c->run.memory_budget) == 0 && c->run.memory_budget > 0;
+}
+static int opt_bptt_policy(Cli *c, const char *v) {
+  bp_policy p;
+  c->run.bptt_policy = v;
+  return !strcmp(v, "auto") || bp_policy_parse(v, &p) == 0;
+}
 
 static int opt_emit_obj(Cli *c, const char *v) { (void)v; c->mode = MODE_AOT; c->emit = NNC_EMIT_OBJ; return 1; }
 static int opt_emit_asm(Cli *c, const char *v) { (void)v; c->mode = MODE_AOT; c->emit = NNC_EMIT_ASM; return 1; }
@@ -109,6 +130,13 @@ static int opt_emit_llvm(Cli *c, const char *v) { (void)v; c->mode = MODE_AOT; c
 static int opt_out(Cli *c, const char *v) { c->out = v; return *v != '\0'; }
 static int opt_batch(Cli *c, const char *v) { return int_value(v, &c->batch) && c->batch > 0; }
 static int opt_no_cache(Cli *c, const char *v) { (void)v; return setenv("NNC_NO_CACHE", "1", 1) == 0; }
+static int opt_no_fuse(Cli *c, const char *v) {
+  (void)c, (void)v;
+  lower_options lo = *lower_get_options();
+  lo.no_fuse = 1;
+  lower_set_options(&lo);
+  return 1;
+}
 
 static int opt_import_path(Cli *c, const char *v) {
   if (c->npaths >= MAX_IMPORT_PATHS)
@@ -119,8 +147,12 @@ static int opt_import_path(Cli *c, const char *v) {
 
 static const Option options[] = {
   {"--check", 0, opt_check, "parse and check FILE; exit 0 when clean, 1 on errors"},
-  {"--dump=", 1, opt_dump, "--dump=tokens|ast|types|graph|kernels: print a stage (graph and "
-                           "kernels: the training step)"},
+  {"--dump=", 1, opt_dump, "--dump=tokens|ast|types|graph|kernels|memory|bptt: print a stage (graph, "
+                           "kernels, memory: the training step; bptt: checkpointing plans, while training)"},
+  {"--memory-budget=", 1, opt_memory_budget, "--memory-budget=SIZE: what a training step may keep (64MB, "
+                                             "1GiB, bytes); scans recompute to fit (docs/bptt.md)"},
+  {"--bptt-policy=", 1, opt_bptt_policy, "--bptt-policy=auto|store-all|revolve|sqrt|hsm|ism|msm: BPTT "
+                                         "checkpointing policy (hsm/ism/msm: see US patent 11,256,990)"},
   {"--seed=", 1, opt_seed, "--seed=N: the run's seed (initialization, shuffling, sampling)"},
   {"--epochs=", 1, opt_epochs, "--epochs=N: override the declaration's epochs"},
   {"--steps=", 1, opt_steps, "--steps=N: stop after N training steps"},
@@ -137,6 +169,7 @@ static const Option options[] = {
                               "or FILE's stem.ckpt)"},
   {"--interp", 0, opt_interp, "run the reference interpreter instead of the LLVM JIT (slow)"},
   {"-fno-opt", 0, opt_no_opt, "skip the graph passes (simplify, CSE)"},
+  {"-fno-fuse", 0, opt_no_fuse, "one kernel per graph node (no operator fusion; docs/codegen.md)"},
   {"-c", 0, opt_emit_obj, "compile FILE's model functions to an object (-o PATH) and a header"},
   {"-S", 0, opt_emit_asm, "like -c, writing assembly"},
   {"--emit-llvm", 0, opt_emit_llvm, "like -c, writing LLVM IR"},

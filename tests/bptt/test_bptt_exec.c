@@ -154,6 +154,7 @@ static void same_as_plain(int kind, int T, bp_policy p, int slots) {
     cr_expect_eq(st[i].forwards + st[i].elided, st[i].choice.forwards, "%s: %lld + %lld forward steps, planned %lld",
                  bp_policy_name(p), (long long)st[i].forwards, (long long)st[i].elided,
                  (long long)st[i].choice.forwards);
+    cr_expect_eq(st[i].forwards, st[i].predicted_runs);
     cr_expect_eq(st[i].backwards, T);
     cr_expect(st[i].peak_units <= st[i].choice.m, "peak %d units > %d slots", st[i].peak_units, st[i].choice.m);
     cr_expect_eq(st[i].peak_units, st[i].choice.peak_units, "measured peak = predicted peak");
@@ -175,29 +176,53 @@ Test(bptt_exec, stacked_and_bidirectional) {
 }
 
 Test(bptt_exec, budget_picks_a_plan_that_fits) {
-  /* the budget that store-all needs, then a quarter of its slots: both fit */
-  lscan_options o = {.active = 1, .policy = -1, .budget_bytes = 1u << 30};
   int n, c;
   lscan_stats st[2];
   char err[512];
+  uint64_t hid = 2 * B * H * 4; /* one hidden state: h and c */
+  /* the fixed part, from a forced plan: its predicted peak minus its slots */
+  lscan_options o = {.active = 1, .policy = BP_REVOLVE, .slots = 4};
   float *a = run(0, 40, &o, &n, st, &c, err);
   cr_assert(a, "%s", err);
   free(a);
   cr_assert_eq(c, 1);
-  cr_expect_eq(st[0].choice.policy, BP_STORE_ALL, "a large budget keeps every state");
-  uint64_t fixed = st[0].peak_bytes - (uint64_t)st[0].peak_units * (uint64_t)(2 * B * H * 4);
-  o.budget_bytes = fixed + 12 * (uint64_t)(2 * B * H * 4);
+  uint64_t fixed = st[0].peak_bytes - (uint64_t)st[0].peak_units * hid;
+  /* a budget where every state fits: plain BPTT, no executor */
+  o = (lscan_options){.active = 1, .policy = -1, .budget_bytes = fixed + 2 * 40 * hid};
   a = run(0, 40, &o, &n, st, &c, err);
   cr_assert(a, "%s", err);
   free(a);
+  cr_expect_eq(c, 0, "store-all fits: the plain scan runs");
+  /* 12 slots: a recomputing plan whose measured peak fits the budget */
+  o.budget_bytes = fixed + 12 * hid;
+  a = run(0, 40, &o, &n, st, &c, err);
+  cr_assert(a, "%s", err);
+  free(a);
+  cr_assert_eq(c, 1);
   cr_expect(st[0].choice.m <= 12 && st[0].peak_bytes <= o.budget_bytes, "m %d peak %llu budget %llu",
             st[0].choice.m, (unsigned long long)st[0].peak_bytes, (unsigned long long)o.budget_bytes);
   cr_expect(st[0].choice.policy != BP_STORE_ALL);
   cr_expect(st[0].forwards + st[0].elided > 40, "recomputation under a small budget");
+  cr_expect_eq(st[0].forwards, st[0].predicted_runs);
+  cr_expect_eq(st[0].peak_bytes, st[0].choice.peak_bytes, "measured peak = predicted");
   /* below the minimum: an error naming the minimum in bytes */
   o.budget_bytes = fixed / 2;
   a = run(0, 40, &o, &n, st, &c, err);
   cr_expect(a == NULL, "a budget below the minimum must fail");
   cr_expect(strstr(err, "below the minimum of") != NULL, "message: %s", err);
   free(a);
+}
+
+Test(bptt_exec, size_and_policy_options) {
+  uint64_t b = 0;
+  cr_expect(lscan_parse_bytes("64MB", &b) == 0 && b == 64000000ull);
+  cr_expect(lscan_parse_bytes("2GiB", &b) == 0 && b == (2ull << 30));
+  cr_expect(lscan_parse_bytes("4096", &b) == 0 && b == 4096);
+  cr_expect(lscan_parse_bytes("12XB", &b) != 0 && lscan_parse_bytes("MB", &b) != 0);
+  char msg[256];
+  cr_expect(lscan_configure(0, "nope", 0, NULL, msg, sizeof msg) != 0 && strstr(msg, "nope"));
+  cr_expect(lscan_configure(0, "msm", 0, NULL, msg, sizeof msg) == 0 && lscan_get_options()->active &&
+            lscan_get_options()->policy == BP_MSM);
+  cr_expect(lscan_configure(0, NULL, 0, NULL, msg, sizeof msg) == 0 && !lscan_get_options()->active,
+            "no budget, no policy: plain BPTT");
 }
