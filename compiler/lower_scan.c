@@ -11,8 +11,8 @@
  * The stacked saved carries [T, ...] are not allocated; the executor keeps m slot units in
  * the arena instead. The schedule comes from compiler/bptt_plan.c (bp_choose on the memory
  * budget, or a forced policy): Gruslys et al. 2016 / Griewank 1992 / Chen et al. 2016, see
- * docs/bptt.md. Bodies with random ops are left to plain BPTT (the step function has no
- * dynamic RNG step yet). */
+ * docs/bptt.md. Random ops in a body draw with the scan's counters (rng_steps), so a
+ * recomputed step reproduces its dropout mask. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,16 +76,6 @@ static int64_t arena_take(lower_ctx *L, int64_t bytes) {
   int64_t off = (L->arena_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
   L->arena_bytes = off + bytes;
   return off;
-}
-
-static int has_random(const IrGraph *g) {
-  for (int i = 0; i < g->nnodes; i++) {
-    const IrNode *n = g->nodes[i];
-    if ((ir_ops[n->op].flags & IR_RANDOM) || (n->sub[0] && has_random(n->sub[0])) ||
-        (n->sub[1] && has_random(n->sub[1])))
-      return 1;
-  }
-  return 0;
 }
 
 static lscan_plan *plan_of(const kir_func *f, int create) {
@@ -156,8 +146,7 @@ static const IrNode *pair_of(const IrGraph *g, const IrNode *f) {
 }
 
 static int checkpointable(const IrGraph *g, const IrNode *f) {
-  return f->op == OP_SCAN && f->attr.ints[5] && (int)f->attr.ints[0] <= MAXC &&
-         !has_random(f->sub[0]) && pair_of(g, f) != NULL;
+  return f->op == OP_SCAN && f->attr.ints[5] && (int)f->attr.ints[0] <= MAXC && pair_of(g, f) != NULL;
 }
 
 /* Bytes a training step keeps besides the scans' slots: every value the bump-allocated
@@ -319,6 +308,26 @@ static geo geo_of(const IrNode *n) {
   return g;
 }
 
+/* Random ops of the body were lowered for a repeat (RNG step = t + 1 with t the repeat's
+ * step, lower_ops.c draw()). A step function runs outside any repeat, so each counter
+ * stream `offset + tstride * t` is rewritten to read t from the time cell: the same
+ * counters as the plain scan, hence the same masks when a step is recomputed. */
+static void rng_steps(kir_func *f, int e0, int tcell) {
+  int e1 = f->nexpr;
+  for (int e = e0; e < e1; e++) {
+    if (f->expr[e].kind != KX_RT)
+      continue;
+    kir_expr st = f->expr[f->expr[e].arg[1]];
+    if (st.kind != KX_AFFINE || st.idx.tstride == 0)
+      continue;
+    int t = kir_load(f, tcell, kir_index_zero());
+    int v = kir_op2(f, SC_ADD, kir_const(f, KIR_I64, (double)st.idx.offset),
+                    kir_op2(f, SC_MUL, kir_const(f, KIR_I64, (double)st.idx.tstride), t));
+    if (v >= 0)
+      f->expr[e].arg[1] = v;
+  }
+}
+
 /* The body of one step inside step function sf: x_t in (dynamic t), body, y_t out, carries
  * updated in place. creg/xt/...: buffer ids of main; carries in creg[0..nc). */
 static int step_fn(lower_ctx *L, const IrNode *n, const geo *g, kir_func *sf, const int *creg, int ncin,
@@ -351,12 +360,13 @@ static int step_fn(lower_ctx *L, const IrNode *n, const geo *g, kir_func *sf, co
   kir_func *saved_f = L->f;
   L->f = sf;
   L->in_scan = 1;
-  int rc = lower_sub(L, n->sub[0], formals, g->nc + g->nx + g->nk, res);
+  int e0 = sf->nexpr, rc = lower_sub(L, n->sub[0], formals, g->nc + g->nx + g->nk, res);
   L->in_scan = 0;
   L->f = saved_f;
   L->seed_buf = saved_seed;
   if (rc)
     return -1;
+  rng_steps(sf, e0, tcell);
   for (int j = 0; j < g->nc; j++) { /* results that are carries go through a temporary */
     tmp[j] = -1;
     for (int k = 0; k < g->nc; k++)
