@@ -188,6 +188,7 @@ typedef struct lower_ctx {
   int seed_buf;     /* i64[1] buffer of the seed slot, -1 without random ops */
   int in_scan;      /* lowering a scan body: random streams advance with the step t */
   const IrNode *n;  /* node being lowered (for names and messages) */
+  struct fuse_info *fz; /* fusion decisions for g (fuse.h); NULL: one kernel per node */
   char *msg;
   size_t msgsz;
 } lower_ctx;

@@ -7,6 +7,7 @@
 #include "bptt_lower.h"   /* checkpointed scans: their step functions and executor */
 #include "cg.h"
 #include "exec.h"
+#include "fuse.h"   /* lowering options: --dump=memory */
 
 struct Exec {
   IrGraph *g;
@@ -162,7 +163,8 @@ const IrTensor *exec_interp_value(const Exec *x, IrVal v) {
 }
 
 void exec_print_kernels(const Exec *x, FILE *out) {
-  if (x->backend == EXEC_JIT && x->plan.f) kir_print(x->plan.f, out);
+  /* --dump=memory printed the arena plans while lowering instead */
+  if (x->backend == EXEC_JIT && x->plan.f && !lower_get_options()->dump_memory) kir_print(x->plan.f, out);
 }
 
 /* The run's RNG key: the same for both back ends, so their samples agree bit for bit. */

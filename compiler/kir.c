@@ -79,6 +79,7 @@ int kir_buffer(kir_func *f, const char *name, kir_dtype dt, int slot, int64_t of
   b->slot = slot;
   b->offset = offset;
   b->size = size;
+  b->alloc = -1;
   return id;
 }
 

@@ -130,6 +130,7 @@ typedef struct kir_buf {
   int64_t offset;   /* elements of dt from the slot's pointer */
   int64_t size;     /* elements */
   void *data;       /* constant buffers: size elements, owned by the function */
+  int alloc;        /* memory planning: arena allocation id (views share one), -1 */
 } kir_buf;
 
 typedef struct kir_func {

@@ -13,6 +13,7 @@
  * buffers) is where fusion will plug in: a fused group will pass expressions instead of
  * loads between its members. */
 #include "cg.h"
+#include "fuse.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -186,10 +187,15 @@ static int lower_const(lower_ctx *L, const IrNode *n) {
   return 0;
 }
 
-static int lower_node(lower_ctx *L, const IrNode *n) {
+static int lower_node(lower_ctx *L, int i) {
+  const IrNode *n = L->g->nodes[i];
   L->n = n;
   if (is_leaf(n->op))
     return 0; /* bound to slots up front */
+  if (L->fz && L->fz->skip[n->out[0]])
+    return 0; /* inline, or lowered with another node (fuse.c) */
+  if (L->fz && L->fz->gend[i] > i)
+    return fuse_lower_group(L, i, L->fz->gend[i]);
   for (int i = 0; i < n->nout; i++)
     if (ir_type(L->g, n->out[i])->dtype == IR_BIT)
       return lower_fail(L, "packed bit tensors are not lowered yet");
@@ -220,8 +226,10 @@ int lower_sub(lower_ctx *L, const IrGraph *sub, const int *formals, int nformals
     else if (is_leaf(n->op))
       rc = lower_fail(L, "a subgraph leaf that is not a formal parameter");
   }
+  C.fz = rc == 0 && !lower_get_options()->no_fuse ? fuse_analyze(sub) : NULL;
   for (int i = 0; rc == 0 && i < sub->nnodes; i++)
-    rc = lower_node(&C, sub->nodes[i]);
+    rc = lower_node(&C, i);
+  fuse_free(C.fz);
   for (int i = 0; rc == 0 && i < sub->nouts; i++)
     results[i] = C.buf[sub->outs[i]];
   L->arena_bytes = C.arena_bytes;
@@ -308,6 +316,22 @@ void lower_plan_free(lower_plan *p) {
   memset(p, 0, sizeof *p);
 }
 
+/* Memory planning of the arena (memplan.c) unless switched off; --dump=memory. */
+static int plan_memory(lower_ctx *L, lower_plan *p) {
+  const lower_options *o = lower_get_options();
+  if (o->no_memplan)
+    return 0;
+  memplan_stats st;
+  int64_t bytes = memplan_run(L->f, L->arena_slot, &st);
+  if (bytes < 0)
+    return lower_fail(L, "out of memory planning the arena");
+  if (!st.skipped) /* else it keeps what lower_scan.c reserved beyond the buffers */
+    p->slots[L->arena_slot].bytes = bytes;
+  if (o->dump_memory)
+    memplan_print(L->f, &st, o->dump_memory);
+  return 0;
+}
+
 int lower_graph(const IrGraph *g, const char *name, lower_plan *p, char *msg, size_t msgsz) {
   memset(p, 0, sizeof *p);
   lower_ctx L = {.g = g, .msg = msg, .msgsz = msgsz};
@@ -325,8 +349,11 @@ int lower_graph(const IrGraph *g, const char *name, lower_plan *p, char *msg, si
     L.buf[v] = L.oslot[v] = -1;
   int rc = (p->nslots = assign_slots(&L, p)) < 0 ? -1 : 0;
   L.f->nslots = p->nslots;
+  L.fz = rc == 0 && !lower_get_options()->no_fuse ? fuse_analyze(g) : NULL;
   for (int i = 0; i < g->nnodes && rc == 0; i++)
-    rc = lower_node(&L, g->nodes[i]);
+    rc = lower_node(&L, i);
+  fuse_free(L.fz);
+  L.fz = NULL;
   L.n = NULL;
   if (rc == 0)
     copy_results(&L, p);
@@ -334,6 +361,8 @@ int lower_graph(const IrGraph *g, const char *name, lower_plan *p, char *msg, si
     rc = lower_fail(&L, "out of memory building kernels");
   if (rc == 0)
     p->slots[L.arena_slot].bytes = L.arena_bytes;
+  if (rc == 0)
+    rc = plan_memory(&L, p);
   free(L.oslot);
   if (rc)
     lower_plan_free(p);

@@ -15,10 +15,12 @@
  * (indices with a t term) and carries in arena buffers; custom_grad inlines its forward. */
 #include "bptt_lower.h"
 #include "cg.h"
+#include "fuse.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "rt.h"
 
 static int64_t numel(const IrShape *s) {
@@ -99,8 +101,14 @@ static int r_reduce(lower_ctx *L, const IrNode *n) {
     kir_loop(L->f, "lse_max", r, ext, flags);
     kir_store_to(L->f, m, xo, kir_load(L->f, xb, xi), KIR_RED_MAX, -1);
   }
+  int v = -1, post = -1;
+  if (L->fz && n->op != OP_LOGSUMEXP) { /* the reduction absorbs an inline input */
+    L->fz->epoch++;
+    v = fuse_expr(L, n->in[0], &xt->shape, perm);
+  }
   kir_loop(L->f, ir_ops[n->op].name, r, ext, flags);
-  int v = kir_load(L->f, xb, xi), post = -1;
+  if (v < 0)
+    v = kir_load(L->f, xb, xi);
   if (n->op == OP_LOGSUMEXP) {
     v = kir_op1(L->f, SC_EXP, kir_op2(L->f, SC_SUB, v, kir_load(L->f, m, xo)));
     post = kir_op2(L->f, SC_ADD, kir_op1(L->f, SC_LOG, kir_acc(L->f, dt)), kir_load(L->f, m, xo));
@@ -141,9 +149,20 @@ typedef struct mm {
   IrShape cb, ab, bb; /* batch shapes of out, a, b */
 } mm;
 
+/* An operand: itself, or (fusion) the source of a transpose of its last two dims, read
+ * with the operand's transpose flag flipped. */
+static IrVal mm_operand(lower_ctx *L, IrVal v, int *trans) {
+  if (L->fz && L->fz->tsrc[v] >= 0) {
+    *trans ^= 1;
+    return L->fz->tsrc[v];
+  }
+  return v;
+}
+
 static mm mm_geom(lower_ctx *L, const IrNode *n) {
   mm g = {.ta = (int)n->attr.ints[0], .tb = (int)n->attr.ints[1]};
-  const IrShape *as = &vt(L, n->in[0])->shape, *bs = &vt(L, n->in[1])->shape;
+  IrVal av = mm_operand(L, n->in[0], &g.ta), bv = mm_operand(L, n->in[1], &g.tb);
+  const IrShape *as = &vt(L, av)->shape, *bs = &vt(L, bv)->shape;
   const IrShape *cs = &vt(L, n->out[0])->shape;
   g.M = cs->dim[cs->rank - 2], g.N = cs->dim[cs->rank - 1];
   g.ar = as->dim[as->rank - 2], g.ac = as->dim[as->rank - 1];
@@ -216,14 +235,52 @@ static int mm_loops(lower_ctx *L, const IrNode *n, const mm *g, int a, int b, in
   return 0;
 }
 
+/* sgemm pays for packing and a call per matrix: small or many-batch products (fast
+ * weights' per-example [20, 20] matrices) are one loop nest instead. */
+int lower_mm_sgemm(IrDType dt, int64_t M, int64_t N, int64_t K, int64_t nbatch) {
+  return dt == IR_F32 && cg_abi_has("nnrt_sgemm") && K > 0 && M * N * K >= 8192 && nbatch <= 64;
+}
+
+/* Fused forms (fuse.c decided them, sgemm only): C^T written directly as B'^T A'^T, and
+ * act(C + bias) through nnrt_sgemm_ex. */
+static int mm_fused(lower_ctx *L, const IrNode *n, mm *g, int a, int b) {
+  fuse_info *fz = L->fz;
+  IrVal m = n->out[0];
+  if (fz->mmt[m] >= 0) {
+    mm t = *g;
+    t.ta = !g->tb, t.tb = !g->ta, t.M = g->N, t.N = g->M;
+    t.ar = g->br, t.ac = g->bc, t.br = g->ar, t.bc = g->ac;
+    return mm_sgemm(L, n, &t, b, a, lower_out(L, fz->mmt[m]));
+  }
+  /* onto the buffer of the matmul it is added to (beta 1), or into the last value's own */
+  int acc = fz->acc[m] >= 0, bias = fz->epi_bias[m] >= 0;
+  int o = acc ? lower_in(L, fz->acc[m]) : lower_out(L, fz->epi[m]);
+  kir_call(L->f, bias ? "matmul_bias" : "matmul_acc", bias ? "nnrt_sgemm_ex" : "nnrt_sgemm");
+  kir_arg_i64(L->f, g->ta), kir_arg_i64(L->f, g->tb);
+  kir_arg_i64(L->f, g->M), kir_arg_i64(L->f, g->N), kir_arg_i64(L->f, g->K);
+  kir_arg_f32(L->f, 1.0);
+  kir_arg_buf(L->f, a), kir_arg_i64(L->f, g->ac);
+  kir_arg_buf(L->f, b), kir_arg_i64(L->f, g->bc);
+  kir_arg_f32(L->f, acc ? 1.0 : 0.0);
+  kir_arg_buf(L->f, o), kir_arg_i64(L->f, g->N);
+  if (bias) {
+    kir_arg_buf(L->f, lower_in(L, fz->epi_bias[m]));
+    kir_arg_i64(L->f, fz->epi_act[m] ? NNRT_ACT_RELU : NNRT_ACT_NONE);
+  }
+  if (acc)
+    L->buf[fz->epi[m]] = o;
+  return 0;
+}
+
 static int r_matmul(lower_ctx *L, const IrNode *n) {
   mm g = mm_geom(L, n);
-  int a = lower_in(L, n->in[0]), b = lower_in(L, n->in[1]), o = lower_out(L, n->out[0]);
-  /* sgemm pays for packing and a call per matrix: small or many-batch products (fast
-   * weights' per-example [20, 20] matrices) are one loop nest instead. */
-  int64_t work = g.M * g.N * g.K;
-  if (vt(L, n->out[0])->dtype == IR_F32 && cg_abi_has("nnrt_sgemm") && g.K > 0 && work >= 8192 &&
-      g.nb <= 64)
+  int ta = 0, tb = 0;
+  int a = lower_in(L, mm_operand(L, n->in[0], &ta)), b = lower_in(L, mm_operand(L, n->in[1], &tb));
+  int sg = lower_mm_sgemm(vt(L, n->out[0])->dtype, g.M, g.N, g.K, g.nb);
+  if (sg && L->fz && (L->fz->mmt[n->out[0]] >= 0 || L->fz->epi[n->out[0]] >= 0))
+    return mm_fused(L, n, &g, a, b);
+  int o = lower_out(L, n->out[0]);
+  if (sg)
     return mm_sgemm(L, n, &g, a, b, o);
   return mm_loops(L, n, &g, a, b, o);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cg.h"
+#include "fuse.h"
 
 static jit_t *J;
 static int serial;
@@ -356,8 +357,11 @@ Test(lower, unsupported_ops_are_known_and_reported) {
   ir_graph_free(g);
 }
 
-/* The kernels of a small graph as --dump=kernels prints them. */
+/* The kernels of a small graph as --dump=kernels prints them (unfused, bump arena: the
+ * fused form is tested in tests/fuse). */
 Test(lower, dump_of_lowered_graph) {
+  lower_options saved = *lower_get_options(), plain = {.no_fuse = 1, .no_memplan = 1};
+  lower_set_options(&plain);
   IrGraph *g = ir_graph_new();
   IrVal x = ir_input(g, "x", IR_F32, sh(2, 2, 3, 0)), b = ir_input(g, "b", IR_F32, sh(1, 3, 0, 0));
   IrVal s = ir_reduce(g, OP_SUM, ir_unary(g, OP_TANH, ir_binary(g, OP_ADD, x, b)), 1, (int[]){1}, 0);
@@ -374,6 +378,7 @@ Test(lower, dump_of_lowered_graph) {
   cr_assert(strstr(txt, "kernel sum loop i0<2 i1<3 red\n  v4[i0] += v3[3*i0 + i1]\n"), "%s", txt);
   cr_assert_eq(p.slots[3].kind, LOWER_SLOT_ARENA);
   cr_assert_eq(p.slots[3].bytes, 64 + 24);
+  lower_set_options(&saved);
   free(txt);
   lower_plan_free(&p);
   ir_graph_free(g);
