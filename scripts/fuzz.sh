@@ -26,7 +26,7 @@ printf '#include <stdint.h>\n#include "%s"\n' "$OMP_H" >"$B/omp/omp.h"
 
 if [ ! -f "$B/build.ninja" ]; then
   CC=clang-19 cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DNNC_FUZZ=ON -DNNC_SANITIZE=ON \
+    -DNNC_FUZZ=ON -DNNC_SANITIZE=ON -DNNC_FUZZ_OMP14=ON \
     "-DOpenMP_C_FLAGS=-fopenmp -I$ROOT/$B/omp" -DOpenMP_C_LIB_NAMES=omp \
     "-DOpenMP_omp_LIBRARY=$OMP_LIB" "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath,$(dirname $OMP_LIB)" \
     >"$B/configure.log"

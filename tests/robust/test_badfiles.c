@@ -295,3 +295,33 @@ Test(badfiles, model_too_large_for_memory) {
   path_in(p, sizeof p, "huge.safetensors");
   cr_assert_neq(access(p, F_OK), 0, "a failed run wrote huge.safetensors");
 }
+
+/* ------------------------------------------------------------------ checkpoints (--resume) */
+
+Test(badfiles, resume_from_truncated_checkpoint) {
+  cr_assert_eq(run_nnc("m.nn --interp --steps=2 --checkpoint=ck.st --no-save"), 0, "%s", out);
+  unsigned char c[8192];
+  size_t n = read_file("ck.st", c, sizeof c);
+  cr_assert_gt(n, 64);
+  const char *needles[] = {"ck.st", NULL};
+  size_t cuts[] = {0, 7, n / 3, n - 4};
+  for (int i = 0; i < 4; i++) {
+    write_file("ck.st", c, cuts[i]);
+    expect_error("m.nn --interp --resume --checkpoint=ck.st --no-save", needles);
+  }
+}
+
+Test(badfiles, resume_needs_a_checkpoint) {
+  const char *n1[] = {"none.st", NULL};
+  expect_error("m.nn --interp --resume --checkpoint=none.st --no-save", n1);
+  cr_assert_eq(run_nnc("m.nn --interp --steps=1 --save=w.st"), 0, "%s", out);
+  const char *n2[] = {"w.st", "checkpoint", NULL};   /* plain weights are not a checkpoint */
+  expect_error("m.nn --interp --resume --checkpoint=w.st --no-save", n2);
+}
+
+Test(badfiles, resume_from_another_models_checkpoint) {
+  write_model("m5.nn", "5", "cross_entropy(logits(batch.x), batch.y)");
+  cr_assert_eq(run_nnc("m5.nn --interp --steps=1 --checkpoint=ck5.st --no-save"), 0, "%s", out);
+  const char *needles[] = {"l1.W", "f32[5, 4]", "f32[3, 4]", NULL};
+  expect_error("m.nn --interp --resume --checkpoint=ck5.st --no-save", needles);
+}
