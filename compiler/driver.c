@@ -46,6 +46,8 @@ typedef struct Run {
   IrgProgram ep;           /* evaluation program (batch size = eval_bs) */
   Exec *ex;
   int64_t eval_bs;
+  IrgProgram ep2;          /* the same for the last, partial batch (rows % eval_bs) */
+  Exec *ex2;
   int64_t step;
   int64_t epoch0, batch0;  /* where a resumed run starts */
   char ckpt[512];
@@ -350,36 +352,43 @@ static int optimize(Run *r, int64_t t) {
 
 /* ------------------------------------------------------------------ the loop */
 
-/* Evaluates the held-out split: means of the loss and of every metric over every full
- * batch (m[0..nmetrics-1]). */
+/* Runs one evaluation batch through x (program p); adds rows-weighted loss and metrics. */
+static int eval_batch(Run *r, IrgProgram *p, Exec *x, const nnrt_tensor *xb, const nnrt_tensor *yb,
+                      int64_t rows, double *sl, double *sm) {
+  exec_bind(x, ir_find_leaf(p->g, "batch.x"), nnrt_tensor_data(xb));
+  IrVal ly = ir_find_leaf(p->g, "batch.y");
+  if (ly != IR_NONE) exec_bind(x, ly, nnrt_tensor_data(yb));
+  if (exec_run(x, (uint64_t)r->s.seed, 0, r->msg, sizeof r->msg)) return error(r, "%s", r->msg);
+  *sl += rows * (double)*(float *)exec_output(x, 0);
+  for (int i = 0; i < p->nmetrics; i++) sm[i] += rows * (double)*(float *)exec_output(x, 1 + i);
+  return 0;
+}
+
+/* Evaluates the whole held-out split (the last partial batch through its own program):
+ * per-example means of the loss and of every metric (m[0..nmetrics-1]). */
 static int evaluate(Run *r, double *loss, double *m) {
   *loss = NAN;
   for (int i = 0; i < IRG_MAX_METRICS; i++) m[i] = NAN;
   if (!r->ex || !r->held.x) return 0;
   nnrt_batcher *b = NULL;
-  if (nnrt_batcher_create(r->ctx, r->held.x, r->held.y, r->eval_bs, 0, NNRT_BATCH_DROP_LAST, &b))
+  if (nnrt_batcher_create(r->ctx, r->held.x, r->held.y, r->eval_bs, 0, 0, &b))
     return error(r, "%s", nnrt_errmsg(r->ctx));
   const nnrt_tensor *xb, *yb;
   double sl = 0, sm[IRG_MAX_METRICS] = {0};
-  int64_t nb = 0, rows;
-  IrVal lx = ir_find_leaf(r->ep.g, "batch.x"), ly = ir_find_leaf(r->ep.g, "batch.y");
-  while ((rows = nnrt_batcher_next(b, &xb, &yb)) > 0) {
-    exec_bind(r->ex, lx, nnrt_tensor_data(xb));
-    if (ly != IR_NONE) exec_bind(r->ex, ly, nnrt_tensor_data(yb));
-    if (exec_run(r->ex, (uint64_t)r->s.seed, 0, r->msg, sizeof r->msg)) {
-      nnrt_batcher_free(b);
-      return error(r, "%s", r->msg);
-    }
-    sl += *(float *)exec_output(r->ex, 0);
-    for (int i = 0; i < r->ep.nmetrics; i++) sm[i] += *(float *)exec_output(r->ex, 1 + i);
-    nb++;
+  int64_t n = 0, rows;
+  int rc = 0;
+  while (!rc && (rows = nnrt_batcher_next(b, &xb, &yb)) > 0) {
+    if (rows == r->eval_bs) rc = eval_batch(r, &r->ep, r->ex, xb, yb, rows, &sl, sm);
+    else if (r->ex2) rc = eval_batch(r, &r->ep2, r->ex2, xb, yb, rows, &sl, sm);
+    else continue;
+    n += rows;
   }
   nnrt_batcher_free(b);
-  if (nb) {
-    *loss = sl / nb;
-    for (int i = 0; i < r->ep.nmetrics; i++) m[i] = sm[i] / nb;
+  if (!rc && n) {
+    *loss = sl / n;
+    for (int i = 0; i < r->ep.nmetrics; i++) m[i] = sm[i] / n;
   }
-  return 0;
+  return rc;
 }
 
 /* --check-numerics: reruns the failing step in the interpreter and reports the first node
@@ -530,8 +539,10 @@ static int loop(Run *r, const char *path) {
 static void run_free(Run *r) {
   exec_free(r->tx);
   exec_free(r->ex);
+  exec_free(r->ex2);
   irg_program_free(&r->tp);
   irg_program_free(&r->ep);
+  irg_program_free(&r->ep2);
   for (int i = 0; i < r->np; i++) free(r->p[i].w), free(r->p[i].m), free(r->p[i].v);
   free(r->p);
   drv_data_free(&r->train);
@@ -541,7 +552,7 @@ static void run_free(Run *r) {
 
 int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o) {
   Run r = {.L = L, .o = o};
-  r.tp.loss = r.ep.loss = IR_NONE;
+  r.tp.loss = r.ep.loss = r.ep2.loss = IR_NONE;
   if (irg_settings(L, file, NULL, &r.s)) return 1;
   if (o->seed >= 0) r.s.seed = o->seed;
   if (!r.s.nopt) return error(&r, "%s", "the train declaration has no optimizer");
@@ -563,6 +574,8 @@ int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o) {
   if (!rc && r.held.x) {
     r.eval_bs = r.s.batch_size;
     rc = build(&r, &r.ep, &r.ex, 0, r.eval_bs, &r.held);
+    int64_t rest = nnrt_tensor_dim(r.held.x, 0) % r.eval_bs;
+    if (!rc && rest) rc = build(&r, &r.ep2, &r.ex2, 0, rest, &r.held);
   }
   if (!rc) {
     ExecStats st = exec_stats(r.tx);
@@ -572,6 +585,7 @@ int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o) {
   }
   if (!rc) rc = bind_params(&r, &r.tp, r.tx);
   if (!rc && r.ex) rc = bind_params(&r, &r.ep, r.ex);
+  if (!rc && r.ex2) rc = bind_params(&r, &r.ep2, r.ex2);
   if (!rc && o->load) rc = load_weights(&r, o->load);
   const char *ck = o->checkpoint ? o->checkpoint : r.s.checkpoint;
   if (ck) {
