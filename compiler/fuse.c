@@ -101,6 +101,33 @@ static int sgemm_node(const IrGraph *g, const IrNode *n) {
   return lower_mm_sgemm(ir_type(g, n->out[0])->dtype, cs->dim[0], cs->dim[1], K, 1);
 }
 
+/* Scan bodies: carry j = add(carry formal j, matmul) with the formal used only there
+ * (weight-gradient sums) accumulates the product onto the carry's buffer in place. */
+static void carry_accumulate(const IrGraph *g, fuse_info *fz, const users *u, int ncarry) {
+  for (int j = 0; j < ncarry && j < g->nouts; j++) {
+    IrVal v = g->outs[j];
+    const IrNode *a = ir_producer(g, v);
+    if (a->op != OP_ADD || a->nin != 2 || fz->skip[v] || fz->uses[v] != 1)
+      continue;
+    for (int k = 0; k < 2; k++) {
+      IrVal f = a->in[k], m = a->in[1 - k];
+      const IrNode *fn = ir_producer(g, f), *mn = ir_producer(g, m);
+      if (fn->op != OP_INPUT || fn->attr.ints[IR_MAX_INTS - 1] - 1 != j || fz->uses[f] != 1 || f == m ||
+          !ir_shape_eq(shape_of(g, f), shape_of(g, v)) || only_user(g, fz, u, m) != a)
+        continue;
+      if (mn->op == OP_TRANSPOSE && fz->skip[m]) /* written by its matmul (mmt) */
+        mn = ir_producer(g, mn->in[0]);
+      else if (mn->op != OP_MATMUL || !sgemm_node(g, mn) || fz->epi[m] >= 0 || fz->mmt[m] >= 0)
+        continue;
+      if (mn->op != OP_MATMUL || fz->acc[mn->out[0]] >= 0 || fz->epi[mn->out[0]] >= 0)
+        continue;
+      fz->acc[mn->out[0]] = f, fz->epi[mn->out[0]] = v;
+      fz->skip[v] = 1;
+      break;
+    }
+  }
+}
+
 static void gemm_patterns(const IrGraph *g, fuse_info *fz, const users *u) {
   for (int i = 0; i < g->nnodes; i++) {
     const IrNode *n = g->nodes[i];
@@ -205,6 +232,30 @@ static void inline_values(const IrGraph *g, fuse_info *fz, const users *u) {
   free(cost);
 }
 
+/* A concat of stored elementwise values used only there: they are stored straight into
+ * their part of the concat's buffer, and the concat makes no copies. */
+static void absorb_concats(const IrGraph *g, fuse_info *fz, const users *u) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const IrNode *c = g->nodes[i];
+    if (c->op != OP_CONCAT || fz->skip[c->out[0]] || ir_type(g, c->out[0])->dtype == IR_BIT)
+      continue;
+    int ok = 1;
+    for (int k = 0; k < c->nin && ok; k++) {
+      IrVal v = c->in[k];
+      const IrNode *p = ir_producer(g, v);
+      ok = is_ew_op(p) && !fz->skip[v] && !fz->inl[v] && fz->uses[v] == 1 && !u->out[v] && fz->cat[v] < 0;
+    }
+    if (!ok)
+      continue;
+    int64_t off = 0;
+    for (int k = 0; k < c->nin; k++) {
+      fz->cat[c->in[k]] = c->out[0], fz->catoff[c->in[k]] = off;
+      off += shape_of(g, c->in[k])->dim[c->attr.ints[0]];
+    }
+    fz->skip[c->out[0]] = 1;
+  }
+}
+
 /* Runs of stored elementwise nodes over one shape, inline nodes allowed in between. */
 static void form_groups(const IrGraph *g, fuse_info *fz) {
   for (int i = 0; i < g->nnodes; i++) {
@@ -234,6 +285,7 @@ void fuse_free(fuse_info *fz) {
     return;
   free(fz->uses), free(fz->inl), free(fz->tsrc), free(fz->mmt), free(fz->epi), free(fz->epi_bias);
   free(fz->epi_act), free(fz->gend), free(fz->skip), free(fz->gexpr), free(fz->gstamp), free(fz->acc);
+  free(fz->cat), free(fz->catoff);
   free(fz);
 }
 
@@ -248,21 +300,22 @@ static fuse_info *fuse_alloc(int nvals, int nnodes) {
   fz->epi = malloc(nv * sizeof *fz->epi), fz->epi_bias = malloc(nv * sizeof *fz->epi_bias);
   fz->epi_act = calloc(nv, sizeof *fz->epi_act), fz->gend = malloc(nn * sizeof *fz->gend);
   fz->gexpr = malloc(nv * sizeof *fz->gexpr), fz->gstamp = calloc(nv, sizeof *fz->gstamp);
-  fz->acc = malloc(nv * sizeof *fz->acc);
-  if (!fz->acc || !fz->uses || !fz->inl || !fz->skip || !fz->tsrc || !fz->mmt || !fz->epi || !fz->epi_bias ||
+  fz->acc = malloc(nv * sizeof *fz->acc), fz->cat = malloc(nv * sizeof *fz->cat);
+  fz->catoff = calloc(nv, sizeof *fz->catoff);
+  if (!fz->acc || !fz->cat || !fz->catoff || !fz->uses || !fz->inl || !fz->skip || !fz->tsrc || !fz->mmt || !fz->epi || !fz->epi_bias ||
       !fz->epi_act || !fz->gend || !fz->gexpr || !fz->gstamp) {
     fuse_free(fz);
     return NULL;
   }
   for (size_t v = 0; v < nv; v++)
-    fz->tsrc[v] = fz->mmt[v] = fz->epi[v] = fz->epi_bias[v] = fz->gexpr[v] = fz->acc[v] = -1;
+    fz->tsrc[v] = fz->mmt[v] = fz->epi[v] = fz->epi_bias[v] = fz->gexpr[v] = fz->acc[v] = fz->cat[v] = -1;
   for (size_t i = 0; i < nn; i++)
     fz->gend[i] = -1;
   fz->epoch = 1;
   return fz;
 }
 
-fuse_info *fuse_analyze(const IrGraph *g) {
+fuse_info *fuse_analyze(const IrGraph *g, int ncarry) {
   fuse_info *fz = fuse_alloc(g->nvals, g->nnodes);
   users u = {calloc((size_t)g->nvals + 1, sizeof *u.first), calloc((size_t)g->nvals + 1, 1)};
   if (!fz || !u.first || !u.out) {
@@ -281,7 +334,9 @@ fuse_info *fuse_analyze(const IrGraph *g) {
   for (int i = 0; i < g->nouts; i++)
     fz->uses[g->outs[i]]++, u.out[g->outs[i]] = 1;
   gemm_patterns(g, fz, &u);
+  carry_accumulate(g, fz, &u, ncarry);
   inline_values(g, fz, &u);
+  absorb_concats(g, fz, &u);
   form_groups(g, fz);
   free(u.first), free(u.out);
   return fz;
@@ -355,6 +410,17 @@ int fuse_expr(lower_ctx *L, IrVal v, const IrShape *it, const int *perm) {
   return kir_load(L->f, lower_in(L, v), bcast_perm(&ir_type(L->g, v)->shape, it, perm));
 }
 
+/* Does anything but the stored members of nodes [i0, i1) use v (a result counts)? */
+static int used_outside(const IrGraph *g, const fuse_info *fz, IrVal v, int i0, int i1) {
+  int inside = 0;
+  for (int i = i0; i < i1; i++) {
+    const IrNode *n = g->nodes[i];
+    for (int k = 0; k < n->nin; k++) /* an inline user is inside when all of its own uses are */
+      inside += n->in[k] == v && (!fz->inl[n->out[0]] || !used_outside(g, fz, n->out[0], i0, i1));
+  }
+  return inside < fz->uses[v];
+}
+
 /* Nodes [i0, i1) of L->g (elementwise, same output shape, inline ones skipped): one loop
  * nest storing every value that is not inline, contiguous dims merged. */
 int fuse_lower_group(lower_ctx *L, int i0, int i1) {
@@ -362,6 +428,7 @@ int fuse_lower_group(lower_ctx *L, int i0, int i1) {
   fuse_info *fz = L->fz;
   IrShape it = ir_type(g, g->nodes[i0]->out[0])->shape;
   int perm[IR_MAX_RANK], r = it.rank, nst = 0, sbuf[MAX_GROUP], sval[MAX_GROUP];
+  kir_index sidx[MAX_GROUP];
   for (int d = 0; d < IR_MAX_RANK; d++)
     perm[d] = d;
   fz->epoch++;
@@ -371,26 +438,39 @@ int fuse_lower_group(lower_ctx *L, int i0, int i1) {
     if (fz->inl[n->out[0]])
       continue;
     L->n = n;
+    IrVal v = n->out[0];
     int e = ew_expr(L, n, &it, perm);
-    fz->gexpr[n->out[0]] = e, fz->gstamp[n->out[0]] = fz->epoch;
-    if (nst < MAX_GROUP)
-      sval[nst] = e, sbuf[nst++] = lower_out(L, n->out[0]);
+    fz->gexpr[v] = e, fz->gstamp[v] = fz->epoch;
+    if (nst >= MAX_GROUP || !used_outside(g, fz, v, i0, i1))
+      continue;
+    sval[nst] = e, sidx[nst] = kir_index_bcast(r, r, it.dim);
+    if (fz->cat[v] >= 0) { /* into its part of the concat */
+      IrVal c = fz->cat[v];
+      const IrShape *ws = &ir_type(g, c)->shape;
+      int ax = (int)ir_producer(g, c)->attr.ints[0];
+      sbuf[nst] = L->buf[c] >= 0 ? L->buf[c] : lower_out(L, c);
+      sidx[nst] = kir_index_bcast(r, r, ws->dim);
+      sidx[nst].offset = fz->catoff[v] * sidx[nst].stride[ax];
+    } else
+      sbuf[nst] = lower_out(L, v);
+    nst++;
   }
   if (!kir_ok(L->f))
     return lower_fail(L, "out of memory building kernels");
-  /* merge dims over every load and the (row-major) stores */
+  /* merge dims over every store and load */
   int nl = 0, e1 = L->f->nexpr;
-  kir_index *x = malloc(sizeof *x * (size_t)(e1 - e0 + 1));
+  kir_index *x = malloc(sizeof *x * (size_t)(e1 - e0 + nst + 1));
   if (!x)
     return lower_fail(L, "out of memory");
-  x[nl++] = kir_index_bcast(r, r, it.dim);
+  for (int k = 0; k < nst; k++)
+    x[nl++] = sidx[k];
   for (int e = e0; e < e1; e++)
     if (L->f->expr[e].kind == KX_LOAD)
       x[nl++] = L->f->expr[e].idx;
   int64_t ext[IR_MAX_RANK];
   memcpy(ext, it.dim, sizeof ext);
   r = lower_collapse(r, ext, x, nl);
-  nl = 1;
+  nl = nst;
   for (int e = e0; e < e1; e++)
     if (L->f->expr[e].kind == KX_LOAD)
       L->f->expr[e].idx = x[nl++];
@@ -400,7 +480,7 @@ int fuse_lower_group(lower_ctx *L, int i0, int i1) {
   snprintf(name, sizeof name, "%s%s", ir_ops[g->nodes[i0]->op].name, nst > 1 ? "_fused" : "");
   kir_loop(L->f, name, r, ext, flags);
   for (int s = 0; s < nst; s++)
-    kir_store_to(L->f, sbuf[s], x[0], sval[s], KIR_RED_NONE, -1);
+    kir_store_to(L->f, sbuf[s], x[s], sval[s], KIR_RED_NONE, -1);
   free(x);
   return 0;
 }

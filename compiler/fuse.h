@@ -39,7 +39,10 @@ typedef struct fuse_info {
   IrVal *epi;         /* [nvals] matmul output -> the value its accumulation/bias/relu yields, else -1 */
   IrVal *epi_bias;    /* [nvals] the bias of that epilogue, else -1 */
   int *epi_act;       /* [nvals] 1: relu after the bias */
-  IrVal *acc;         /* [nvals] matmul output m2 of add(m1, m2): m2 accumulates onto m1 (beta 1) */
+  IrVal *acc;         /* [nvals] matmul output m2 of add(m1, m2): m2 accumulates onto m1's buffer
+                         (beta 1); m1 may be a scan body's carry formal */
+  IrVal *cat;         /* [nvals] elementwise value stored into this concat's buffer, else -1 */
+  int64_t *catoff;    /* [nvals] at this offset along the concat's axis */
   int *gend;          /* [nnodes] i: elementwise nodes [i, gend[i]) form one loop nest, else -1 */
   uint8_t *skip;      /* [nvals] the producer of v makes no kernel of its own (inline, absorbed) */
   int *gexpr;         /* [nvals] expression of v in the kernel being built (when gstamp[v] == epoch) */
@@ -47,8 +50,10 @@ typedef struct fuse_info {
   int epoch;          /* bumped per kernel built through fuse_expr */
 } fuse_info;
 
-/* Decides the fusion of g. Returns NULL when out of memory (the caller lowers unfused). */
-fuse_info *fuse_analyze(const IrGraph *g);
+/* Decides the fusion of g. ncarry > 0: g is a scan body whose first ncarry formals and
+ * results are its carries (the carry buffers may then be updated in place). Returns NULL
+ * when out of memory (the caller lowers unfused). */
+fuse_info *fuse_analyze(const IrGraph *g, int ncarry);
 void fuse_free(fuse_info *fz);
 
 /* Whether lower_ops.c's matmul goes through nnrt_sgemm (the fusion of epilogues needs it). */

@@ -226,7 +226,8 @@ int lower_sub(lower_ctx *L, const IrGraph *sub, const int *formals, int nformals
     else if (is_leaf(n->op))
       rc = lower_fail(L, "a subgraph leaf that is not a formal parameter");
   }
-  C.fz = rc == 0 && !lower_get_options()->no_fuse ? fuse_analyze(sub) : NULL;
+  int ncarry = saved && saved->op == OP_SCAN && saved->sub[0] == sub ? (int)saved->attr.ints[0] : 0;
+  C.fz = rc == 0 && !lower_get_options()->no_fuse ? fuse_analyze(sub, ncarry) : NULL;
   for (int i = 0; rc == 0 && i < sub->nnodes; i++)
     rc = lower_node(&C, i);
   fuse_free(C.fz);
@@ -349,7 +350,7 @@ int lower_graph(const IrGraph *g, const char *name, lower_plan *p, char *msg, si
     L.buf[v] = L.oslot[v] = -1;
   int rc = (p->nslots = assign_slots(&L, p)) < 0 ? -1 : 0;
   L.f->nslots = p->nslots;
-  L.fz = rc == 0 && !lower_get_options()->no_fuse ? fuse_analyze(g) : NULL;
+  L.fz = rc == 0 && !lower_get_options()->no_fuse ? fuse_analyze(g, 0) : NULL;
   for (int i = 0; i < g->nnodes && rc == 0; i++)
     rc = lower_node(&L, i);
   fuse_free(L.fz);

@@ -189,7 +189,7 @@ static int64_t bcast_off(const IrShape *s, const IrShape *o, int64_t i) {
   return off;
 }
 
-static int mm_sgemm(lower_ctx *L, const IrNode *n, const mm *g, int a, int b, int o) {
+static int mm_sgemm_beta(lower_ctx *L, const IrNode *n, const mm *g, int a, int b, int o, double beta) {
   for (int64_t i = 0; i < g->nb; i++) {
     kir_call(L->f, "matmul", "nnrt_sgemm");
     kir_arg_i64(L->f, g->ta);
@@ -202,11 +202,15 @@ static int mm_sgemm(lower_ctx *L, const IrNode *n, const mm *g, int a, int b, in
     kir_arg_i64(L->f, g->ac);
     kir_arg_buf_at(L->f, b, bcast_off(&g->bb, &g->cb, i) * g->br * g->bc);
     kir_arg_i64(L->f, g->bc);
-    kir_arg_f32(L->f, 0.0);
+    kir_arg_f32(L->f, beta);
     kir_arg_buf_at(L->f, o, i * g->M * g->N);
     kir_arg_i64(L->f, g->N);
   }
   return 0;
+}
+
+static int mm_sgemm(lower_ctx *L, const IrNode *n, const mm *g, int a, int b, int o) {
+  return mm_sgemm_beta(L, n, g, a, b, o, 0.0);
 }
 
 /* out[batch..., i, j] = sum_k a[.., i, k] * b[.., k, j]: loop dims (batch..., i, j, k). */
@@ -246,14 +250,17 @@ int lower_mm_sgemm(IrDType dt, int64_t M, int64_t N, int64_t K, int64_t nbatch) 
 static int mm_fused(lower_ctx *L, const IrNode *n, mm *g, int a, int b) {
   fuse_info *fz = L->fz;
   IrVal m = n->out[0];
+  /* onto the buffer of the value it is added to (beta 1), or into the last value's own */
+  int acc = fz->acc[m] >= 0, bias = fz->epi_bias[m] >= 0;
   if (fz->mmt[m] >= 0) {
     mm t = *g;
     t.ta = !g->tb, t.tb = !g->ta, t.M = g->N, t.N = g->M;
     t.ar = g->br, t.ac = g->bc, t.br = g->ar, t.bc = g->ac;
-    return mm_sgemm(L, n, &t, b, a, lower_out(L, fz->mmt[m]));
+    int o = acc ? lower_in(L, fz->acc[m]) : lower_out(L, fz->mmt[m]);
+    if (acc)
+      L->buf[fz->epi[m]] = o;
+    return mm_sgemm_beta(L, n, &t, b, a, o, acc ? 1.0 : 0.0);
   }
-  /* onto the buffer of the matmul it is added to (beta 1), or into the last value's own */
-  int acc = fz->acc[m] >= 0, bias = fz->epi_bias[m] >= 0;
   int o = acc ? lower_in(L, fz->acc[m]) : lower_out(L, fz->epi[m]);
   kir_call(L->f, bias ? "matmul_bias" : "matmul_acc", bias ? "nnrt_sgemm_ex" : "nnrt_sgemm");
   kir_arg_i64(L->f, g->ta), kir_arg_i64(L->f, g->tb);
