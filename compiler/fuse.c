@@ -92,6 +92,38 @@ static IrVal bias_of(const IrGraph *g, const IrNode *a, IrVal m) {
   return -1;
 }
 
+static int is_zero_const(const IrGraph *g, IrVal v) {
+  const IrNode *n = ir_producer(g, v);
+  if (n->op != OP_CONST || !n->cdata)
+    return 0;
+  for (int64_t i = 0; i < n->ncdata; i++)
+    if (n->cdata[i] != 0)
+      return 0;
+  return 1;
+}
+
+/* The relu using v, when v's other uses are all masks gt(v, 0) (x > 0 iff relu(x) > 0,
+ * so they can read relu(v) and v need not be stored); else NULL. */
+static const IrNode *relu_user(const IrGraph *g, const fuse_info *fz, const users *u, IrVal v) {
+  const IrNode *r = NULL;
+  int seen = 0;
+  if (u->out[v])
+    return NULL;
+  for (int j = 0; j < g->nnodes; j++) {
+    const IrNode *n = g->nodes[j];
+    for (int k = 0; k < n->nin; k++) {
+      if (n->in[k] != v)
+        continue;
+      seen++;
+      if (n->op == OP_RELU && !r && !fz->skip[n->out[0]])
+        r = n;
+      else if (!(n->op == OP_GT && k == 0 && n->nin == 2 && n->in[1] != v && is_zero_const(g, n->in[1])))
+        return NULL;
+    }
+  }
+  return seen == fz->uses[v] ? r : NULL;
+}
+
 /* A 2-D matmul that lower_ops.c gives to nnrt_sgemm. */
 static int sgemm_node(const IrGraph *g, const IrNode *n) {
   const IrShape *cs = shape_of(g, n->out[0]), *as = shape_of(g, n->in[0]);
@@ -172,10 +204,13 @@ static void gemm_patterns(const IrGraph *g, fuse_info *fz, const users *u) {
       continue;
     fz->epi[mo] = c->out[0], fz->epi_bias[mo] = b;
     fz->skip[c->out[0]] = 1;
-    const IrNode *r = only_user(g, fz, u, c->out[0]);
-    if (r && r->op == OP_RELU) {
+    const IrNode *r = relu_user(g, fz, u, c->out[0]);
+    if (r) {
       fz->epi[mo] = r->out[0], fz->epi_act[mo] = 1;
       fz->skip[r->out[0]] = 1;
+      for (int j = 0; j < g->nnodes; j++) /* relu's backward masks read relu(x) > 0 */
+        if (g->nodes[j] != r && g->nodes[j]->nin > 0 && g->nodes[j]->in[0] == c->out[0])
+          fz->sub0[g->nodes[j]->out[0]] = r->out[0];
     }
   }
 }
@@ -285,7 +320,7 @@ void fuse_free(fuse_info *fz) {
     return;
   free(fz->uses), free(fz->inl), free(fz->tsrc), free(fz->mmt), free(fz->epi), free(fz->epi_bias);
   free(fz->epi_act), free(fz->gend), free(fz->skip), free(fz->gexpr), free(fz->gstamp), free(fz->acc);
-  free(fz->cat), free(fz->catoff);
+  free(fz->cat), free(fz->catoff), free(fz->sub0);
   free(fz);
 }
 
@@ -301,14 +336,14 @@ static fuse_info *fuse_alloc(int nvals, int nnodes) {
   fz->epi_act = calloc(nv, sizeof *fz->epi_act), fz->gend = malloc(nn * sizeof *fz->gend);
   fz->gexpr = malloc(nv * sizeof *fz->gexpr), fz->gstamp = calloc(nv, sizeof *fz->gstamp);
   fz->acc = malloc(nv * sizeof *fz->acc), fz->cat = malloc(nv * sizeof *fz->cat);
-  fz->catoff = calloc(nv, sizeof *fz->catoff);
-  if (!fz->acc || !fz->cat || !fz->catoff || !fz->uses || !fz->inl || !fz->skip || !fz->tsrc || !fz->mmt || !fz->epi || !fz->epi_bias ||
+  fz->catoff = calloc(nv, sizeof *fz->catoff), fz->sub0 = malloc(nv * sizeof *fz->sub0);
+  if (!fz->sub0 || !fz->acc || !fz->cat || !fz->catoff || !fz->uses || !fz->inl || !fz->skip || !fz->tsrc || !fz->mmt || !fz->epi || !fz->epi_bias ||
       !fz->epi_act || !fz->gend || !fz->gexpr || !fz->gstamp) {
     fuse_free(fz);
     return NULL;
   }
   for (size_t v = 0; v < nv; v++)
-    fz->tsrc[v] = fz->mmt[v] = fz->epi[v] = fz->epi_bias[v] = fz->gexpr[v] = fz->acc[v] = fz->cat[v] = -1;
+    fz->tsrc[v] = fz->mmt[v] = fz->epi[v] = fz->epi_bias[v] = fz->gexpr[v] = fz->acc[v] = fz->cat[v] = fz->sub0[v] = -1;
   for (size_t i = 0; i < nn; i++)
     fz->gend[i] = -1;
   fz->epoch = 1;
@@ -381,7 +416,7 @@ static int split_load(lower_ctx *L, IrVal v, const IrShape *it, const int *perm)
 static int ew_expr(lower_ctx *L, const IrNode *n, const IrShape *it, const int *perm) {
   int sc = ir_ops[n->op].scalar, a[3] = {-1, -1, -1};
   for (int j = 0; j < n->nin && j < 3; j++)
-    a[j] = fuse_expr(L, n->in[j], it, perm);
+    a[j] = fuse_expr(L, j == 0 && L->fz->sub0[n->out[0]] >= 0 ? L->fz->sub0[n->out[0]] : n->in[j], it, perm);
   int v;
   if (sc == SC_CAST)
     v = a[0];

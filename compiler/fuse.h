@@ -43,6 +43,7 @@ typedef struct fuse_info {
                          (beta 1); m1 may be a scan body's carry formal */
   IrVal *cat;         /* [nvals] elementwise value stored into this concat's buffer, else -1 */
   int64_t *catoff;    /* [nvals] at this offset along the concat's axis */
+  IrVal *sub0;        /* [nvals] node output -> the value its operand 0 reads instead (relu masks) */
   int *gend;          /* [nnodes] i: elementwise nodes [i, gend[i]) form one loop nest, else -1 */
   uint8_t *skip;      /* [nvals] the producer of v makes no kernel of its own (inline, absorbed) */
   int *gexpr;         /* [nvals] expression of v in the kernel being built (when gstamp[v] == epoch) */

@@ -298,6 +298,23 @@ static int assign_slots(lower_ctx *L, lower_plan *p) {
   return ns;
 }
 
+/* A result that is a reshape of a value used only there: the value is computed into the
+ * output slot and the reshape is a view of it (no copy kernel). */
+static void results_through_reshapes(lower_ctx *L) {
+  const IrGraph *g = L->g;
+  for (int i = 0; i < g->nnodes; i++) {
+    const IrNode *n = g->nodes[i];
+    IrVal o = n->out[0], x = n->nin ? n->in[0] : -1;
+    if (n->op != OP_RESHAPE || L->oslot[o] < 0 || L->oslot[x] >= 0 || L->fz->uses[x] != 1 || L->fz->skip[x])
+      continue;
+    const IrNode *p = ir_producer(g, x);
+    if (is_leaf(p->op) || p->op == OP_CONST || ir_type(g, x)->dtype != ir_type(g, o)->dtype)
+      continue;
+    L->oslot[x] = L->oslot[o];
+    L->oslot[o] = -1;
+  }
+}
+
 /* Result values not computed in place (leaves, constants, repeats) are copied. */
 static void copy_results(lower_ctx *L, lower_plan *p) {
   for (int s = 0; s < p->nslots; s++) {
@@ -351,6 +368,8 @@ int lower_graph(const IrGraph *g, const char *name, lower_plan *p, char *msg, si
   int rc = (p->nslots = assign_slots(&L, p)) < 0 ? -1 : 0;
   L.f->nslots = p->nslots;
   L.fz = rc == 0 && !lower_get_options()->no_fuse ? fuse_analyze(g, 0) : NULL;
+  if (L.fz)
+    results_through_reshapes(&L);
   for (int i = 0; i < g->nnodes && rc == 0; i++)
     rc = lower_node(&L, i);
   fuse_free(L.fz);
