@@ -295,6 +295,10 @@ static void let(repl_session *s, const char *text, FILE *out) {
   nnrt_tensor *res[NNC_MAX_ARGS];
   int nr = 0;
   if (eval(s, expr, res, &nr, NULL, out)) return;
+  if (nr < 1) {   /* `let x =` with nothing after: no value to keep (res[0] is unset) */
+    fprintf(out, "error: 'let %.*s = ...' needs an expression with a value\n", (int)n, name);
+    return;
+  }
   int i = find_var(s, name, n);
   if (i < 0 && s->nvars == REPL_MAX_VARS) {
     fprintf(out, "error: too many variables\n");
