@@ -242,6 +242,12 @@ int cache_compile(const kir_func *f, const cg_options *o, jit_opt_level opt, int
   *obj = NULL;
   *fn = NULL;
   memset(st, 0, sizeof *st);
+  /* the key prints the kernel IR: verify it first, so a lowering bug is a message */
+  char vmsg[512];
+  if (kir_verify(f, vmsg, sizeof vmsg)) {
+    snprintf(msg, cap, "invalid kernel IR: %s", vmsg);
+    return -1;
+  }
   char path[4096] = "";
   int keyed = use_cache && make_key(f, o, opt, st->key) == 0 && obj_path(st->key, path, sizeof path) == 0;
   size_t len = 0;

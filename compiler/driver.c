@@ -30,6 +30,7 @@ typedef struct Param {
   const char *name;
   IrType t;
   int64_t n;
+  int used;                /* read by the model (Linear(bias = false) declares an unused b) */
   float *w, *m, *v;        /* value; optimizer state */
 } Param;
 
@@ -199,6 +200,14 @@ static Param *param_named(Run *r, const char *name) {
   return NULL;
 }
 
+/* Does any node of g read value v? */
+static int has_user(const IrGraph *g, IrVal v) {
+  for (int i = 0; i < g->nnodes; i++)
+    for (int k = 0; k < g->nodes[i]->nin; k++)
+      if (g->nodes[i]->in[k] == v) return 1;
+  return 0;
+}
+
 /* Creates the parameters (from the training program's leaves) and initializes them. */
 static int make_params(Run *r) {
   IrgProgram *p = &r->tp;
@@ -207,6 +216,7 @@ static int make_params(Run *r) {
   for (int i = 0; i < r->np; i++) {
     IrNode *nd = ir_producer(p->g, p->params[i]);
     Param *q = &r->p[i];
+    q->used = has_user(p->g, p->params[i]);
     q->name = nd->name;
     q->t = *ir_type(p->g, p->params[i]);
     q->n = ir_numel(&q->t.shape);
@@ -235,6 +245,7 @@ static int load_weights(Run *r, const char *path) {
   int rc = 0;
   for (int i = 0; i < r->np && !rc; i++) {
     Param *q = &r->p[i];
+    if (!q->used) continue;
     nnrt_tensor *dst = NULL;
     nnrt_tensor_wrap(r->ctx, NNRT_F32, q->t.shape.rank, q->t.shape.dim, q->w, &dst);
     if (nnrt_weights_read(w, q->name, dst)) rc = error(r, "%s", nnrt_errmsg(r->ctx));
@@ -247,16 +258,17 @@ static int load_weights(Run *r, const char *path) {
 static int save_weights(Run *r, const char *path) {
   const char **names = calloc(r->np + 1, sizeof *names);
   const nnrt_tensor **ts = calloc(r->np + 1, sizeof *ts);
-  int rc = 0;
+  int rc = 0, n = 0;
   for (int i = 0; i < r->np; i++) {
+    if (!r->p[i].used) continue;   /* parameters the model never reads are not weights */
     nnrt_tensor *t = NULL;
     nnrt_tensor_wrap(r->ctx, NNRT_F32, r->p[i].t.shape.rank, r->p[i].t.shape.dim, r->p[i].w, &t);
-    names[i] = r->p[i].name;
-    ts[i] = t;
+    names[n] = r->p[i].name;
+    ts[n++] = t;
   }
   const char *mk[] = {"format", "model"}, *mv[] = {"nnc", r->s.model->name};
-  if (nnrt_weights_save(r->ctx, path, r->np, names, ts, 2, mk, mv)) rc = error(r, "%s", nnrt_errmsg(r->ctx));
-  for (int i = 0; i < r->np; i++) nnrt_tensor_free((nnrt_tensor *)ts[i]);
+  if (nnrt_weights_save(r->ctx, path, n, names, ts, 2, mk, mv)) rc = error(r, "%s", nnrt_errmsg(r->ctx));
+  for (int i = 0; i < n; i++) nnrt_tensor_free((nnrt_tensor *)ts[i]);
   free(names);
   free(ts);
   return rc;

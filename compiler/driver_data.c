@@ -8,9 +8,9 @@
  *        batch.x and batch.y are i32[B, seq] windows, y shifted by one; the first `split`
  *        of the text trains, the rest is held out. A directory reads every plain file in
  *        it (sorted by name): "fortunes" finds /usr/share/games/fortunes/.
- *   npy(x="x.npy", y="y.npy")   arrays written by a generator (f32 or i32; first axis =
- *        examples); batch.x and batch.y have the arrays' shapes with the first axis B.
- *        The eval source takes the same form.
+ *   npy(x="x.npy", y="y.npy", x_shape=(..), y_shape=(..), x_dtype=f32, y_dtype=i32)
+ *        arrays written by a generator (first axis = examples), converted to the declared
+ *        dtypes; each example must have the declared shape. The eval source likewise.
  */
 #include <dirent.h>
 #include <stdlib.h>
@@ -190,8 +190,39 @@ static IrDType ir_of(nnrt_dtype d) {
   }
 }
 
+static nnrt_dtype rt_of(const char *name) {
+  return !strcmp(name, "i32") ? NNRT_I32 : !strcmp(name, "i64") ? NNRT_I64 : !strcmp(name, "f64") ? NNRT_F64 : NNRT_F32;
+}
+
+/* A copy of t converted to dtype dt (f32, f64, i32 or i64). */
+static nnrt_tensor *convert(nnrt_ctx *ctx, nnrt_tensor *t, nnrt_dtype dt) {
+  nnrt_tensor *c = NULL;
+  if (nnrt_tensor_create(ctx, dt, nnrt_tensor_rank(t), nnrt_tensor_dims(t), &c)) return NULL;
+  int64_t n = nnrt_tensor_numel(t);
+  const void *src = nnrt_tensor_data(t);
+  void *dst = nnrt_tensor_data(c);
+  for (int64_t i = 0; i < n; i++) {
+    double v;
+    switch (nnrt_tensor_dtype(t)) {
+    case NNRT_F64: v = ((const double *)src)[i]; break;
+    case NNRT_I32: v = ((const int32_t *)src)[i]; break;
+    case NNRT_I64: v = (double)((const int64_t *)src)[i]; break;
+    case NNRT_U8: case NNRT_BOOL: v = ((const uint8_t *)src)[i]; break;
+    default: v = ((const float *)src)[i]; break;
+    }
+    switch (dt) {
+    case NNRT_F64: ((double *)dst)[i] = v; break;
+    case NNRT_I32: ((int32_t *)dst)[i] = (int32_t)v; break;
+    case NNRT_I64: ((int64_t *)dst)[i] = (int64_t)v; break;
+    default: ((float *)dst)[i] = (float)v; break;
+    }
+  }
+  return c;
+}
+
 static int load_npy(Data *d, const IrgObj *o, nnrt_ctx *ctx, char *msg, size_t cap) {
-  static const char *keys[2] = {"x", "y"};
+  static const char *keys[2] = {"x", "y"}, *shapes[2] = {"x_shape", "y_shape"};
+  static const char *dtypes[2] = {"x_dtype", "y_dtype"}, *deflt[2] = {"f32", "i32"};
   for (int k = 0; k < 2; k++) {
     const char *path = irg_obj_str(o, keys[k], k);
     if (!path) {
@@ -202,16 +233,28 @@ static int load_npy(Data *d, const IrgObj *o, nnrt_ctx *ctx, char *msg, size_t c
     nnrt_tensor *t = NULL;
     if (nnrt_load_npy(ctx, path, &t)) return snprintf(msg, cap, "%s", nnrt_errmsg(ctx)), -1;
     d->owned[d->nowned++] = t;
+    const char *want = irg_obj_str(o, dtypes[k], -1);
+    nnrt_dtype wd = rt_of(want ? want : deflt[k]);
+    if (nnrt_tensor_dtype(t) != wd) {
+      if (!(t = convert(ctx, t, wd))) return snprintf(msg, cap, "%s: out of memory", path), -1;
+      d->owned[d->nowned++] = t;
+    }
+    int64_t dims[8];
+    int nd = irg_obj_dims(o, shapes[k], -1, dims);
+    int same = nd == 0 || nd == nnrt_tensor_rank(t) - 1;
+    for (int i = 0; same && i < nd; i++) same = dims[i] == nnrt_tensor_dim(t, i + 1);
+    if (!same) {
+      char got[128];
+      nnrt_tensor_shape_str(t, got, sizeof got);
+      snprintf(msg, cap, "%s holds %s: each example does not have the declared %s", path, got, shapes[k]);
+      return -1;
+    }
     if (k == 0) d->x = t; else d->y = t;
     IrgField *f = &d->fields[d->nfields++];
     f->name = keys[k];
     f->dtype = ir_of(nnrt_tensor_dtype(t));
     f->shape.rank = nnrt_tensor_rank(t);
     for (int i = 1; i < f->shape.rank; i++) f->shape.dim[i] = nnrt_tensor_dim(t, i);
-    if (f->dtype != IR_F32 && f->dtype != IR_I32) {
-      snprintf(msg, cap, "%s: npy sources must hold f32 or i32 arrays (convert with astype)", path);
-      return -1;
-    }
   }
   if (d->y && nnrt_tensor_dim(d->y, 0) != nnrt_tensor_dim(d->x, 0)) {
     snprintf(msg, cap, "npy: x has %lld rows, y has %lld", (long long)nnrt_tensor_dim(d->x, 0),

@@ -12,7 +12,7 @@ typedef struct Data {
   IrgField fields[2];       /* shapes with dim 0 = batch size (set per program) */
   int nfields;
   int vocab;                /* text sources: symbols */
-  nnrt_tensor *owned[6];
+  nnrt_tensor *owned[8];
   int nowned;
   nnrt_text *text;
 } Data;

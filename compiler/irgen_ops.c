@@ -415,7 +415,13 @@ static Val *l_cross_entropy(Tr *t, Args *A) { return class_loss(t, A, OP_CROSS_E
 static Val *l_nll(Tr *t, Args *A) { return class_loss(t, A, OP_NLL); }
 static Val *l_bce_with_logits(Tr *t, Args *A) { return loss(t, A, OP_BCE_LOGITS); }
 static Val *l_mse(Tr *t, Args *A) { return loss(t, A, OP_MSE); }
-static Val *l_kl_categorical(Tr *t, Args *A) { return loss(t, A, OP_KL); }
+/* KL(softmax(p) || softmax(q)) from logits: the IR's kl takes log-probabilities. */
+static Val *l_kl_categorical(Tr *t, Args *A) {
+  IrVal p = ten(t, A, 0), q = ten(t, A, 1);
+  int ax = rank_of(t, p) - 1;
+  return irg_tensor(t, ir_loss(t->g, OP_KL, ir_softmax(t->g, OP_LOG_SOFTMAX, p, ax),
+                               ir_softmax(t->g, OP_LOG_SOFTMAX, q, ax), 0));
+}
 
 static Val *fill(Tr *t, Args *A, double v, int dtype_slot) {
   IrShape s;

@@ -53,9 +53,9 @@ static int read_obj(Tr *t, Env *e, Node *n, IrgObj *o) {
     Val *v = irg_eval(t, e, a);
     if (!v) return -1;
     o->args[o->nargs].key = key;
-    if (v->k == VK_STR) {
+    if (v->k == VK_STR || v->k == VK_DTYPE) {
       o->args[o->nargs].is_str = 1;
-      o->args[o->nargs].s = v->s;
+      o->args[o->nargs].s = v->k == VK_STR ? v->s : ir_dtype_name(v->dt);
     } else if (irg_is_num(v)) {
       o->args[o->nargs].num = irg_num(v);
     } else if (v->k == VK_TUPLE && v->n <= 8) {
@@ -229,6 +229,8 @@ int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p)
   if (batch) {
     Env *te = irg_env(&t, inst->inst->env);
     irg_bind(&t, te, lang_intern(L, "batch", 5), batch);
+    if (o->nfields)   /* B, the batch size, as the checker knows it in train blocks */
+      irg_bind(&t, te, lang_intern(L, "B", 1), irg_int(&t, o->fields[0].shape.dim[0]));
     if (!trace_items(&t, te, s, p) && p->loss != IR_NONE) {
       p->nparams = ir_leaves(t.g, OP_PARAM, NULL, 0);
       p->params = calloc(p->nparams + 1, sizeof(IrVal));

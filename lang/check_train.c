@@ -183,8 +183,8 @@ static int data_text(Chk *C, Node *call, TArgs *a) {
 /* csv(path, x_shape=(..), y_shape=(..)) and npy(x=path, y=path, x_shape=, y_shape=):
  * the file's shapes are known only at run time, so they are declared here. */
 static int data_table(Chk *C, Node *call, TArgs *a, const char *name) {
-  static const char *pc[] = {"path", "x_shape", "y_shape", "y_dtype", NULL};
-  static const char *pn[] = {"x", "y", "x_shape", "y_shape", "y_dtype", NULL};
+  static const char *pc[] = {"path", "x_shape", "y_shape", "x_dtype", "y_dtype", NULL};
+  static const char *pn[] = {"x", "y", "x_shape", "y_shape", "x_dtype", "y_dtype", NULL};
   int csv = !strcmp(name, "csv");
   int ok = targs_check(C, call, a, name, csv ? pc : pn, csv ? 1 : 2);
   Node *path = targ(a, 0, csv ? "path" : "x");
@@ -201,9 +201,10 @@ static int data_table(Chk *C, Node *call, TArgs *a, const char *name) {
     return 0;
   }
   if (!shape_dims(C, xs, xd, &xr) || (ys && !shape_dims(C, ys, yd, &yr))) return 0;
-  Type *ydt = texpr(C, targ(a, -1, "y_dtype"));
+  Type *xdt = texpr(C, targ(a, -1, "x_dtype")), *ydt = texpr(C, targ(a, -1, "y_dtype"));
+  DType xt = xdt && xdt->kind == TY_DTYPE ? xdt->dtype : DT_F32;
   DType dt = ydt && ydt->kind == TY_DTYPE ? ydt->dtype : DT_I32;
-  if (ok) set_batch(C, batch_tensor(C, DT_F32, xd, xr), batch_tensor(C, dt, yd, yr));
+  if (ok) set_batch(C, batch_tensor(C, xt, xd, xr), batch_tensor(C, dt, yd, yr));
   return ok;
 }
 
