@@ -53,7 +53,7 @@ for t in $TARGETS; do
   [ -f "tests/fuzz/$t.dict" ] && dict="-dict=tests/fuzz/$t.dict"
   case $t in lang|compile) dict="-dict=tests/fuzz/nn.dict" ;; esac
   if [ -d "tests/fuzz/regress/$t" ] && [ -n "$(ls "tests/fuzz/regress/$t")" ]; then
-    "$exe" -runs=0 "tests/fuzz/regress/$t"/* >"$B/logs/$t.regress.log" 2>&1 ||
+    "$exe" -timeout=10 -rss_limit_mb=2048 "tests/fuzz/regress/$t"/* >"$B/logs/$t.regress.log" 2>&1 ||
       { echo "fuzz: $t: a regression input fails again (see $B/logs/$t.regress.log)"; fail=1; continue; }
   fi
   mkdir -p "$B/corpus/$t"

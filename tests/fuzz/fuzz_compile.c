@@ -2,18 +2,20 @@
  * parse + check -> train settings -> trace to the graph IR with gradients -> verify ->
  * simplify + CSE -> verify -> run one step in the reference interpreter on zero inputs.
  * The JIT is left out (an LLVM compile per input is ~0.4 s); the interpreter runs only
- * graphs below FZ_MAX_ELEMS elements in all, so that huge shapes cost no memory.
+ * graphs whose estimated work (fz_cost) is below FZ_MAX_WORK, so that huge shapes and long
+ * scans cost neither memory nor time.
  * Batch fields come from the data source the way the driver makes them (B = 2):
  *   idx -> x f32[2, 784] (or shape=), y i32[2]; text -> x, y i32[2, seq]; other ->
  *   csv/npy -> x f32[2, x_shape...], y i32[2, y_shape...].
  * Property: no crash, leak or UB; every pass leaves a graph the verifier accepts. */
+#include <math.h>
 #include <string.h>
 
 #include "fuzz_util.h"
 #include "irgen.h"
 #include "lang.h"
 
-#define FZ_MAX_ELEMS (1 << 20)
+#define FZ_MAX_WORK 2e6   /* fz_cost units: ~0.1 s of interpreter under ASan */
 
 static const char *fz_import_paths[] = {NNC_SOURCE_DIR "/stdlib", NULL};
 
@@ -53,13 +55,31 @@ static int fz_fields(const IrgObj *o, IrgField *f) {
   return 2;
 }
 
-static int64_t fz_total_elems(const IrGraph *g) {
-  int64_t n = 0;
-  for (int i = 0; i < g->nvals && n < FZ_MAX_ELEMS; i++) {
-    int64_t k = ir_numel(&g->vals[i].t.shape);
-    n += k < 0 || k > FZ_MAX_ELEMS ? FZ_MAX_ELEMS : k;
+static double fz_numel(const IrGraph *g, IrVal v) {
+  int64_t k = ir_numel(&ir_type(g, v)->shape);
+  return k > 0 ? (double)k : 1;
+}
+
+/* A rough count of the interpreter's work for g: elements read and written per node, a
+ * contraction as sqrt(|a| |b| |out|) multiply-adds (exact for matmul), and a scan as its
+ * body's work times its longest output dimension (an upper bound on its steps). */
+static double fz_cost(const IrGraph *g) {
+  double c = 0;
+  for (int i = 0; i < g->nnodes; i++) {
+    const IrNode *n = g->nodes[i];
+    double out = n->nout > 0 ? fz_numel(g, n->out[0]) : 1, in = 0;
+    for (int j = 0; j < n->nin; j++) in += fz_numel(g, n->in[j]);
+    c += out + in;
+    if (ir_ops[n->op].kind == IR_CONTRACTION && n->nin >= 2)
+      c += sqrt(fz_numel(g, n->in[0]) * fz_numel(g, n->in[1]) * out);
+    if (n->op == OP_SCAN && n->sub[0] && n->nout > 0) {
+      const IrShape *sh = &ir_type(g, n->out[0])->shape;
+      int64_t steps = 1;
+      for (int d = 0; d < sh->rank; d++) steps = sh->dim[d] > steps ? sh->dim[d] : steps;
+      c += (double)steps * fz_cost(n->sub[0]);
+    }
   }
-  return n;
+  return c;
 }
 
 static void fz_check_verify(const IrGraph *g, const char *pass) {
@@ -72,7 +92,7 @@ static void fz_check_verify(const IrGraph *g, const char *pass) {
 
 /* Runs g once in the interpreter with every input bound to zeros. */
 static void fz_interp(const IrGraph *g) {
-  if (fz_total_elems(g) >= FZ_MAX_ELEMS) return;
+  if (fz_cost(g) > FZ_MAX_WORK) return;
   IrInterp *I = ir_interp_new(g);
   if (!I) return;
   IrVal in[64];
