@@ -251,6 +251,11 @@ static void inline_values(const IrGraph *g, fuse_info *fz, const users *u) {
       inline_split(g, fz, u, n);
       continue;
     }
+    if (n->op == OP_SLICE && ir_type(g, v)->dtype != IR_BIT && !u->out[v] && fz->uses[v] <= 4 &&
+        consumers_take_expr(g, fz, v)) {
+      fz->inl[v] = fz->skip[v] = 1;
+      continue;
+    }
     if (!is_ew_op(n) || fz->skip[v] || u->out[v] || fz->uses[v] == 0 || ir_type(g, v)->dtype == IR_BIT)
       continue;
     int c = op_cost(n);
@@ -393,22 +398,26 @@ static kir_index bcast_perm(const IrShape *s, const IrShape *it, const int *perm
   return x;
 }
 
-/* Part v of a split: a load of the whole, offset along the axis. */
+/* Part v of a split or a slice: a load of the whole at the part's offset. */
 static int split_load(lower_ctx *L, IrVal v, const IrShape *it, const int *perm) {
   const IrNode *n = ir_producer(L->g, v);
   const IrShape *ws = &ir_type(L->g, n->in[0])->shape, *ps = &ir_type(L->g, v)->shape;
   int ax = (int)n->attr.ints[0];
-  int64_t off = 0, st[IR_MAX_RANK];
-  for (int j = 0; j < n->nout && n->out[j] != v; j++)
-    off += ir_type(L->g, n->out[j])->shape.dim[ax];
+  int64_t off = 0, st[IR_MAX_RANK], start = 0;
   lower_strides(ws, st);
+  if (n->op == OP_SLICE) /* ints[0..rank): the start of each dim */
+    for (int d = 0; d < ws->rank; d++)
+      start += n->attr.ints[d] * st[d];
+  else
+    for (int j = 0; j < n->nout && n->out[j] != v; j++)
+      off += ir_type(L->g, n->out[j])->shape.dim[ax];
   kir_index x = bcast_perm(ps, it, perm);
   int lead = it->rank - ps->rank;
   for (int p = 0; p < it->rank; p++) {
     int sd = perm[p] - lead;
     x.stride[p] = sd >= 0 && ps->dim[sd] != 1 ? st[sd] : 0;
   }
-  x.offset = off * st[ax];
+  x.offset = n->op == OP_SLICE ? start : off * st[ax];
   return kir_load(L->f, lower_in(L, n->in[0]), x);
 }
 
@@ -435,7 +444,7 @@ int fuse_expr(lower_ctx *L, IrVal v, const IrShape *it, const int *perm) {
   fuse_info *fz = L->fz;
   if (fz && fz->gstamp[v] == fz->epoch)
     return fz->gexpr[v];
-  if (fz && fz->inl[v] && ir_producer(L->g, v)->op == OP_SPLIT)
+  if (fz && fz->inl[v] && (ir_producer(L->g, v)->op == OP_SPLIT || ir_producer(L->g, v)->op == OP_SLICE))
     return split_load(L, v, it, perm);
   if (fz && fz->inl[v]) {
     int e = ew_expr(L, ir_producer(L->g, v), it, perm);

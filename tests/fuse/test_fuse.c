@@ -375,3 +375,22 @@ Test(fuse, scan_with_gradients_agrees_and_plans) {
   plan_bounds(g);
   ir_graph_free(g);
 }
+
+/* Slices and split parts read by elementwise consumers are loads of the whole; a concat of
+ * elementwise values is written by their nest (no copy kernels at all). */
+Test(fuse, slices_splits_and_concats_are_not_copied) {
+  IrGraph *g = ir_graph_new();
+  IrVal x = ir_input(g, "x", IR_F32, sh(2, 6, 12, 0, 0)), q[3];
+  IrVal s = ir_slice(g, x, (int64_t[]){1, 2}, (int64_t[]){5, 6});
+  cr_assert_eq(ir_split(g, x, 1, 3, (int64_t[]){4, 4, 4}, q), 0, "%s", ir_errmsg(g));
+  IrVal a = ir_unary(g, OP_TANH, ir_slice(g, x, (int64_t[]){0, 0}, (int64_t[]){6, 4}));
+  IrVal b = ir_binary(g, OP_MUL, q[1], q[2]);
+  IrVal cat = ir_concat(g, 2, (IrVal[]){a, b}, 1);
+  IrVal outs[2] = {ir_binary(g, OP_ADD, s, ir_scalar(g, IR_F32, 1)), ir_unary(g, OP_EXP, cat)};
+  ir_set_outputs(g, 2, outs);
+  counts f = count(g, 1), u = count(g, 0);
+  cr_expect_eq(f.loops, 3, "fused: %d loop kernels", f.loops); /* slice+1; tanh, mul into cat; exp */
+  cr_expect_gt(u.loops, f.loops);
+  agree(g);
+  ir_graph_free(g);
+}
