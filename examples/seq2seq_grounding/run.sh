@@ -8,20 +8,22 @@
 # OUT/exact.svg and OUT/<model>.csv.
 #
 #   examples/seq2seq_grounding/run.sh [BUILD_DIR]     (default: build/)
-#   env: NTRAIN=24000 (rows per epoch), EPOCHS=2, OUT=seq2seq_grounding.out, THREADS=1
+#   env: NTRAIN=24000 (rows per epoch), EPOCHS=2, OUT=seq2seq_grounding.out, THREADS=1,
+#        SEED=0 (data), FROM=DIR: continue from DIR/<model>.safetensors (new scenes with
+#        another SEED; Adam restarts)
 # The calibration trains 10k steps of 32 (fresh scenes every batch): NTRAIN=64000 EPOCHS=5.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
-ntrain=${NTRAIN:-24000} epochs=${EPOCHS:-2} threads=${THREADS:-1} out=${OUT:-seq2seq_grounding.out}
+ntrain=${NTRAIN:-24000} epochs=${EPOCHS:-2} seed=${SEED:-0} from=${FROM:-} threads=${THREADS:-1} out=${OUT:-seq2seq_grounding.out}
 mkdir -p "$out" && cd "$out" || exit 1
 export OMP_NUM_THREADS=$threads
-"$build/examples/seq2seq_grounding/seq2seq_grounding_gen" . "$ntrain" 2000 0 || exit 1
+"$build/examples/seq2seq_grounding/seq2seq_grounding_gen" . "$ntrain" 2000 "$seed" || exit 1
 for m in s2s bow; do
   echo "== $m, $epochs epochs of $ntrain"
   /usr/bin/time -f "%e %U %S" -o "$m.time" "$build/nnc" -I "$root/stdlib" "$here/$m.nn" --epochs="$epochs" \
-    --threads="$threads" --metrics="$m.csv" --save="$m.safetensors" > "$m.log" 2>&1 &
+    --threads="$threads" --metrics="$m.csv" --save="$m.safetensors" ${from:+--load="$from/$m.safetensors"} > "$m.log" 2>&1 &
 done
 wait
 echo
