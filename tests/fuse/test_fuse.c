@@ -14,7 +14,8 @@ static jit_t *J;
 
 static void setup(void) {
   char msg[256];
-  cr_assert_eq(jit_create(&J, NULL, msg, sizeof msg), 0, "%s", msg);
+  jit_options o = {.opt = JIT_O1, .fast_codegen = 1}; /* many small compiles: keep them cheap */
+  cr_assert_eq(jit_create(&J, &o, msg, sizeof msg), 0, "%s", msg);
 }
 static void teardown(void) {
   jit_destroy(J);
@@ -393,4 +394,64 @@ Test(fuse, slices_splits_and_concats_are_not_copied) {
   cr_expect_gt(u.loops, f.loops);
   agree(g);
   ir_graph_free(g);
+}
+
+/* ------------------------------------------------------- random graphs ---- */
+
+static uint64_t rs = 0x9e3779b97f4a7c15ull;
+static int rnd(int n) {
+  rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+  return (int)((rs >> 11) % (uint64_t)n);
+}
+
+/* Random DAGs over [R, C] f32 values (and [C] vectors): elementwise chains with shared
+ * uses, broadcasts, reductions, matmuls with transposes, bias adds and relus, splits and
+ * concats; several results. Fused and planned runs must equal the unfused bump run. */
+Test(fuse, random_graphs_agree) {
+  enum { R = 24, C = 32, NV = 40 };
+  static const IrOp un[] = {OP_TANH, OP_SIGMOID, OP_RELU, OP_EXP, OP_NEG};
+  static const IrOp bin[] = {OP_ADD, OP_SUB, OP_MUL, OP_MAXIMUM};
+  for (int trial = 0; trial < 8; trial++) {
+    IrGraph *g = ir_graph_new();
+    IrVal m[NV], vec = ir_input(g, "v", IR_F32, sh(1, C, 0, 0, 0));
+    IrVal sq = ir_param(g, "W", IR_F32, sh(2, C, C, 0, 0), "glorot");
+    int n = 0;
+    m[n++] = ir_input(g, "a", IR_F32, sh(2, R, C, 0, 0));
+    m[n++] = ir_input(g, "b", IR_F32, sh(2, R, C, 0, 0));
+    while (n < NV) {
+      IrVal x = m[rnd(n)], y = m[rnd(n)], r = IR_NONE, q[2];
+      switch (rnd(9)) {
+      case 0: case 1: r = ir_unary(g, un[rnd(5)], ir_clip(g, x, -3, 3)); break;
+      case 2: case 3: r = ir_binary(g, bin[rnd(4)], x, y); break;
+      case 4: r = ir_binary(g, OP_ADD, x, rnd(2) ? vec : ir_reduce(g, OP_MEAN, y, 1, (int[]){0}, 0)); break;
+      case 5: { /* relu(x Wᵀ + v) or x W, maybe accumulated */
+        IrVal p = ir_matmul(g, x, rnd(2) ? ir_transpose(g, sq, (int[]){1, 0}) : sq, 0, 0);
+        if (rnd(2))
+          p = ir_binary(g, OP_ADD, p, ir_matmul(g, y, sq, 0, 1));
+        r = rnd(2) ? ir_unary(g, OP_RELU, ir_binary(g, OP_ADD, p, vec)) : ir_binary(g, OP_MUL, p, ir_scalar(g, IR_F32, 0.1));
+        break;
+      }
+      case 6:
+        cr_assert_eq(ir_split(g, x, 1, 2, (int64_t[]){C / 2, C / 2}, q), 0, "%s", ir_errmsg(g));
+        r = ir_concat(g, 2, (IrVal[]){ir_unary(g, OP_TANH, q[1]), ir_binary(g, OP_MUL, q[0], q[1])}, 1);
+        break;
+      case 7: r = ir_binary(g, OP_MUL, x, ir_reduce(g, OP_SUM, ir_unary(g, OP_TANH, y), 1, (int[]){1}, 1)); break;
+      default: r = ir_where(g, ir_binary(g, OP_GT, x, ir_scalar(g, IR_F32, 0)), y, ir_scalar(g, IR_F32, 0)); break;
+      }
+      cr_assert_neq(r, IR_NONE, "%s", ir_errmsg(g));
+      m[n++] = r;
+    }
+    IrVal outs[7] = {m[NV - 1], m[NV / 2 + rnd(NV / 2 - 1)], ir_reduce(g, OP_SUM, m[NV - 2], 2, (int[]){0, 1}, 0)};
+    int nout = 3;
+    if (trial % 2) { /* and the backward graph */
+      IrVal loss = ir_binary(g, OP_ADD, outs[2], ir_reduce(g, OP_MEAN, ir_binary(g, OP_MUL, outs[0], outs[0]), 2,
+                                                          (int[]){0, 1}, 0));
+      IrVal wrt[4] = {m[0], m[1], sq, vec};
+      cr_assert_eq(ad_grad(g, loss, 4, wrt, outs + 3), 0, "%s", ir_errmsg(g));
+      nout = 7;
+    }
+    ir_set_outputs(g, nout, outs);
+    agree(g);
+    ir_graph_free(g);
+  }
 }
