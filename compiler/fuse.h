@@ -30,6 +30,15 @@ const lower_options *lower_get_options(void);
 
 /* ----------------------------------------------------------- fuse.c ---- */
 
+/* Row max and row sum of exp(x - max) of buffer x over the same rows, computed once
+ * (softmax and cross-entropy of the same logits share them). */
+typedef struct fuse_rows {
+  int x, r, m, s;   /* s: -1 when only the max was computed */
+  int64_t ext[IR_MAX_RANK];
+  kir_index xi;     /* x's index over the (kept..., reduced) loop: same rows iff same */
+} fuse_rows;
+#define FUSE_MAX_ROWS 8
+
 typedef struct fuse_info {
   int nvals, nnodes;
   int *uses;          /* [nvals] consumer edges (a graph output counts as one) */
@@ -49,6 +58,8 @@ typedef struct fuse_info {
   int *gexpr;         /* [nvals] expression of v in the kernel being built (when gstamp[v] == epoch) */
   int *gstamp;
   int epoch;          /* bumped per kernel built through fuse_expr */
+  fuse_rows rows[FUSE_MAX_ROWS];
+  int nrows;
 } fuse_info;
 
 /* Decides the fusion of g. ncarry > 0: g is a scan body whose first ncarry formals and

@@ -444,6 +444,15 @@ static rows row_stats(lower_ctx *L, int x, const IrType *xt, int ax, int want_su
   R.xo = idx_kept(R.nk, R.ext);
   lower_flags(R.r, R.ext, R.nk, R.flags);
   int64_t nrow = numel(&xt->shape) / (xt->shape.dim[ax] ? xt->shape.dim[ax] : 1);
+  fuse_rows *c = NULL;
+  for (int i = 0; L->fz && i < L->fz->nrows; i++) /* softmax and cross-entropy of one x */
+    if (L->fz->rows[i].x == x && L->fz->rows[i].r == R.r && (L->fz->rows[i].s >= 0 || !want_sum) &&
+        !memcmp(L->fz->rows[i].ext, R.ext, sizeof *R.ext * (size_t)R.r) && !memcmp(&L->fz->rows[i].xi, &R.xi, sizeof R.xi))
+      c = &L->fz->rows[i];
+  if (c) {
+    R.m = c->m, R.s = c->s;
+    return R;
+  }
   R.m = lower_tmp(L, "rowmax", xt->dtype, nrow);
   kir_loop(L->f, "rowmax", R.r, R.ext, R.flags);
   kir_store_to(L->f, R.m, R.xo, kir_load(L->f, x, R.xi), KIR_RED_MAX, -1);
@@ -453,6 +462,11 @@ static rows row_stats(lower_ctx *L, int x, const IrType *xt, int ax, int want_su
     kir_loop(L->f, "rowsum", R.r, R.ext, R.flags);
     int d = kir_op2(L->f, SC_SUB, kir_load(L->f, x, R.xi), kir_load(L->f, R.m, R.xo));
     kir_store_to(L->f, R.s, R.xo, kir_op1(L->f, SC_EXP, d), KIR_RED_SUM, -1);
+  }
+  if (L->fz && L->fz->nrows < FUSE_MAX_ROWS) {
+    fuse_rows *e = &L->fz->rows[L->fz->nrows++];
+    *e = (fuse_rows){.x = x, .r = R.r, .m = R.m, .s = R.s, .xi = R.xi};
+    memcpy(e->ext, R.ext, sizeof *R.ext * (size_t)R.r);
   }
   return R;
 }
