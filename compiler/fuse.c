@@ -14,9 +14,12 @@
  *      reductions (sum mean max min prod: the reduction absorbs it), is an expression in
  *      its consumers. With more than one use it is recomputed per use, so only cheap
  *      expressions (XLA's rule: no exp/log/tanh/div... duplicated) are inlined there.
+ *      Split parts and slices read by such consumers are loads of the whole.
  *   3. Multi-output groups: consecutive stored elementwise nodes over one shape (inline
- *      nodes may sit between them) form one loop nest with one store per stored value;
- *      later members use earlier members' expressions (an LSTM cell's c and h).
+ *      nodes may sit between them) form one loop nest with one store per value used
+ *      outside it; later members use earlier members' expressions (an LSTM cell's c and
+ *      h). A concat of such values is stored in place by their nest.
+ *   4. Scan bodies: carry j = add(carry formal j, matmul) accumulates onto the carry.
  * Random ops, scans and calls stay opaque. */
 #include "fuse.h"
 
@@ -342,7 +345,8 @@ static fuse_info *fuse_alloc(int nvals, int nnodes) {
   fz->gexpr = malloc(nv * sizeof *fz->gexpr), fz->gstamp = calloc(nv, sizeof *fz->gstamp);
   fz->acc = malloc(nv * sizeof *fz->acc), fz->cat = malloc(nv * sizeof *fz->cat);
   fz->catoff = calloc(nv, sizeof *fz->catoff), fz->sub0 = malloc(nv * sizeof *fz->sub0);
-  if (!fz->sub0 || !fz->acc || !fz->cat || !fz->catoff || !fz->uses || !fz->inl || !fz->skip || !fz->tsrc || !fz->mmt || !fz->epi || !fz->epi_bias ||
+  if (!fz->sub0 || !fz->acc || !fz->cat || !fz->catoff || !fz->uses || !fz->inl || !fz->skip || !fz->tsrc ||
+      !fz->mmt || !fz->epi || !fz->epi_bias ||
       !fz->epi_act || !fz->gend || !fz->gexpr || !fz->gstamp) {
     fuse_free(fz);
     return NULL;

@@ -445,10 +445,12 @@ static rows row_stats(lower_ctx *L, int x, const IrType *xt, int ax, int want_su
   lower_flags(R.r, R.ext, R.nk, R.flags);
   int64_t nrow = numel(&xt->shape) / (xt->shape.dim[ax] ? xt->shape.dim[ax] : 1);
   fuse_rows *c = NULL;
-  for (int i = 0; L->fz && i < L->fz->nrows; i++) /* softmax and cross-entropy of one x */
-    if (L->fz->rows[i].x == x && L->fz->rows[i].r == R.r && (L->fz->rows[i].s >= 0 || !want_sum) &&
-        !memcmp(L->fz->rows[i].ext, R.ext, sizeof *R.ext * (size_t)R.r) && !memcmp(&L->fz->rows[i].xi, &R.xi, sizeof R.xi))
+  for (int i = 0; L->fz && i < L->fz->nrows; i++) { /* softmax and cross-entropy of one x */
+    const fuse_rows *e = &L->fz->rows[i];
+    if (e->x == x && e->r == R.r && (e->s >= 0 || !want_sum) && !memcmp(&e->xi, &R.xi, sizeof R.xi) &&
+        !memcmp(e->ext, R.ext, sizeof *R.ext * (size_t)R.r))
       c = &L->fz->rows[i];
+  }
   if (c) {
     R.m = c->m, R.s = c->s;
     return R;

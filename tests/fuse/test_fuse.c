@@ -428,7 +428,8 @@ Test(fuse, random_graphs_agree) {
         IrVal p = ir_matmul(g, x, rnd(2) ? ir_transpose(g, sq, (int[]){1, 0}) : sq, 0, 0);
         if (rnd(2))
           p = ir_binary(g, OP_ADD, p, ir_matmul(g, y, sq, 0, 1));
-        r = rnd(2) ? ir_unary(g, OP_RELU, ir_binary(g, OP_ADD, p, vec)) : ir_binary(g, OP_MUL, p, ir_scalar(g, IR_F32, 0.1));
+        r = rnd(2) ? ir_unary(g, OP_RELU, ir_binary(g, OP_ADD, p, vec))
+                   : ir_binary(g, OP_MUL, p, ir_scalar(g, IR_F32, 0.1));
         break;
       }
       case 6:
