@@ -311,6 +311,33 @@ static void touch_live(mp *p, int buf, int k) {
     l->last = p->span_hi[k];
 }
 
+/* Are all loads of buffer `in` in expression e at index x, without a data term? */
+static int loads_at(const kir_func *f, int e, int in, const kir_index *x) {
+  if (e < 0)
+    return 1;
+  const kir_expr *q = &f->expr[e];
+  if (q->kind == KX_LOAD)
+    return q->buf != in || (q->dyn.expr < 0 && !memcmp(&q->idx, x, sizeof *x));
+  if (q->kind == KX_OP || q->kind == KX_CAST || q->kind == KX_RT)
+    return loads_at(f, q->arg[0], in, x) && loads_at(f, q->arg[1], in, x) && loads_at(f, q->arg[2], in, x);
+  return 1;
+}
+
+/* Is kernel k a legal in-place handoff from `in` (dying at k) to `out` (born at k): out
+ * is written by k's last store, elementwise, and every load of in uses that index? */
+static int handoff(const kir_func *f, int k, int in, int out, const live *l) {
+  const kir_kernel *K = &f->kernel[k];
+  if (K->kind != KIR_LOOP || K->nstore < 1 || l[in].last != k || l[out].first != k)
+    return 0;
+  const kir_store *st = &f->store[K->store0 + K->nstore - 1];
+  if (st->buf != out || st->red != KIR_RED_NONE || st->dyn.expr >= 0 || st->accum)
+    return 0;
+  for (int s = K->store0; s < K->store0 + K->nstore; s++)
+    if (f->store[s].buf == in || !loads_at(f, f->store[s].value, in, &st->idx) || f->store[s].post >= 0)
+      return 0;
+  return 1;
+}
+
 int memplan_check(const kir_func *f, int arena, char *msg, size_t msgsz) {
   mp p = {.f = (kir_func *)f, .arena = arena};
   p.span_lo = malloc(sizeof(int) * (size_t)(f->nkernel + 1));
@@ -342,8 +369,10 @@ int memplan_check(const kir_func *f, int arena, char *msg, size_t msgsz) {
       int hi = l[a].last < l[b].last ? l[a].last : l[b].last;
       if (lo > hi)
         continue; /* never live together */
-      if (x0 == y0 && x1 == y1 && (lo == hi || x->alloc == y->alloc) && x->alloc >= 0)
-        continue; /* a view of the same allocation, or an in-place handoff in one kernel */
+      if (x0 == y0 && x1 == y1 && x->alloc == y->alloc && x->alloc >= 0)
+        continue; /* views of one allocation */
+      if (lo == hi && (handoff(f, lo, a, b, l) || handoff(f, lo, b, a, l)))
+        continue; /* an in-place handoff within one kernel */
       snprintf(msg, msgsz, "buffers %s and %s overlap in bytes [%lld, %lld) while both live (kernels %d..%d)",
                x->name, y->name, (long long)(x0 > y0 ? x0 : y0), (long long)(x1 < y1 ? x1 : y1), lo, hi);
       rc = -1;
