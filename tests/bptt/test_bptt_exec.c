@@ -1,6 +1,7 @@
 /* test_bptt_exec.c — checkpointed BPTT through the JIT (compiler/lower_scan.c,
  * runtime/bptt_exec.c): for every policy, gradients of an LSTM (and of stacked and
- * bidirectional LSTMs, and with dropout inside the recurrence) equal plain BPTT's bit for bit; the executor's forward steps plus
+ * bidirectional LSTMs, with dropout inside the recurrence, with variable-length masks) equal
+ * plain BPTT's bit for bit; the executor's forward steps plus
  * the ones it elides equal the planner's cost, it runs T backward steps, and its peak slot
  * units never exceed the slots planned; budgets pick a plan that fits, and a budget below
  * the minimum is an error naming the minimum in bytes. */
@@ -17,13 +18,17 @@
 
 enum { B = 2, I = 3, H = 4 };
 
-static IrGraph *lstm_body(int drop) {
+/* mask: a second step input m_t [B, 1] (1 = the sequence is still running): finished
+ * sequences keep their state, as variable-length batches do. */
+static IrGraph *lstm_body(int drop, int mask) {
   IrGraph *b = ir_graph_new();
   IrType hs = {IR_F32, ir_shape(2, D(B, H))}, xs = {IR_F32, ir_shape(2, D(B, I))};
   IrType wx = {IR_F32, ir_shape(2, D(4 * H, I))}, wh = {IR_F32, ir_shape(2, D(4 * H, H))};
-  IrType bt = {IR_F32, ir_shape(1, D(4 * H))};
+  IrType bt = {IR_F32, ir_shape(1, D(4 * H))}, mt = {IR_F32, ir_shape(2, D(B, 1))};
+  int k = 3 + mask;
   IrVal h = ir_formal(b, 0, hs), cc = ir_formal(b, 1, hs), x = ir_formal(b, 2, xs);
-  IrVal Wx = ir_formal(b, 3, wx), Wh = ir_formal(b, 4, wh), bias = ir_formal(b, 5, bt);
+  IrVal m = mask ? ir_formal(b, 3, mt) : IR_NONE;
+  IrVal Wx = ir_formal(b, k, wx), Wh = ir_formal(b, k + 1, wh), bias = ir_formal(b, k + 2, bt);
   IrVal z = ir_binary(b, OP_ADD, ir_binary(b, OP_ADD, ir_matmul(b, x, Wx, 0, 1), ir_matmul(b, h, Wh, 0, 1)), bias);
   IrVal g4[4];
   ir_split(b, z, 1, 4, D(H, H, H, H), g4);
@@ -33,6 +38,12 @@ static IrGraph *lstm_body(int drop) {
     gg = ir_dropout(b, gg, 0.3);
   IrVal c1 = ir_binary(b, OP_ADD, ir_binary(b, OP_MUL, f, cc), ir_binary(b, OP_MUL, i, gg));
   IrVal h1 = ir_binary(b, OP_MUL, o, ir_unary(b, OP_TANH, c1));
+  if (mask) { /* keep = m * new + (1 - m) * old */
+    IrVal one = ir_const(b, IR_F32, ir_shape(2, D(B, 1)), (const double[]){1, 1});
+    IrVal nm = ir_binary(b, OP_SUB, one, m);
+    h1 = ir_binary(b, OP_ADD, ir_binary(b, OP_MUL, m, h1), ir_binary(b, OP_MUL, nm, h));
+    c1 = ir_binary(b, OP_ADD, ir_binary(b, OP_MUL, m, c1), ir_binary(b, OP_MUL, nm, cc));
+  }
   IrVal outs[3] = {h1, c1, h1};
   ir_set_outputs(b, 3, outs);
   return b;
@@ -44,7 +55,7 @@ static IrGraph *lstm_body(int drop) {
 typedef struct model {
   IrGraph *g;
   IrVal leaves[16];
-  int nleaves, drop;
+  int nleaves, drop, mask;
 } model;
 
 static IrVal leaf(model *m, const char *name, int rank, const int64_t *d) {
@@ -60,11 +71,21 @@ static IrNode *lstm(model *m, IrVal xs, int in, int rev, const char *tag) {
   IrVal init[2] = {leaf(m, nm[0], 2, D(B, H)), leaf(m, nm[4], 2, D(B, H))};
   (void)in;
   IrVal k[3] = {leaf(m, nm[1], 2, D(4 * H, I)), leaf(m, nm[2], 2, D(4 * H, H)), leaf(m, nm[3], 1, D(4 * H))};
-  return ir_scan(m->g, lstm_body(m->drop), 2, init, 1, &xs, 3, k, 1, rev);
+  if (m->mask) { /* sequence b runs for T - 5 b steps: mask[b, t] = t < T - 5 b */
+    int64_t T = ir_type(m->g, xs)->shape.dim[1];
+    double *mk = malloc(sizeof(double) * (size_t)(B * T));
+    for (int b = 0; b < B; b++)
+      for (int64_t t = 0; t < T; t++)
+        mk[b * T + t] = t < T - 5 * b;
+    IrVal two[2] = {xs, ir_const(m->g, IR_F32, ir_shape(3, D(B, T, 1)), mk)};
+    free(mk);
+    return ir_scan(m->g, lstm_body(m->drop, 1), 2, init, 2, two, 3, k, 1, rev);
+  }
+  return ir_scan(m->g, lstm_body(m->drop, 0), 2, init, 1, &xs, 3, k, 1, rev);
 }
 
 static model build(int kind, int T) {
-  model m = {.g = ir_graph_new(), .drop = kind == 3};
+  model m = {.g = ir_graph_new(), .drop = kind == 3, .mask = kind == 4};
   IrVal xs = leaf(&m, "xs", 3, D(B, T, I)), r = leaf(&m, "r", 3, D(B, T, H));
   IrNode *a = lstm(&m, xs, I, 0, "a");
   cr_assert(a, "%s", ir_errmsg(m.g));
@@ -180,6 +201,11 @@ Test(bptt_exec, stacked_and_bidirectional) {
 Test(bptt_exec, dropout_in_the_body_redraws_the_same_masks) {
   same_as_plain(3, 19, BP_REVOLVE, 3);
   same_as_plain(3, 19, BP_MSM, 6);
+}
+
+Test(bptt_exec, variable_length_masks) {
+  same_as_plain(4, 21, BP_REVOLVE, 4);
+  same_as_plain(4, 21, BP_SQRT, 12);
 }
 
 Test(bptt_exec, budget_picks_a_plan_that_fits) {
