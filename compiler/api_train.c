@@ -156,7 +156,8 @@ int nnc_train_step(nnc_model *m, const nnrt_tensor *x, const nnrt_tensor *y, dou
   for (int i = 0; i < q->p.g->nouts; i++)
     if (q->grad_param[i] >= 0) {
       ApiParam *p = &m->p[q->grad_param[i]];
-      drv_opt_apply(&m->s.opt[0], p->w, q->outs[i], p->m, p->v, p->n, m->step);
+      drv_opt_apply(&m->s.opt[0], irg_obj_num_at(m->L, &m->s.opt[0], "lr", 0, m->step - 1, 0, 1e-3), p->w,
+                    q->outs[i], p->m, p->v, p->n, m->step);
     }
   return NNC_OK;
 }

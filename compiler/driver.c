@@ -345,8 +345,9 @@ static int load_checkpoint(Run *r) {
 
 /* ------------------------------------------------------------------ optimizer */
 
-static int optimize(Run *r, int64_t t) {
+static int optimize(Run *r, int64_t t, int64_t epoch) {
   const IrgObj *o = &r->s.opt[0];
+  double lr = irg_obj_num_at(r->L, o, "lr", 0, t - 1, epoch, 1e-3);
   if (!drv_opt_known(o->kind))
     return error(r, "unknown optimizer '%s' (sgd, momentum, adam, adamw, rmsprop)", o->kind);
   if (r->s.clip_grad_norm > 0) {
@@ -357,7 +358,7 @@ static int optimize(Run *r, int64_t t) {
   }
   for (int i = 0; i < r->np; i++) {
     Param *q = &r->p[i];
-    drv_opt_apply(o, q->w, exec_output(r->tx, 1 + r->tp.nmetrics + i), q->m, q->v, q->n, t);
+    drv_opt_apply(o, lr, q->w, exec_output(r->tx, 1 + r->tp.nmetrics + i), q->m, q->v, q->n, t);
   }
   return 0;
 }
@@ -466,7 +467,7 @@ static int train_epoch(Run *r, nnrt_batcher *b, nnrt_progress *pg, int64_t epoch
       return diagnose_numerics(r, nnrt_tensor_data(xb), ly != IR_NONE ? nnrt_tensor_data(yb) : NULL);
     if (!isfinite(loss))
       return error(r, "%s", "the loss is not finite (NaN or Inf); --check-numerics finds the op that made it");
-    if (optimize(r, ++r->step)) return 1;
+    if (optimize(r, ++r->step, epoch)) return 1;
     sum += loss;
     k++;
     nnrt_progress_step(pg, epoch, k, loss, rows);

@@ -40,11 +40,12 @@ int drv_init_param(const char *desc, float *w, int rank, const int64_t *dims, ui
                    uint64_t stream);
 
 /* Optimizers (optstep.c): is `kind` one nnc applies (sgd, momentum, adam, adamw, rmsprop)?
- * drv_opt_apply updates n weights w from gradients g at step t (1-based), with the
- * optimizer's state m and v (zeroed at the start), as the train declaration's object o says. */
+ * drv_opt_apply updates n weights w from gradients g at step t (1-based) with learning
+ * rate lr (the schedule's value now), the optimizer's state m and v (zeroed at the
+ * start), and the other settings of the train declaration's object o. */
 struct IrgObj;
 int drv_opt_known(const char *kind);
-void drv_opt_apply(const struct IrgObj *o, float *w, const float *g, float *m, float *v, int64_t n,
-                   int64_t t);
+void drv_opt_apply(const struct IrgObj *o, double lr, float *w, const float *g, float *m, float *v,
+                   int64_t n, int64_t t);
 
 #endif

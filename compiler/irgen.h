@@ -34,6 +34,7 @@ typedef struct IrgField {
 typedef struct IrgObj {
   const char *kind;
   Span span;
+  Node *owner;            /* the train declaration it belongs to */
   int nargs;
   struct {
     const char *key;   /* NULL for positional */
@@ -42,6 +43,8 @@ typedef struct IrgObj {
     double num;
     int ndims;            /* a tuple of integers: shape = (1, 28, 28) */
     int64_t dims[8];
+    Node *expr;           /* as written */
+    int dynamic;          /* depends on `step` or `epoch` (a schedule): num is its value at 0 */
   } args[IRG_MAX_ARGS];
 } IrgObj;
 
@@ -50,6 +53,12 @@ int irg_obj_num(const IrgObj *o, const char *key, int pos, double *out);
 const char *irg_obj_str(const IrgObj *o, const char *key, int pos);
 /* A tuple-of-integers argument: its length (0 when absent), dims filled. */
 int irg_obj_dims(const IrgObj *o, const char *key, int pos, int64_t *dims);
+
+/* The value of a numeric argument at a given step and epoch (0-based): schedules such as
+ * lr = 1e-3 * 0.5 ** epoch are evaluated again; other arguments are constants. Returns
+ * `deflt` when the argument is absent or cannot be evaluated. */
+double irg_obj_num_at(Lang *L, const IrgObj *o, const char *key, int pos, int64_t step, int64_t epoch,
+                      double deflt);
 
 /* The settings of one `train` declaration, as compile-time values. */
 typedef struct IrgSettings {

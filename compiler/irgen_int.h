@@ -87,6 +87,7 @@ struct Tr {
   int nformals;
   int dim_ctx;        /* evaluating a written type: int / int stays an int */
   IrgProgram *prog;   /* root tracer: where node spans are recorded */
+  Node *decl;         /* reading a train declaration: that declaration */
 };
 
 extern Val irg_ret_none;

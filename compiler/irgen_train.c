@@ -37,6 +37,50 @@ const char *irg_obj_str(const IrgObj *o, const char *key, int pos) {
   return NULL;
 }
 
+/* Does expression n mention `step` or `epoch` (and so change during training)? */
+static int mentions_schedule(const Node *n) {
+  if (!n) return 0;
+  if (n->kind == N_NAME && n->name && (!strcmp(n->name, "step") || !strcmp(n->name, "epoch"))) return 1;
+  for (int i = 0; i < n->nkids; i++)
+    if (mentions_schedule(n->kids[i])) return 1;
+  return 0;
+}
+
+/* Binds `step` and `epoch` for evaluating schedules. */
+static Env *schedule_env(Tr *t, Env *up, int64_t step, int64_t epoch) {
+  Env *e = irg_env(t, up);
+  irg_bind(t, e, lang_intern(t->L, "step", 4), irg_int(t, step));
+  irg_bind(t, e, lang_intern(t->L, "epoch", 5), irg_int(t, epoch));
+  return e;
+}
+
+/* The N_FILE holding declaration d. */
+static Node *file_of(Lang *L, const Node *d) {
+  for (int i = 0; i < lang_file_count(L); i++) {
+    Node *f = lang_file_ast(L, i);
+    for (int k = 0; f && k < f->nkids; k++)
+      if (f->kids[k] == d) return f;
+  }
+  return NULL;
+}
+
+double irg_obj_num_at(Lang *L, const IrgObj *o, const char *key, int pos, int64_t step, int64_t epoch,
+                      double deflt) {
+  int p = 0;
+  for (int i = 0; i < o->nargs; i++) {
+    if (!(o->args[i].key ? !strcmp(o->args[i].key, key) : p++ == pos)) continue;
+    if (o->args[i].is_str) return deflt;
+    if (!o->args[i].dynamic) return o->args[i].num;
+    Tr t = {.L = L};
+    t.root = &t;
+    Node *file = file_of(L, o->owner);
+    if (!file) return deflt;
+    Val *v = irg_eval(&t, schedule_env(&t, irg_file_env(&t, file), step, epoch), o->args[i].expr);
+    return v && irg_is_num(v) ? irg_num(v) : deflt;
+  }
+  return deflt;
+}
+
 /* A call `kind(args...)` whose arguments are compile-time numbers or strings. */
 static int read_obj(Tr *t, Env *e, Node *n, IrgObj *o) {
   memset(o, 0, sizeof *o);
@@ -46,11 +90,14 @@ static int read_obj(Tr *t, Env *e, Node *n, IrgObj *o) {
   }
   o->kind = n->kids[0]->name;
   o->span = n->span;
+  o->owner = t->decl;
   for (int i = 1; i < n->nkids && o->nargs < IRG_MAX_ARGS; i++) {
     Node *a = n->kids[i];
     const char *key = NULL;
     if (a->kind == N_KWARG) key = a->name, a = a->kids[0];
-    Val *v = irg_eval(t, e, a);
+    o->args[o->nargs].expr = a;
+    o->args[o->nargs].dynamic = mentions_schedule(a);
+    Val *v = irg_eval(t, schedule_env(t, e, 0, 0), a);
     if (!v) return -1;
     o->args[o->nargs].key = key;
     if (v->k == VK_STR || v->k == VK_DTYPE) {
@@ -138,6 +185,7 @@ int irg_settings(Lang *L, Node *file, const char *model, IrgSettings *s) {
   Tr t = {.L = L};
   t.root = &t;
   s->train = find_train(file, model);
+  t.decl = s->train;
   if (!s->train) {
     diag_error(L, (Span){file->span.file, 0, 0}, "no train declaration%s%s in this file",
                model ? " for " : "", model ? model : "");

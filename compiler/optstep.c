@@ -13,9 +13,9 @@ int drv_opt_known(const char *kind) {
   return 0;
 }
 
-void drv_opt_apply(const IrgObj *o, float *w, const float *g, float *m, float *v, int64_t n, int64_t t) {
-  double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0, mom = 0, alpha = 0.99, nest = 0;
-  irg_obj_num(o, "lr", 0, &lr);
+void drv_opt_apply(const IrgObj *o, double lr, float *w, const float *g, float *m, float *v, int64_t n,
+                   int64_t t) {
+  double b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0, mom = 0, alpha = 0.99, nest = 0;
   irg_obj_num(o, "weight_decay", -1, &wd);
   irg_obj_num(o, "momentum", -1, &mom);
   irg_obj_num(o, "beta1", -1, &b1);

@@ -129,3 +129,30 @@ Test(train, check_numerics_names_the_op_and_line, .timeout = 60) {
   cr_assert_eq(run(cmd, out, sizeof out), 1, "%s", out);
   cr_expect_not_null(strstr(out, "m.nn:6:12: error: NaN first produced by 'log'"), "%s", out);
 }
+
+/* A learning rate that depends on `step` is evaluated at every step: with lr 0 for the
+ * first 5 steps, 5 steps leave the weights as a constant lr = 0 does; 6 steps do not. */
+Test(train, learning_rate_schedules_follow_step, .timeout = 120) {
+  char d[64], cmd[4096], out[1 << 14];
+  tmpdir(d, sizeof d);
+  const char *model =
+    "import nn\\nmodel M {\\n  l = nn.Linear(784, 10)\\n  fn f(x: f32[B, 784]) = l(x)\\n}\\n"
+    "train M {\\n  data = idx(\"fashion-mnist/t10k\", scale = 1/255)\\n"
+    "  loss = cross_entropy(f(batch.x), batch.y)\\n  optimizer = sgd(lr = %s)\\n  batch_size = 16\\n}\\n";
+  char src[1024];
+  snprintf(src, sizeof src, model, "step < 5 ? 0.0 : 0.5");
+  snprintf(cmd, sizeof cmd, "cd %s && printf '", d);
+  strcat(cmd, src);
+  strcat(cmd, "' > s.nn && printf '");
+  snprintf(src, sizeof src, model, "0.0");
+  strcat(cmd, src);
+  strcat(cmd, "' > c.nn && " NNC " s.nn --steps=5 --save=s5.st >/dev/null 2>&1 && " NNC
+              " c.nn --steps=5 --save=c5.st >/dev/null 2>&1 && " NNC " s.nn --steps=6 --save=s6.st 2>&1");
+  cr_assert_eq(run(cmd, out, sizeof out), 0, "%s\n%s", cmd, out);
+  char a[128], b[128], c[128];
+  snprintf(a, sizeof a, "%s/s5.st", d);
+  snprintf(b, sizeof b, "%s/c5.st", d);
+  snprintf(c, sizeof c, "%s/s6.st", d);
+  cr_expect(same_file(a, b), "lr was not 0 during the first 5 steps");
+  cr_expect(!same_file(a, c), "lr did not become 0.5 at step 5");
+}
