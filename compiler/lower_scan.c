@@ -34,6 +34,14 @@ typedef struct lscan_pair {
   bp_schedule sched;
   bp_choice choice;
   uint64_t fixed_bytes;
+  /* memory planning (memplan.c) may move main's arena buffers after lowering: what to
+   * re-read in lscan_bind. map[w]: (step-function buffer, main buffer) pairs, w = 0 the
+   * forward step, 1 the backward; scratch[w]: a main buffer covering the step function's
+   * own temporaries (bump range from scratch_off0[w]), which move with it. */
+  int *map[2], nmap[2], cmap[2];
+  int scratch[2];
+  int64_t scratch_off0[2];
+  int creg_main[MAXC], cin_main[MAXC], units_main, prev_main, tcell_main, cell_main, live_main;
 } lscan_pair;
 
 typedef struct lscan_plan {
@@ -95,6 +103,8 @@ static lscan_plan *plan_of(const kir_func *f, int create) {
 
 static void plan_free(lscan_plan *p) {
   for (int i = 0; i < p->n; i++) {
+    free(p->p[i].map[0]);
+    free(p->p[i].map[1]);
     kir_free(p->p[i].ff);
     kir_free(p->p[i].bf);
     bp_schedule_free(&p->p[i].sched);
@@ -180,12 +190,69 @@ static void graph_budget(const IrGraph *g, lscan_plan *P) {
   P->fixed_bytes = s;
 }
 
-/* Re-declares main's buffer b in the step function sf. */
+/* The step function being built and where its buffer map goes (redecl). */
+static lscan_pair *g_cur;
+static int g_w;
+
+/* Re-declares main's buffer b in the step function sf (and records the pair). */
 static int redecl(const kir_func *mf, kir_func *sf, int b) {
   const kir_buf *x = &mf->buf[b];
   if (x->slot < 0)
     return kir_const_buffer(sf, x->name, x->dt, x->size, x->data);
-  return kir_buffer(sf, x->name, x->dt, x->slot, x->offset, x->size);
+  int s = kir_buffer(sf, x->name, x->dt, x->slot, x->offset, x->size);
+  lscan_pair *pp = g_cur;
+  int w = g_w;
+  if (s >= 0 && pp) {
+    if (pp->nmap[w] == pp->cmap[w]) {
+      int cap = pp->cmap[w] ? 2 * pp->cmap[w] : 32;
+      int *q = realloc(pp->map[w], sizeof *q * 2 * (size_t)cap);
+      if (!q)
+        return -1;
+      pp->map[w] = q, pp->cmap[w] = cap;
+    }
+    pp->map[w][2 * pp->nmap[w]] = s;
+    pp->map[w][2 * pp->nmap[w] + 1] = b;
+    pp->nmap[w]++;
+  }
+  return s;
+}
+
+/* A main buffer over bytes [off, off + bytes) of the arena (as f32 elements). */
+static int arena_buf(lower_ctx *L, const char *name, int64_t off, int64_t bytes) {
+  return kir_buffer(L->f, name, KIR_F32, L->arena_slot, off / 4, bytes > 0 ? (bytes + 3) / 4 : 1);
+}
+
+/* A one-point kernel loading element 0 of each arena buffer of the pair's step function w
+ * (and of the executor's state when exec is set): the executor's uses are invisible to
+ * memory planning, so these kernels mark them live around the calls. */
+static void touch(lower_ctx *L, const lscan_pair *pp, int w0, int w1, int exec) {
+  int64_t one = 1;
+  int flags = 0, acc = -1, nb = 0;
+  int *bufs = malloc(sizeof *bufs * (size_t)(pp->nmap[0] + pp->nmap[1] + 2 * MAXC + 8));
+  if (!bufs)
+    return;
+  for (int w = w0; w <= w1; w++) {
+    bufs[nb++] = pp->scratch[w];
+    for (int i = 0; i < pp->nmap[w]; i++)
+      bufs[nb++] = pp->map[w][2 * i + 1];
+  }
+  if (exec) {
+    bufs[nb++] = pp->units_main, bufs[nb++] = pp->prev_main;
+    bufs[nb++] = pp->tcell_main, bufs[nb++] = pp->cell_main;
+    for (int j = 0; j < pp->nc; j++)
+      bufs[nb++] = pp->creg_main[j], bufs[nb++] = pp->cin_main[j];
+  }
+  kir_loop(L->f, "bp_live", 1, &one, &flags);
+  kir_index z = kir_index_zero();
+  for (int i = 0; i < nb; i++) {
+    int b = bufs[i];
+    if (b < 0 || L->f->buf[b].slot != L->arena_slot)
+      continue;
+    int v = kir_cast(L->f, KIR_F64, kir_load(L->f, b, z));
+    acc = acc < 0 ? v : kir_op2(L->f, SC_ADD, acc, v);
+  }
+  free(bufs);
+  kir_store_to(L->f, pp->live_main, z, acc < 0 ? kir_const(L->f, KIR_F64, 0) : acc, KIR_RED_NONE, -1);
 }
 
 static kir_index rowmajor(const IrShape *s) { return kir_index_bcast(s->rank, s->rank, s->dim); }
@@ -333,7 +400,9 @@ static void rng_steps(kir_func *f, int e0, int tcell) {
 static int step_fn(lower_ctx *L, const IrNode *n, const geo *g, kir_func *sf, const int *creg, int ncin,
                    const int *cin, int64_t tcell_off) {
   const kir_func *mf = L->f;
-  int tcell = kir_buffer(sf, "bp_t", KIR_I64, L->arena_slot, tcell_off / 8, 1);
+  int64_t lo = (L->arena_bytes + 63) / 64 * 64;
+  int tcell = redecl(mf, sf, g_cur->tcell_main);
+  (void)tcell_off;
   int formals[256], res[256], tmp[MAXC], saved_seed = L->seed_buf;
   int mc[MAXC];
   for (int j = 0; j < g->nc; j++)
@@ -384,6 +453,8 @@ static int step_fn(lower_ctx *L, const IrNode *n, const geo *g, kir_func *sf, co
   for (int j = 0; j < g->nc; j++)
     if (res[j] != mc[j])
       flat_copy(sf, "bp_carry", tmp[j] >= 0 ? tmp[j] : res[j], mc[j], sf->buf[mc[j]].size);
+  g_cur->scratch_off0[g_w] = lo;
+  g_cur->scratch[g_w] = arena_buf(L, "bp_scratch", lo, L->arena_bytes - lo);
   return kir_ok(sf) ? 0 : lower_fail(L, "out of memory building kernels");
 }
 
@@ -440,17 +511,31 @@ static int lower_forward(lower_ctx *L, const IrNode *n, lscan_plan *P) {
   pp->prev_off = arena_take(L, pp->unit_bytes);
   pp->tcell_off = arena_take(L, 8);
   pp->cell_off = arena_take(L, 8);
+  int64_t live_off = arena_take(L, 8);
+  for (int j = 0; j < g.nc; j++)
+    pp->creg_main[j] = creg[j];
+  pp->units_main = arena_buf(L, "bp_units", pp->units_off, pp->unit_bytes * pp->choice.m);
+  pp->prev_main = arena_buf(L, "bp_prev", pp->prev_off, pp->unit_bytes);
+  pp->tcell_main = kir_buffer(L->f, "bp_t", KIR_I64, L->arena_slot, pp->tcell_off / 8, 1);
+  pp->cell_main = kir_buffer(L->f, "bp_cell", KIR_I64, L->arena_slot, pp->cell_off / 8, 1);
+  pp->live_main = kir_buffer(L->f, "bp_live", KIR_F64, L->arena_slot, live_off / 8, 1);
+  pp->scratch[0] = pp->scratch[1] = -1;
+  for (int j = 0; j < MAXC; j++)
+    pp->cin_main[j] = -1;
   for (int j = 0; j < g.nc + g.ny; j++)
     lower_out(L, n->out[j]);
   char name[KIR_NAME];
   snprintf(name, sizeof name, "%.30s.bp%df", L->f->name, P->n - 1);
   if (!(pp->ff = kir_new(name, L->f->nslots)))
     return lower_fail(L, "out of memory");
-  if (step_fn(L, n, &g, pp->ff, creg, 0, NULL, pp->tcell_off))
+  g_cur = pp, g_w = 0;
+  int rc = step_fn(L, n, &g, pp->ff, creg, 0, NULL, pp->tcell_off);
+  g_cur = NULL;
+  if (rc)
     return -1;
-  int cell = kir_buffer(L->f, "bp_cell", KIR_I64, L->arena_slot, pp->cell_off / 8, 1);
+  touch(L, pp, 0, 0, 1);
   kir_call(L->f, "bptt_forward", "nnrt_bptt_forward");
-  kir_arg_buf(L->f, cell);
+  kir_arg_buf(L->f, pp->cell_main);
   for (int j = 0; j < g.nc; j++)
     flat_copy(L->f, "scan_final", creg[j], L->buf[n->out[j]], L->f->buf[creg[j]].size);
   if (g_opts.dump) {
@@ -471,7 +556,7 @@ static int lower_backward(lower_ctx *L, const IrNode *n, lscan_pair *pp) {
     const IrType *t = ir_type(L->g, n->in[g.nc + j]);
     int64_t k = numel(&t->shape) / t->shape.dim[g.ax], es = ir_dtype_size(t->dtype);
     pp->cin_off[j] = arena_take(L, k * es);
-    cin[j] = kir_buffer(L->f, "bp_cin", t->dtype, L->arena_slot, pp->cin_off[j] / es, k);
+    cin[j] = pp->cin_main[j] = kir_buffer(L->f, "bp_cin", t->dtype, L->arena_slot, pp->cin_off[j] / es, k);
   }
   for (int j = 0; j < n->nout; j++)
     lower_out(L, n->out[j]);
@@ -479,13 +564,17 @@ static int lower_backward(lower_ctx *L, const IrNode *n, lscan_pair *pp) {
   snprintf(name, sizeof name, "%.30s.bp%db", L->f->name, (int)(pp - plan_of(L->f, 0)->p));
   if (!(pp->bf = kir_new(name, L->f->nslots)))
     return lower_fail(L, "out of memory");
-  if (step_fn(L, n, &g, pp->bf, creg, pp->nc, cin, pp->tcell_off))
+  g_cur = pp, g_w = 1;
+  int rc = step_fn(L, n, &g, pp->bf, creg, pp->nc, cin, pp->tcell_off);
+  g_cur = NULL;
+  if (rc)
     return -1;
-  int cell = kir_buffer(L->f, "bp_cell", KIR_I64, L->arena_slot, pp->cell_off / 8, 1);
+  touch(L, pp, 1, 1, 0);
   kir_call(L->f, "bptt_backward", "nnrt_bptt_backward");
-  kir_arg_buf(L->f, cell);
+  kir_arg_buf(L->f, pp->cell_main);
   for (int j = 0; j < g.nc; j++)
     flat_copy(L->f, "scan_final", creg[j], L->buf[n->out[j]], L->f->buf[creg[j]].size);
+  touch(L, pp, 0, 1, 1);
   return 0;
 }
 
@@ -513,6 +602,38 @@ int lscan_lower(lower_ctx *L, const IrNode *n, int *done) {
 }
 
 /* ------------------------------------------------------------ binding ---- */
+
+static int64_t boff(const kir_func *f, int b) { return f->buf[b].offset * kir_dtype_size(f->buf[b].dt); }
+
+/* After memory planning moved main's arena buffers: the step functions' copies follow
+ * their main buffer, their temporaries follow their scratch buffer, the executor's
+ * offsets are read again. A no-op when nothing moved. */
+static void resync(const kir_func *mf, lscan_pair *pp) {
+  kir_func *sfs[2] = {pp->ff, pp->bf};
+  for (int w = 0; w < 2; w++) {
+    kir_func *sf = sfs[w];
+    char *mapped = calloc((size_t)sf->nbuf + 1, 1);
+    for (int i = 0; i < pp->nmap[w]; i++) {
+      int s = pp->map[w][2 * i], m = pp->map[w][2 * i + 1];
+      sf->buf[s].offset = mf->buf[m].offset;
+      if (mapped)
+        mapped[s] = 1;
+    }
+    int64_t shift = boff(mf, pp->scratch[w]) - pp->scratch_off0[w];
+    for (int b = 0; mapped && b < sf->nbuf; b++)
+      if (!mapped[b] && sf->buf[b].slot == pp->arena_slot)
+        sf->buf[b].offset += shift / kir_dtype_size(sf->buf[b].dt);
+    free(mapped);
+  }
+  for (int j = 0; j < pp->nc; j++) {
+    pp->reg_off[j] = boff(mf, pp->creg_main[j]);
+    pp->cin_off[j] = boff(mf, pp->cin_main[j]);
+  }
+  pp->units_off = boff(mf, pp->units_main);
+  pp->prev_off = boff(mf, pp->prev_main);
+  pp->tcell_off = boff(mf, pp->tcell_main);
+  pp->cell_off = boff(mf, pp->cell_main);
+}
 
 int lscan_bind(const kir_func *main, void **slots, lscan_bound **out, char *msg, size_t cap) {
   *out = NULL;
@@ -543,6 +664,7 @@ int lscan_bind(const kir_func *main, void **slots, lscan_bound **out, char *msg,
       lscan_unbind(b);
       return -1;
     }
+    resync(main, pp);
     if (cache_compile(pp->ff, &co, JIT_O2, use_cache, &b->objs[2 * i], &ff, &st, msg, cap) ||
         cache_compile(pp->bf, &co, JIT_O2, use_cache, &b->objs[2 * i + 1], &bf, &st, msg, cap)) {
       lscan_unbind(b);
