@@ -48,7 +48,7 @@ info=$(grep -m1 '^<!--' "$rows" | sed 's/<!-- //; s/, [0-9] thread.*//')
   echo "- Caveat: a shared, noisy 2-vCPU VM: other engineers' builds and tests run at the same"
   echo "  time, so single points vary by 10-30 % (medians help; read the ratios, not the third"
   echo "  digit). Two threads need the second vCPU free: under load both libraries lose most"
-  echo "  of it, and OpenMP barriers make nnc's small 2-thread cases suffer most."
+  echo "  of it, and nnc runs GEMMs under 2*320^3 flops on one thread for that reason."
   echo
   echo "| n | threads | nnc GFLOP/s | OpenBLAS GFLOP/s | nnc / OpenBLAS |"
   echo "|---:|---:|---:|---:|---:|"
