@@ -88,14 +88,13 @@ typedef struct memplan_stats {
   int64_t naive_bytes;  /* the bump arena: every buffer its own bytes */
   int64_t planned_bytes;
   int64_t lower_bound;  /* peak live bytes over the schedule */
-  int skipped;          /* 1: not replanned (BPTT executor), the arena kept as lowered */
 } memplan_stats;
 
 /* Re-places the buffers of arena slot `arena` in f: liveness over the kernel order
  * (a buffer used in a repeat lives through all of it), in-place reuse by elementwise
  * stores, offsets greedy by size (best gap). Returns the new arena size in bytes, or -1
- * when out of memory (f is then unchanged). Functions calling the BPTT executor are left
- * as they are (its step functions hold arena offsets). */
+ * when out of memory (f is then unchanged). Buffers that code outside f uses (the BPTT
+ * executor's) must be kept live by kernels of f that touch them. */
 int64_t memplan_run(kir_func *f, int arena, memplan_stats *st);
 /* Checks that no two arena buffers live at the same time share bytes. 0 when none do,
  * else -1 with the pair named in msg. */

@@ -343,8 +343,7 @@ static int plan_memory(lower_ctx *L, lower_plan *p) {
   int64_t bytes = memplan_run(L->f, L->arena_slot, &st);
   if (bytes < 0)
     return lower_fail(L, "out of memory planning the arena");
-  if (!st.skipped) /* else it keeps what lower_scan.c reserved beyond the buffers */
-    p->slots[L->arena_slot].bytes = bytes;
+  p->slots[L->arena_slot].bytes = bytes;
   if (o->dump_memory)
     memplan_print(L->f, &st, o->dump_memory);
   return 0;

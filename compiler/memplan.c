@@ -13,8 +13,9 @@
  *      allocations in non-increasing size, each at the smallest gap between the placed
  *      allocations that overlap it in time, else after the last of them; 64-byte aligned.
  *   4. The lower bound is the peak over kernels of the live bytes (§3.3).
- * Functions calling the BPTT executor are not replanned: its step functions address the
- * arena by the offsets lowering gave them. */
+ * Functions calling the BPTT executor are planned too: lower_scan.c marks what the
+ * executor and its step functions use with one-point kernels around the calls, and
+ * lscan_bind reads the planned offsets back (docs/bptt.md). */
 #include "fuse.h"
 
 #include <stdlib.h>
@@ -254,13 +255,6 @@ static int64_t lower_bound(const mp *p) {
   return peak;
 }
 
-static int calls_bptt(const kir_func *f) {
-  for (int k = 0; k < f->nkernel; k++)
-    if (f->kernel[k].kind == KIR_CALL && !strncmp(f->kernel[k].callee, "nnrt_bptt", 9))
-      return 1;
-  return 0;
-}
-
 int64_t memplan_run(kir_func *f, int arena, memplan_stats *st) {
   memplan_stats z = {0};
   mp p = {.f = f, .arena = arena, .nk = f->nkernel};
@@ -275,22 +269,16 @@ int64_t memplan_run(kir_func *f, int arena, memplan_stats *st) {
     for (int i = 0; i < p.na; i++)
       if (p.a[i].off0 + p.a[i].bytes > z.naive_bytes)
         z.naive_bytes = p.a[i].off0 + p.a[i].bytes;
-    if (calls_bptt(f)) {
-      total = z.naive_bytes;
-      z.planned_bytes = z.lower_bound = total;
-      z.skipped = 1;
-    } else {
-      z.inplace = inplace(&p);
-      z.lower_bound = lower_bound(&p);
-      total = place(&p);
-      for (int b = 0; total >= 0 && b < f->nbuf; b++)
-        if (p.aof[b] >= 0) {
-          int sz = kir_dtype_size(f->buf[b].dt);
-          f->buf[b].offset = p.a[root(&p, p.aof[b])].off / sz;
-          f->buf[b].alloc = p.aof[b];
-        }
-      z.planned_bytes = total;
-    }
+    z.inplace = inplace(&p);
+    z.lower_bound = lower_bound(&p);
+    total = place(&p);
+    for (int b = 0; total >= 0 && b < f->nbuf; b++)
+      if (p.aof[b] >= 0) {
+        int sz = kir_dtype_size(f->buf[b].dt);
+        f->buf[b].offset = p.a[root(&p, p.aof[b])].off / sz;
+        f->buf[b].alloc = p.aof[b];
+      }
+    z.planned_bytes = total;
     z.nbufs = p.na;
   }
   free(p.span_lo), free(p.span_hi), free(p.aof), free(p.a);
