@@ -190,7 +190,11 @@ static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data
                         r->msg, sizeof r->msg);
   lscan_configure(0, NULL, 0, NULL, r->msg, sizeof r->msg); /* checkpointing: training step only */
   if (xrc) return error(r, "%s", r->msg);
-  if (r->o->dump) exec_print_kernels(*x, r->o->out);
+  if (r->o->dump && (!strcmp(r->o->dump, "llvm") || !strcmp(r->o->dump, "llvm-opt") || !strcmp(r->o->dump, "asm"))) {
+    if (exec_print_llvm(*x, r->o->dump, r->o->out, r->msg, sizeof r->msg)) return error(r, "%s", r->msg);
+  } else if (r->o->dump) {
+    exec_print_kernels(*x, r->o->out);
+  }
   return 0;
 }
 

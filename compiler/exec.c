@@ -162,6 +162,19 @@ const IrTensor *exec_interp_value(const Exec *x, IrVal v) {
   return x->backend == EXEC_INTERP ? ir_interp_value(x->I, v) : NULL;
 }
 
+int exec_print_llvm(const Exec *x, const char *what, FILE *out, char *msg, size_t cap) {
+  if (x->backend != EXEC_JIT || !x->plan.f) return fail(msg, cap, "dump", "the interpreter has no LLVM IR");
+  jit_t *j = NULL;
+  jit_options jo = {0};
+  jo.opt = JIT_O2;
+  if (jit_create(&j, &jo, msg, cap)) return -1;
+  cg_options co = {0};
+  int rc = cg_dump(j, x->plan.f, &co, what, out);
+  if (rc) fail(msg, cap, "dump", jit_errmsg(j));
+  jit_destroy(j);
+  return rc;
+}
+
 void exec_print_kernels(const Exec *x, FILE *out) {
   /* --dump=memory printed the arena plans while lowering instead */
   if (x->backend == EXEC_JIT && x->plan.f && !lower_get_options()->dump_memory) kir_print(x->plan.f, out);

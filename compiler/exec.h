@@ -31,6 +31,9 @@ ExecStats exec_stats(const Exec *x);
 const IrTensor *exec_interp_value(const Exec *x, IrVal v);
 /* Prints the kernels of a JIT-compiled graph (--dump=kernels); nothing for the interpreter. */
 void exec_print_kernels(const Exec *x, FILE *out);
+/* Prints its LLVM IR ("llvm", "llvm-opt": after the optimizer) or assembly ("asm").
+ * Returns 0, or -1 with a message. */
+int exec_print_llvm(const Exec *x, const char *what, FILE *out, char *msg, size_t cap);
 
 /* Converts n elements between a dtype's native layout and double. */
 void exec_to_double(IrDType dt, const void *src, double *dst, int64_t n);

@@ -59,7 +59,8 @@ static int opt_dump(Cli *c, const char *v) {
     c->run.dump_bptt = 1; /* printed while training: the plan per scan, then measured */
     return 1;
   }
-  if (!strcmp(v, "graph") || !strcmp(v, "kernels")) {
+  if (!strcmp(v, "graph") || !strcmp(v, "kernels") || !strcmp(v, "llvm") || !strcmp(v, "llvm-opt") ||
+      !strcmp(v, "asm")) {
     c->run.dump = v;      /* printed by the driver when it compiles the training step */
     return 1;
   }
@@ -147,8 +148,9 @@ static int opt_import_path(Cli *c, const char *v) {
 
 static const Option options[] = {
   {"--check", 0, opt_check, "parse and check FILE; exit 0 when clean, 1 on errors"},
-  {"--dump=", 1, opt_dump, "--dump=tokens|ast|types|graph|kernels|memory|bptt: print a stage (graph, "
-                           "kernels, memory: the training step; bptt: checkpointing plans, while training)"},
+  {"--dump=", 1, opt_dump, "--dump=tokens|ast|types|graph|kernels|memory|llvm|llvm-opt|asm|bptt: print a "
+                           "stage (graph ... asm: the training step; bptt: checkpointing plans, while "
+                           "training)"},
   {"--memory-budget=", 1, opt_memory_budget, "--memory-budget=SIZE: what a training step may keep (64MB, "
                                              "1GiB, bytes); scans recompute to fit (docs/bptt.md)"},
   {"--bptt-policy=", 1, opt_bptt_policy, "--bptt-policy=auto|store-all|revolve|sqrt|hsm|ism|msm: BPTT "

@@ -156,3 +156,16 @@ Test(train, learning_rate_schedules_follow_step, .timeout = 120) {
   cr_expect(same_file(a, b), "lr was not 0 during the first 5 steps");
   cr_expect(!same_file(a, c), "lr did not become 0.5 at step 5");
 }
+
+/* --dump=graph|kernels|llvm|asm print the training step and train nothing. */
+Test(train, dumps_of_the_training_step, .timeout = 60) {
+  static const char *what[] = {"graph", "kernels", "llvm", "asm"};
+  static const char *want[] = {"param \"l1.W\"", "nnrt_sgemm", "define void @train_step", "vfmadd"};
+  for (int i = 0; i < 4; i++) {
+    char cmd[1024], out[1 << 16];
+    snprintf(cmd, sizeof cmd, "%s %s --dump=%s 2>&1", NNC, MLP, what[i]);
+    cr_assert_eq(run(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect_not_null(strstr(out, want[i]), "--dump=%s lacks '%s'", what[i], want[i]);
+    cr_expect_null(strstr(out, "trained"), "--dump=%s trained", what[i]);
+  }
+}
