@@ -277,8 +277,10 @@ static int run_file(const Cli *cli, Lang *L) {
     diag_error(L, (Span){file->span.file, 0, 0},
                "nothing to run: '%s' has no train declaration (use --check to only check it)",
                cli->file);
-  if (cli->mode == MODE_RUN && diag_error_count(L) == 0)
+  if (cli->mode == MODE_RUN && diag_error_count(L) == 0) {
+    diag_render_new(L, stderr, use_color());   /* the checker's warnings before the run */
     return drv_train(L, file, cli->file, &cli->run);
+  }
   return 0;
 }
 
@@ -310,7 +312,7 @@ int main(int argc, char **argv) {
   }
   int ran = run_file(&cli, L);
   fflush(stdout);
-  diag_render(L, stderr, use_color());
+  diag_render_new(L, stderr, use_color());
   int status = diag_error_count(L) || ran ? 1 : 0;
   lang_free(L);
   return status;

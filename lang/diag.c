@@ -180,6 +180,21 @@ static void render_one(const Lang *L, const Diag *d, FILE *out, const Style *st)
     render_snippet(f, d->span, line, col, out, st);
 }
 
+void diag_render_new(Lang *L, FILE *out, int color) {
+  const Style *st = color ? &ansi : &plain;
+  for (const Diag *d = L->drendered ? L->drendered->next : L->dhead; d; d = d->next) {
+    render_one(L, d, out, st);
+    for (const Diag *n = d->notes; n; n = n->next)
+      render_one(L, n, out, st);
+    L->drendered = (Diag *)d;
+  }
+  if (L->ndropped && !L->dropped_shown) {
+    fprintf(out, "%s%serror:%s%s too many errors (limit %d); %d more not shown%s\n", st->bold,
+            st->err, st->reset, st->bold, diag_max(L), L->ndropped, st->reset);
+    L->dropped_shown = 1;
+  }
+}
+
 void diag_render(const Lang *L, FILE *out, int color) {
   const Style *st = color ? &ansi : &plain;
   for (const Diag *d = L->dhead; d; d = d->next) {

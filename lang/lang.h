@@ -81,6 +81,9 @@ const Diag *diag_first(const Lang *L);
  * A span of several bytes gets a caret at its start and tildes over the rest (clamped to
  * the first line; tabs kept so columns line up). color: 0 plain, 1 ANSI. */
 void diag_render(const Lang *L, FILE *out, int color);
+/* Renders only the diagnostics reported since its previous call (e.g. the checker's
+ * warnings before a training run, then the run's own errors). */
+void diag_render_new(Lang *L, FILE *out, int color);
 
 /* ---------------------------------------------------------------- tokens (lex.re) */
 
@@ -237,6 +240,8 @@ struct Lang {
   const char **itab;      /* intern table, open addressing */
   size_t icap, icount;
   Diag *dhead, *dtail;
+  Diag *drendered;        /* the last diagnostic diag_render_new printed */
+  int dropped_shown;
   int nerrors, nwarnings, ndropped;
   const Node **imp_nodes; /* import node -> file index */
   int *imp_files;
