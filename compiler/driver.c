@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "driver_int.h"
 #include "bptt_lower.h"
@@ -488,6 +489,17 @@ static int train_epoch(Run *r, nnrt_batcher *b, nnrt_progress *pg, int64_t epoch
   return 0;
 }
 
+/* Can a file be written at path? (Checked before training, so a bad --save does not
+ * lose the run.) */
+static int writable_dir_of(const char *path) {
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash) return access(".", W_OK) == 0;
+  if (slash == dir) slash[1] = 0; else *slash = 0;
+  return access(dir, W_OK) == 0;
+}
+
 static void stem_of(const char *path, char *out, size_t cap) {
   const char *b = strrchr(path, '/');
   b = b ? b + 1 : path;
@@ -574,6 +586,11 @@ int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o) {
   if (o->seed >= 0) r.s.seed = o->seed;
   if (!r.s.nopt) return error(&r, "%s", "the train declaration has no optimizer");
   if (!(r.ctx = nnrt_ctx_create(NULL, NULL))) return error(&r, "%s", "out of memory");
+  if (!o->no_save && o->save && !writable_dir_of(o->save)) {
+    int rc = error(&r, "cannot write the weights to %s (its directory is missing or not writable)", o->save);
+    nnrt_ctx_free(r.ctx);
+    return rc;
+  }
   if (o->threads > 0) nnrt_set_threads(o->threads);
   /* Ctrl-C from here on finishes the current step, saves a checkpoint and exits */
   struct sigaction sa = {0}, old;

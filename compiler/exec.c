@@ -21,6 +21,7 @@ struct Exec {
   jit_t *jit;
   cache_obj *obj;     /* the linked object (cache.c) */
   uint64_t seed;      /* the seed slot of graphs with random ops */
+  int64_t need;       /* bytes of the allocation that failed */
   lower_plan plan;
   cg_entry fn;
   void **slots;
@@ -75,7 +76,10 @@ static int collect(Exec *x) {
   for (int i = 0; i < g->nnodes; i++)
     if (is_leaf(g->nodes[i]->op)) x->leaves[x->nleaves++] = g->nodes[i]->out[0];
   for (int i = 0; i < g->nouts; i++)
-    if (!(x->outs[i] = calloc(1, val_bytes(g, g->outs[i]) + 64))) return -1;
+    if (!(x->outs[i] = calloc(1, val_bytes(g, g->outs[i]) + 64))) {
+      x->need = val_bytes(g, g->outs[i]);
+      return -1;
+    }
   return 0;
 }
 
@@ -96,7 +100,11 @@ static int create_jit(Exec *x, const char *name, char *msg, size_t cap) {
     if (ls->kind == LOWER_SLOT_ARENA) {
       x->stats.arena_bytes = ls->bytes;
       x->arena = aligned_alloc(64, (ls->bytes + 64) / 64 * 64);
-      if (!x->arena) return fail(msg, cap, "exec", "cannot allocate the arena");
+      if (!x->arena) {
+        snprintf(msg, cap, "exec: out of memory: the step's arena needs %lld bytes (%.1f MiB)",
+                 (long long)ls->bytes, ls->bytes / 1048576.0);
+        return -1;
+      }
       x->slots[s] = x->arena;
     } else if (ls->kind == LOWER_SLOT_SEED) {
       x->slots[s] = &x->seed;
@@ -114,7 +122,12 @@ int exec_create(IrGraph *g, ExecBackend b, const char *name, Exec **out, char *m
   if (!x) return fail(msg, cap, "exec", "out of memory");
   x->g = g;
   x->backend = b;
-  int rc = collect(x) ? fail(msg, cap, "exec", "out of memory") : 0;
+  int rc = 0;
+  if (collect(x)) {
+    snprintf(msg, cap, "exec: out of memory: an output of %lld bytes (%.1f MiB) could not be allocated",
+             (long long)x->need, x->need / 1048576.0);
+    rc = -1;
+  }
   if (!rc && b == EXEC_JIT) rc = create_jit(x, name, msg, cap);
   if (!rc && b == EXEC_INTERP && !(x->I = ir_interp_new(g))) rc = fail(msg, cap, "exec", "out of memory");
   if (rc) {

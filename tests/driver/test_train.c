@@ -169,3 +169,12 @@ Test(train, dumps_of_the_training_step, .timeout = 60) {
     cr_expect_null(strstr(out, "trained"), "--dump=%s trained", what[i]);
   }
 }
+
+/* A --save path that cannot be written is an error before training, not after it. */
+Test(train, unwritable_save_path_fails_before_training, .timeout = 60) {
+  char cmd[1024], out[1 << 14];
+  snprintf(cmd, sizeof cmd, "%s %s --steps=2 --save=/nonexistent-dir/w.st 2>&1", NNC, MLP);
+  cr_assert_eq(run(cmd, out, sizeof out), 1, "%s", out);
+  cr_expect_not_null(strstr(out, "nnc: error: cannot write the weights to /nonexistent-dir/w.st"), "%s", out);
+  cr_expect_null(strstr(out, "trained"), "%s", out);
+}
