@@ -463,7 +463,16 @@ static int train_epoch(Run *r, nnrt_batcher *b, nnrt_progress *pg, int64_t epoch
   if (epoch == r->epoch0)   /* a resumed run: skip the batches it had already trained on */
     for (; k < r->batch0 && nnrt_batcher_next(b, &xb, &yb) > 0; k++) {}
   IrVal lx = ir_find_leaf(r->tp.g, "batch.x"), ly = ir_find_leaf(r->tp.g, "batch.y");
-  while ((rows = nnrt_batcher_next(b, &xb, &yb)) > 0) {
+  for (;;) {
+    /* stop before a step: Ctrl-C, or --steps reached (also by a resumed run) */
+    if (interrupted || (r->o->max_steps > 0 && r->step >= r->o->max_steps)) {
+      r->stopped = 1;
+      if (r->ckpt[0] && save_checkpoint(r, epoch, k)) return 1;
+      if (interrupted) fprintf(r->o->out, "\ninterrupted at step %lld%s%s\n", (long long)r->step,
+                               r->ckpt[0] ? ": checkpoint saved to " : "", r->ckpt);
+      break;
+    }
+    if ((rows = nnrt_batcher_next(b, &xb, &yb)) <= 0) break;
     exec_bind(r->tx, lx, nnrt_tensor_data(xb));
     if (ly != IR_NONE) exec_bind(r->tx, ly, nnrt_tensor_data(yb));
     if (exec_run(r->tx, (uint64_t)r->s.seed, (uint64_t)r->step, r->msg, sizeof r->msg)) return error(r, "%s", r->msg);
@@ -476,14 +485,6 @@ static int train_epoch(Run *r, nnrt_batcher *b, nnrt_progress *pg, int64_t epoch
     sum += loss;
     k++;
     nnrt_progress_step(pg, epoch, k, loss, rows);
-    int stop = interrupted || (r->o->max_steps > 0 && r->step >= r->o->max_steps);
-    if (stop && k < nnrt_batcher_batches(b)) {
-      r->stopped = 1;
-      if (r->ckpt[0] && save_checkpoint(r, epoch, k)) return 1;
-      if (interrupted) fprintf(r->o->out, "\ninterrupted at step %lld%s%s\n", (long long)r->step,
-                               r->ckpt[0] ? ": checkpoint saved to " : "", r->ckpt);
-      break;
-    }
   }
   *mean_loss = k ? sum / k : NAN;
   return 0;
