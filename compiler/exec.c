@@ -95,6 +95,7 @@ static int create_jit(Exec *x, const char *name, char *msg, size_t cap) {
   x->stats.compile_ms = jit_now_ms() - t0;
   x->slots = calloc(x->plan.nslots + 1, sizeof(void *));
   if (!x->slots) return fail(msg, cap, "exec", "out of memory");
+  int nout = 0;
   for (int s = 0; s < x->plan.nslots; s++) {
     const lower_slot *ls = &x->plan.slots[s];
     if (ls->kind == LOWER_SLOT_ARENA) {
@@ -109,8 +110,9 @@ static int create_jit(Exec *x, const char *name, char *msg, size_t cap) {
     } else if (ls->kind == LOWER_SLOT_SEED) {
       x->slots[s] = &x->seed;
     } else if (ls->kind == LOWER_SLOT_OUTPUT) {
-      for (int i = 0; i < x->g->nouts; i++)
-        if (x->g->outs[i] == ls->val) x->slots[s] = x->outs[i];
+      /* output slots come in g->outs order; a value may be several outputs (two metrics
+       * that CSE made one), so match by position, not by value */
+      if (nout < x->g->nouts) x->slots[s] = x->outs[nout++];
     }
   }
   return lscan_bind(x->plan.f, x->slots, &x->bptt, msg, cap);

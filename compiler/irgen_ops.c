@@ -326,9 +326,17 @@ static Val *l_one_hot(Tr *t, Args *A) {
   return irg_tensor(t, ir_one_hot(t->g, ten(t, A, 0), (int)int_or(A, 1, 0), dt));
 }
 
+/* gather(x, idx, axis): per-position picks along axis (numpy take_along_axis). idx has
+ * x's rank, or one less (one pick per position: the axis is dropped), as the checker types it. */
 static Val *l_gather(Tr *t, Args *A) {
-  IrVal x = ten(t, A, 0);
-  return irg_tensor(t, ir_gather(t->g, x, ten(t, A, 1), norm_axis(int_or(A, 2, 0), rank_of(t, x))));
+  IrVal x = ten(t, A, 0), idx = ten(t, A, 1);
+  int r = rank_of(t, x), ax = norm_axis(int_or(A, 2, 0), r);
+  if (rank_of(t, idx) == r) return irg_tensor(t, ir_take_along(t->g, x, idx, ax));
+  IrShape is = ir_type(t->g, idx)->shape, os = is;
+  for (int k = is.rank; k > ax; k--) is.dim[k] = is.dim[k - 1];
+  is.dim[ax] = 1, is.rank++;
+  IrVal y = ir_take_along(t->g, x, ir_reshape(t->g, idx, is), ax);
+  return irg_tensor(t, ir_reshape(t->g, y, os));
 }
 
 static Val *l_take(Tr *t, Args *A) { return irg_tensor(t, ir_embedding(t->g, ten(t, A, 0), ten(t, A, 1))); }

@@ -177,3 +177,19 @@ Test(train, unwritable_save_path_fails_before_training, .timeout = 60) {
   cr_expect_not_null(strstr(out, "nnc: error: cannot write the weights to /nonexistent-dir/w.st"), "%s", out);
   cr_expect_null(strstr(out, "trained"), "%s", out);
 }
+
+/* Regression (tests/models/repro/duplicate_metric_outputs.nn): two metrics with one
+ * expression become one value after CSE; both outputs must still be filled. */
+Test(train, identical_metrics_both_reported, .timeout = 60) {
+  char d[64], cmd[2048], out[1 << 14];
+  tmpdir(d, sizeof d);
+  snprintf(cmd, sizeof cmd,
+           "cd %s && printf 'import nn\\nmodel M {\\n  param w: f32[4, 3] = ones\\n  l = nn.Linear(784, 10)\\n"
+           "  fn f(x: f32[B, 784]) = l(x)\\n}\\ntrain M {\\n  data = idx(\"fashion-mnist/t10k\")\\n"
+           "  eval = idx(\"fashion-mnist/t10k\")\\n  loss = cross_entropy(f(batch.x), batch.y)\\n"
+           "  metric a = sum(w * w)\\n  metric b = sum(w * w)\\n  optimizer = sgd(lr = 0.0)\\n"
+           "  batch_size = 500\\n}\\n' > m.nn && %s m.nn --no-save 2>&1",
+           d, NNC);
+  cr_assert_eq(run(cmd, out, sizeof out), 0, "%s", out);
+  cr_expect_not_null(strstr(out, "eval a 12.0000, eval b 12.0000"), "%s", out);
+}
