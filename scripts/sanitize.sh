@@ -21,7 +21,8 @@ cmake --build "$B" -j "$JOBS" >"$B/build.log" 2>&1 || { tail -40 "$B/build.log";
 # return NULL as malloc does, not stop the process.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-}
+# tests/lsan.supp: leaks inside third-party code (Criterion's runner), each with its reason.
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 log="$B/ctest.log"
 rc=0
