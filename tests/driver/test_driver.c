@@ -22,6 +22,18 @@ static Node *parse(Lang **L, const char *src) {
   return f;
 }
 
+/* Builds the program of f's train declaration for batch.x f32[batch, 784] and batch.y
+ * i32[batch]; in training mode with the gradients of the loss. */
+static void build(Lang *L, Node *f, int64_t batch, int training, IrgProgram *p) {
+  IrgSettings s;
+  cr_assert_eq(irg_settings(L, f, NULL, &s), 0);
+  IrgField fields[2] = {{"x", IR_F32, {2, {batch, 784}}}, {"y", IR_I32, {1, {batch}}}};
+  IrgOptions io = {.training = training, .with_grads = training, .fields = fields, .nfields = 2};
+  int rc = irg_build(L, &s, &io, p);
+  if (rc) diag_render(L, stderr, 0);
+  cr_assert_eq(rc, 0);
+}
+
 static const char *mlp_src =
   "import nn\n"
   "model M {\n"
@@ -98,12 +110,8 @@ Test(irgen, mlp_jit_equals_interpreter) {
 Test(irgen, parameter_names_follow_the_module_path) {
   Lang *L;
   Node *f = parse(&L, mlp_src);
-  IrgSettings s;
-  cr_assert_eq(irg_settings(L, f, NULL, &s), 0);
-  IrgField fields[2] = {{"x", IR_F32, {2, {4, 784}}}, {"y", IR_I32, {1, {4}}}};
-  IrgOptions io = {.training = 0, .fields = fields, .nfields = 2};
   IrgProgram p;
-  cr_assert_eq(irg_build(L, &s, &io, &p), 0);
+  build(L, f, 4, 0, &p);
   const char *want[] = {"l1.W", "l1.b", "l2.W", "l2.b"};
   for (int i = 0; i < 4; i++) cr_expect_str_eq(ir_producer(p.g, p.params[i])->name, want[i]);
   cr_expect_str_eq(ir_producer(p.g, p.params[0])->init, "glorot");
@@ -170,14 +178,8 @@ Test(irgen, composite_builtins_match_their_definitions) {
     "  optimizer = sgd(lr = 0.1)\n"
     "  batch_size = 2\n"
     "}\n");
-  IrgSettings s;
-  cr_assert_eq(irg_settings(L, f, NULL, &s), 0);
-  IrgField fields[2] = {{"x", IR_F32, {2, {2, 784}}}, {"y", IR_I32, {1, {2}}}};
-  IrgOptions io = {.training = 0, .fields = fields, .nfields = 2};
   IrgProgram p;
-  int rc = irg_build(L, &s, &io, &p);
-  if (rc) diag_render(L, stderr, 0);
-  cr_assert_eq(rc, 0);
+  build(L, f, 2, 0, &p);
   cr_assert_eq(p.nmetrics, 13);
   ir_set_outputs(p.g, p.nmetrics, p.metric);
   static float x[2 * 784];
@@ -245,12 +247,8 @@ Test(irgen, dropout_draws_agree_between_back_ends) {
     "  optimizer = sgd(lr = 0.1)\n"
     "  batch_size = 3\n"
     "}\n");
-  IrgSettings s;
-  cr_assert_eq(irg_settings(L, f, NULL, &s), 0);
-  IrgField fields[2] = {{"x", IR_F32, {2, {3, 784}}}, {"y", IR_I32, {1, {3}}}};
-  IrgOptions io = {.training = 1, .with_grads = 1, .fields = fields, .nfields = 2};
   IrgProgram p;
-  cr_assert_eq(irg_build(L, &s, &io, &p), 0);
+  build(L, f, 3, 1, &p);
   IrVal outs[3] = {p.loss, p.grads[0], p.grads[1]};
   ir_set_outputs(p.g, 3, outs);
   static float x[3 * 784], w[16 * 784], b[16];
@@ -298,14 +296,8 @@ Test(irgen, gather_picks_per_row) {
     "  optimizer = sgd(lr = 0.1)\n"
     "  batch_size = 3\n"
     "}\n");
-  IrgSettings s;
-  cr_assert_eq(irg_settings(L, f, NULL, &s), 0);
-  IrgField fields[2] = {{"x", IR_F32, {2, {3, 784}}}, {"y", IR_I32, {1, {3}}}};
-  IrgOptions io = {.training = 0, .fields = fields, .nfields = 2};
   IrgProgram p;
-  int rc = irg_build(L, &s, &io, &p);
-  if (rc) diag_render(L, stderr, 0);
-  cr_assert_eq(rc, 0);
+  build(L, f, 3, 0, &p);
   ir_set_outputs(p.g, p.nmetrics, p.metric);
   static float x[3 * 784];
   for (int r = 0; r < 3; r++)
