@@ -134,8 +134,6 @@ IrVal irg_use(Tr *t, Val *v) {
     if (c->g == v->g && c->outer == v->v) return c->formal;
   if (!t->outer) return IR_NONE;
   Tr *o = t->outer;
-  IrGraph *saved = o->g;
-  (void)saved;
   IrVal outer = irg_use(o, v);          /* the value in the parent graph */
   if (outer == IR_NONE) return IR_NONE;
   Capture *c = lang_alloc(t->L, sizeof *c);
