@@ -57,6 +57,10 @@ for t in $TARGETS; do
       { echo "fuzz: $t: a regression input fails again (see $B/logs/$t.regress.log)"; fail=1; continue; }
   fi
   mkdir -p "$B/corpus/$t"
+  # libFuzzer exits when a seed directory is missing: keep only those that exist
+  keep=""
+  for d in $seeds; do [ -e "$d" ] && keep="$keep $d"; done
+  seeds=$keep
   log="$B/logs/$t.log"
   # shellcheck disable=SC2086 # seeds and dict are word lists
   if "$exe" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
