@@ -481,6 +481,9 @@ static void check_data_items(Chk *C, Node *train, Seen *seen) {
       memcpy(C->btype, bt, sizeof bt);
     }
   }
+  /* No usable data source (missing, or its error already reported): batch.x and batch.y
+   * are error types, so their uses do not add follow-on errors. */
+  if (!C->nbfield) set_batch(C, type_error(), type_error());
 }
 
 static void check_required(Chk *C, Node *train, Seen *seen, Node **opt_loss, int nol, int nopt) {
