@@ -112,7 +112,7 @@ static int pretranspose(nnc_model *m, AotSet *ds, AotFn *f) {
   for (int i = 0; i < g->nouts && !rc; i++) rc = ir_set_outputs(ng, 1, &map[g->outs[i]]);
   free(map);
   if (rc) {
-    rc = api_fail(m->ctx, NNC_EBACKEND, "rewriting %s: %s", f->info->name, ng ? ir_errmsg(ng) : "out of memory");
+    rc = api_fail(m->ctx, NNC_EBACKEND, "rewriting %s: %s", f->info->name, ng && ir_errmsg(ng)[0] ? ir_errmsg(ng) : "out of memory");
     ir_graph_free(ng);
     return rc;
   }
@@ -310,7 +310,7 @@ int nnc_emit(nnc_model *m, nnc_emit_kind kind, const char *out, const char *head
     return api_fail(m->ctx, NNC_ENOMEM, "out of memory");
   }
   int rc = NNC_OK, n = 0;
-  for (int i = 0; i < m->nfns && rc <= 0; i++) {
+  for (int i = 0; i < m->nfns && rc == 0; i++) {   /* stop at the first error (fs[n] is kept for it) */
     fs[n].info = &m->fns[i];
     rc = trace_fn(m, ds, &fs[n], batch);
     if (rc == 0) n++;

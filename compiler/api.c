@@ -96,6 +96,9 @@ int api_fail(nnc_ctx *c, int code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(c->msg, sizeof c->msg, fmt, ap);
   va_end(ap);
+  /* The graph, lowering and JIT stages report exhaustion as a message ("...: out of
+   * memory"), not a status: the status follows the message. */
+  if (code != NNC_ENOMEM && strstr(c->msg, "out of memory")) code = NNC_ENOMEM;
   c->code = code;
   c->has_pos = 0;
   api_log(c, NNRT_LOG_ERROR, "%s", c->msg);
@@ -138,8 +141,15 @@ static void add_diag(nnc_ctx *c, Lang *L, const Diag *d) {
                     a->text};
 }
 
+int api_lang_oom(nnc_model *m) {
+  int n = lang_out_of_memory(m->L), grew = n != m->oom_seen;
+  m->oom_seen = n;
+  return grew;
+}
+
 int api_fail_diags(nnc_model *m, const char *what) {
   nnc_ctx *c = m->ctx;
+  if (api_lang_oom(m)) return api_fail(c, NNC_ENOMEM, "out of memory while %s", what);
   c->ndiags = 0;
   const Diag *d = m->seen ? m->seen->next : diag_first(m->L);
   const ApiDiag *first = NULL;
@@ -150,12 +160,12 @@ int api_fail_diags(nnc_model *m, const char *what) {
     m->seen = d;
   }
   if (!first) return api_fail(c, NNC_ECOMPILE, "%s failed", what);
-  api_fail(c, NNC_ECOMPILE, "%s:%d:%d: error: %s", first->file, first->d.line, first->d.column, first->text);
+  int rc = api_fail(c, NNC_ECOMPILE, "%s:%d:%d: error: %s", first->file, first->d.line, first->d.column, first->text);
   c->has_pos = 1;
   snprintf(c->file, sizeof c->file, "%s", first->file);
   c->line = first->d.line;
   c->col = first->d.column;
-  return NNC_ECOMPILE;
+  return rc;
 }
 
 /* Moves diagnostics (warnings) of a successful compile into the ctx. */
@@ -311,6 +321,7 @@ static int finish(nnc_model *m) {
   if (list_fns(m)) return api_fail(m->ctx, NNC_ENOMEM, "out of memory");
   int rc = api_init_params(m);
   if (rc) return rc;
+  if (api_lang_oom(m)) return api_fail(m->ctx, NNC_ENOMEM, "out of memory while compiling");
   keep_warnings(m);
   return NNC_OK;
 }
@@ -360,9 +371,8 @@ int nnc_compile_file(nnc_ctx *c, const char *path, const nnc_options *opt, nnc_m
   if (!path) return end(m, api_fail(c, NNC_EINVAL, "the path is NULL"), out);
   m->file = lang_parse_file(m->L, path);
   if (!m->file) {
-    api_fail_diags(m, "reading");
-    c->code = NNC_EIO;
-    return end(m, NNC_EIO, out);
+    if (api_fail_diags(m, "reading") != NNC_ENOMEM) c->code = NNC_EIO;
+    return end(m, c->code, out);
   }
   return end(m, finish(m), out);
 }

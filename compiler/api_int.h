@@ -124,6 +124,7 @@ struct nnc_model {
   int64_t step;
   ApiProg *last_train;        /* the program of the last step (metrics) */
   const Diag *seen;           /* last diagnostic of L already reported */
+  int oom_seen;               /* lang_out_of_memory(L) when last looked at */
 };
 
 /* api.c */
@@ -131,6 +132,9 @@ int api_fail(nnc_ctx *c, int code, const char *fmt, ...) __attribute__((format(p
 void api_log(nnc_ctx *c, nnrt_log_level lv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Moves the new diagnostics of m->L into the ctx; returns NNC_ECOMPILE with the first error. */
 int api_fail_diags(nnc_model *m, const char *what);
+/* 1 when an allocation of m's front end or tracer failed since the last look: what they
+ * made since may be incomplete and must not be used (they keep going on NULL). */
+int api_lang_oom(nnc_model *m);
 void *api_alloc(nnc_ctx *c, size_t n);     /* zeroed, 64-byte aligned; NULL when out of memory */
 void api_free(nnc_ctx *c, void *p);
 nnrt_dtype api_rt_dtype(IrDType t);

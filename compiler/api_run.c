@@ -173,7 +173,12 @@ int api_get_prog(nnc_model *m, const char *fn, int nin, const nnrt_tensor *const
   if (rc) return rc;
   if ((*out = api_prog_find(m, key))) return NNC_OK;
   IrgProgram p;
-  if (irg_build_fn(m->L, m->file, fn, nin, dts, shapes, 0, &p)) return api_fail_diags(m, fn);
+  int bad = irg_build_fn(m->L, m->file, fn, nin, dts, shapes, 0, &p);
+  if (!bad && api_lang_oom(m)) {
+    irg_program_free(&p);
+    return api_fail(m->ctx, NNC_ENOMEM, "out of memory while tracing %s", fn);
+  }
+  if (bad) return api_fail_diags(m, fn);
   return api_prog_build(m, key, fn, &p, out);
 }
 

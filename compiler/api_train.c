@@ -16,6 +16,7 @@ static int make_param(nnc_model *m, IrGraph *g, IrVal v, int i) {
   ApiParam *q = &m->p[i];
   const IrNode *nd = ir_producer(g, v);
   q->name = lang_intern(m->L, nd->name, strlen(nd->name));
+  if (!q->name) return api_fail(m->ctx, NNC_ENOMEM, "out of memory");
   q->t = *ir_type(g, v);
   if (q->t.dtype != IR_F32) return api_fail(m->ctx, NNC_ESHAPE, "parameter %s: only f32 parameters are supported", q->name);
   q->n = ir_numel(&q->t.shape);
@@ -34,7 +35,12 @@ static int make_param(nnc_model *m, IrGraph *g, IrVal v, int i) {
 int api_init_params(nnc_model *m) {
   if (!m->model_name) return NNC_OK;
   IrgProgram p;
-  if (irg_build_params(m->L, m->file, m->model_name, &p)) return api_fail_diags(m, "instantiating the model");
+  int bad = irg_build_params(m->L, m->file, m->model_name, &p);
+  if (!bad && api_lang_oom(m)) {
+    irg_program_free(&p);
+    return api_fail(m->ctx, NNC_ENOMEM, "out of memory while instantiating the model");
+  }
+  if (bad) return api_fail_diags(m, "instantiating the model");
   m->np = p.nparams;
   m->p = api_alloc(m->ctx, sizeof(ApiParam) * (size_t)(m->np + 1));
   int rc = m->p ? NNC_OK : api_fail(m->ctx, NNC_ENOMEM, "out of memory");
@@ -92,7 +98,12 @@ static int field_of(nnc_model *m, const char *name, const nnrt_tensor *t, IrgFie
 static int build_train(nnc_model *m, IrgField *f, int nf, const char *key, ApiProg **out) {
   IrgOptions io = {.training = 1, .with_grads = 1, .fields = f, .nfields = nf};
   IrgProgram p;
-  if (irg_build(m->L, &m->s, &io, &p)) return api_fail_diags(m, "tracing the train declaration");
+  int bad = irg_build(m->L, &m->s, &io, &p);
+  if (!bad && api_lang_oom(m)) {
+    irg_program_free(&p);
+    return api_fail(m->ctx, NNC_ENOMEM, "out of memory while tracing the train declaration");
+  }
+  if (bad) return api_fail_diags(m, "tracing the train declaration");
   int no = 1 + p.nmetrics + p.nparams;
   IrVal *outs = calloc((size_t)no, sizeof *outs);
   int *gp = api_alloc(m->ctx, sizeof(int) * (size_t)no);

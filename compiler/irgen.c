@@ -71,13 +71,15 @@ Val *irg_tuple(Tr *t, int n, Val **el) {
   return v;
 }
 
-/* Reports an error at the node being lowered; returns NULL (the error Val). */
+/* Reports an error at the node being lowered; returns NULL (the error Val). When the graph
+ * builder ran out of memory, that is the error (the operand it could not make is not). */
 Val *irg_error(Tr *t, Span sp, const char *fmt, ...) {
   char buf[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  if (t->g && t->g->failed && strstr(ir_errmsg(t->g), "out of memory")) snprintf(buf, sizeof buf, "%s", ir_errmsg(t->g));
   if (!t->failed) diag_error(t->L, sp, "%s", buf);
   t->failed = 1;
   return NULL;

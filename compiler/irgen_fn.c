@@ -83,10 +83,17 @@ static int trace_call(Tr *t, Node *file, const IrgFnRef *ref, int nin, const IrD
   return 0;
 }
 
-static void collect_params(IrgProgram *p) {
+/* p->params: the graph's parameter leaves. Returns 0, or -1 (reported, p freed) when out
+ * of memory. */
+static int collect_params(Lang *L, Span at, IrgProgram *p) {
   p->nparams = ir_leaves(p->g, OP_PARAM, NULL, 0);
   p->params = calloc(p->nparams + 1, sizeof(IrVal));
-  if (p->params) ir_leaves(p->g, OP_PARAM, p->params, p->nparams);
+  if (!p->params) {
+    irg_program_free(p);
+    return diag_error(L, at, "out of memory"), -1;
+  }
+  ir_leaves(p->g, OP_PARAM, p->params, p->nparams);
+  return 0;
 }
 
 int irg_build_fn(Lang *L, Node *file, const char *qualified, int nin, const IrDType *dts,
@@ -106,8 +113,7 @@ int irg_build_fn(Lang *L, Node *file, const char *qualified, int nin, const IrDT
     irg_program_free(p);
     return -1;
   }
-  collect_params(p);
-  return 0;
+  return collect_params(L, at, p);
 }
 
 int irg_build_params(Lang *L, Node *file, const char *model, IrgProgram *p) {
@@ -125,6 +131,5 @@ int irg_build_params(Lang *L, Node *file, const char *model, IrgProgram *p) {
     irg_program_free(p);
     return -1;
   }
-  collect_params(p);
-  return 0;
+  return collect_params(L, at, p);
 }

@@ -283,8 +283,9 @@ int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p)
       p->nparams = ir_leaves(t.g, OP_PARAM, NULL, 0);
       p->params = calloc(p->nparams + 1, sizeof(IrVal));
       p->grads = calloc(p->nparams + 1, sizeof(IrVal));
-      ir_leaves(t.g, OP_PARAM, p->params, p->nparams);
-      if (o->with_grads && ad_grad_params(t.g, p->loss, p->grads)) {
+      if (!p->params || !p->grads) irg_error(&t, s->train->span, "out of memory");
+      else ir_leaves(t.g, OP_PARAM, p->params, p->nparams);
+      if (!t.failed && o->with_grads && ad_grad_params(t.g, p->loss, p->grads)) {
         irg_error(&t, s->train->span, "cannot differentiate the loss: %s", ir_errmsg(t.g));
       }
     } else if (!t.failed) {

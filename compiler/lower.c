@@ -369,12 +369,12 @@ int lower_graph(const IrGraph *g, const char *name, lower_plan *p, char *msg, si
   L.fz = rc == 0 && !lower_get_options()->no_fuse ? fuse_analyze(g, 0) : NULL;
   if (L.fz)
     results_through_reshapes(&L);
-  for (int i = 0; i < g->nnodes && rc == 0; i++)
+  for (int i = 0; i < g->nnodes && rc == 0 && kir_ok(L.f); i++)   /* stop at the first failed allocation */
     rc = lower_node(&L, i);
   fuse_free(L.fz);
   L.fz = NULL;
   L.n = NULL;
-  if (rc == 0)
+  if (rc == 0 && kir_ok(L.f))
     copy_results(&L, p);
   if (rc == 0 && !kir_ok(L.f))
     rc = lower_fail(&L, "out of memory building kernels");

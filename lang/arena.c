@@ -19,6 +19,7 @@ typedef struct Chunk {
 struct Arena {
   Chunk *head;
   size_t total;
+  int failed;   /* allocations that returned NULL */
 };
 
 Arena *arena_new(void) {
@@ -41,8 +42,10 @@ void arena_free(Arena *a) {
 static Chunk *arena_grow(Arena *a, size_t n) {
   size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
   Chunk *c = malloc(sizeof(Chunk) + size);
-  if (!c)
+  if (!c) {
+    a->failed++;
     return NULL;
+  }
   c->used = 0;
   c->size = size;
   c->next = a->head;
@@ -51,9 +54,17 @@ static Chunk *arena_grow(Arena *a, size_t n) {
   return c;
 }
 
+int arena_failed(const Arena *a) {
+  return a ? a->failed : 0;
+}
+
 void *arena_alloc(Arena *a, size_t n) {
-  if (!a || n > SIZE_MAX / 2)
+  if (!a)
     return NULL;
+  if (n > SIZE_MAX / 2) {
+    a->failed++;
+    return NULL;
+  }
   n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
   if (n == 0)
     n = ARENA_ALIGN;

@@ -267,6 +267,7 @@ Node *lang_parse_source(Lang *L, SrcFile *f) {
   ps.root = ast_new(L, N_FILE, (Span){f->id, 0, 0});
   void *p = NncParseAlloc(malloc);
   if (!p || !ps.root) {
+    L->oom++;
     diag_error(L, (Span){f->id, 0, 0}, "out of memory");
     NncParseFree(p, free);
     return ps.root;

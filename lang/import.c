@@ -26,8 +26,10 @@ static void import_record(Lang *L, const Node *n, int file) {
     int *files = realloc(L->imp_files, cap * sizeof *files);
     if (files)
       L->imp_files = files;
-    if (!nodes || !files)
+    if (!nodes || !files) {
+      L->oom++;
       return;
+    }
     L->capimp = cap;
   }
   L->imp_nodes[L->nimp] = n;

@@ -52,6 +52,10 @@ void lang_free(Lang *L) {
   free(L);
 }
 
+int lang_out_of_memory(const Lang *L) {
+  return L ? L->oom + arena_failed(L->arena) : 0;
+}
+
 void *lang_alloc(Lang *L, size_t n) {
   return arena_alloc(L->arena, n);
 }
@@ -75,8 +79,10 @@ static uint64_t intern_hash(const char *s, size_t n) {
 static int intern_grow(Lang *L) {
   size_t cap = L->icap ? 2 * L->icap : 256;
   const char **tab = calloc(cap, sizeof *tab);
-  if (!tab)
+  if (!tab) {
+    L->oom++;
     return 0;
+  }
   for (size_t i = 0; i < L->icap; i++) {
     const char *s = L->itab[i];
     if (!s)

@@ -29,6 +29,7 @@ Arena *arena_new(void);
 void arena_free(Arena *a);
 void *arena_alloc(Arena *a, size_t n);                  /* zeroed; NULL when out of memory */
 char *arena_strndup(Arena *a, const char *s, size_t n);
+int arena_failed(const Arena *a);                       /* how many allocations returned NULL */
 const char *lang_intern(Lang *L, const char *s, size_t n); /* equal strings -> equal pointers */
 
 /* ---------------------------------------------------------------- sources (source.c) */
@@ -197,6 +198,10 @@ typedef struct LangOptions {
 
 Lang *lang_new(const LangOptions *opt);  /* NULL only when out of memory */
 void lang_free(Lang *L);
+/* How many allocations of this compilation failed so far (0: none). After a failure its
+ * trees, types, names and diagnostics may be incomplete: a caller that sees the count grow
+ * during a call reports "out of memory" rather than that call's results. */
+int lang_out_of_memory(const Lang *L);
 
 /* Parses one file (and, through its imports, the files it imports). Returns the N_FILE
  * node, or NULL when the file could not be read; syntax errors leave a partial tree and
@@ -247,6 +252,7 @@ struct Lang {
   int *imp_files;
   int nimp, capimp;
   void *check;            /* owned by check.c */
+  int oom;                /* failed mallocs besides the arena's (see lang_out_of_memory) */
 };
 
 /* The lexer (lex.re). Tokens are produced one at a time; newlines become TK_SEMI by the

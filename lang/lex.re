@@ -135,6 +135,7 @@ static int push_bracket(Lexer *lx, char c, Span sp) {
     if (o)
       lx->bpos = o;
     if (!b || !x || !o) {
+      lx->L->oom++;
       diag_error(lx->L, sp, "out of memory");
       lx->too_deep = 1;
       return 0;
@@ -240,6 +241,7 @@ static int skip_block_comment(Lexer *lx, const unsigned char *open) {
 typedef struct StrBuf {
   char *s;
   size_t n, cap;
+  int oom;   /* a realloc failed: the string is truncated */
 } StrBuf;
 
 static void sb_put(StrBuf *b, const unsigned char *s, size_t n) {
@@ -248,8 +250,10 @@ static void sb_put(StrBuf *b, const unsigned char *s, size_t n) {
     while (cap < b->n + n + 1)
       cap *= 2;
     char *p = realloc(b->s, cap);
-    if (!p)
-      return;   /* out of memory: the string is truncated; interning reports nothing */
+    if (!p) {
+      b->oom++;   /* the string is truncated; reported through lang_out_of_memory */
+      return;
+    }
     b->s = p;
     b->cap = cap;
   }
@@ -307,6 +311,8 @@ static void lex_string_body(Lexer *lx, const unsigned char *open, StrBuf *b) {
 static int lex_string(Lexer *lx, Token *t) {
   StrBuf b = {0};
   lex_string_body(lx, lx->tok, &b);
+  if (b.oom)
+    lx->L->oom++;
   t->str = lang_intern(lx->L, b.s ? b.s : "", b.n);
   free(b.s);
   return TK_STRING;

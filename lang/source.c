@@ -27,8 +27,10 @@ static int src_register(Lang *L, SrcFile *f) {
     int *state = realloc(L->state, cap * sizeof *state);
     if (state)
       L->state = state;
-    if (!files || !asts || !keys || !state)
+    if (!files || !asts || !keys || !state) {
+      L->oom++;
       return 0;
+    }
     L->capfiles = cap;
   }
   f->id = L->nfiles;
@@ -85,6 +87,8 @@ static char *src_read_all(const char *path, size_t *len) {
     return NULL;
   size_t cap = 4096, n = 0;
   char *buf = malloc(cap);
+  if (!buf)
+    errno = ENOMEM;
   while (buf) {
     n += fread(buf + n, 1, cap - n, fp);
     if (n < cap || cap > SRC_MAX_BYTES)
@@ -116,6 +120,8 @@ SrcFile *src_load(Lang *L, const char *path) {
   errno = 0;
   char *buf = src_read_all(path, &len);
   if (!buf) {
+    if (errno == ENOMEM)
+      L->oom++;
     diag_error(L, nowhere, "cannot read '%s': %s", path, strerror(errno ? errno : EIO));
     return NULL;
   }
