@@ -59,6 +59,20 @@ static int load_idx(Data *d, const IrgObj *o, nnrt_ctx *ctx, char *msg, size_t c
   int64_t n = nnrt_tensor_dim(x, 0), per = nnrt_tensor_numel(x) / (n ? n : 1);
   int64_t dims[9] = {n, per}, prod = 1;
   int rank = 2;
+  if (nnrt_tensor_dim(y, 0) != n) {
+    snprintf(msg, cap, "%s has %lld labels, %s has %lld images: the counts must match", lab,
+             (long long)nnrt_tensor_dim(y, 0), img, (long long)n);
+    nnrt_tensor_free(x);
+    nnrt_tensor_free(y);
+    return -1;
+  }
+  if (!nshape && per != 784) {   /* the checker's type of idx(path) without shape= */
+    snprintf(msg, cap, "%s: each image has %lld values, but idx(path) without shape= declares 784 "
+             "(28 x 28); give shape=(...)", img, (long long)per);
+    nnrt_tensor_free(x);
+    nnrt_tensor_free(y);
+    return -1;
+  }
   if (nshape) {
     rank = nshape + 1;
     for (int i = 0; i < nshape; i++) dims[i + 1] = shape[i], prod *= shape[i];
@@ -264,7 +278,7 @@ static int load_npy(Data *d, const IrgObj *o, nnrt_ctx *ctx, char *msg, size_t c
   return 0;
 }
 
-int drv_data_load(Data *train, Data *held, const IrgSettings *s, nnrt_ctx *ctx, char *msg, size_t cap) {
+static int load_sources(Data *train, Data *held, const IrgSettings *s, nnrt_ctx *ctx, char *msg, size_t cap) {
   const char *k = s->data.kind;
   if (!strcmp(k, "idx")) {
     if (load_idx(train, &s->data, ctx, msg, cap)) return -1;
@@ -279,6 +293,19 @@ int drv_data_load(Data *train, Data *held, const IrgSettings *s, nnrt_ctx *ctx, 
   if (!strcmp(k, "text")) return load_text(train, s->has_eval ? NULL : held, &s->data, ctx, msg, cap);
   snprintf(msg, cap, "data source '%s' is not supported by the driver yet (idx, text, npy)", k);
   return -1;
+}
+
+/* Loads the declaration's data; fewer training examples than one batch is an error (an
+ * epoch would take no step: partial batches are dropped). */
+int drv_data_load(Data *train, Data *held, const IrgSettings *s, nnrt_ctx *ctx, char *msg, size_t cap) {
+  if (load_sources(train, held, s, ctx, msg, cap)) return -1;
+  int64_t rows = train->x ? nnrt_tensor_dim(train->x, 0) : -1;
+  if (rows >= 0 && rows < s->batch_size) {
+    snprintf(msg, cap, "the training data has %lld examples, fewer than batch_size = %lld: no batch to train on",
+             (long long)rows, (long long)s->batch_size);
+    return -1;
+  }
+  return 0;
 }
 
 void drv_data_free(Data *d) {

@@ -325,3 +325,149 @@ Test(badfiles, resume_from_another_models_checkpoint) {
   const char *needles[] = {"l1.W", "f32[5, 4]", "f32[3, 4]", NULL};
   expect_error("m.nn --interp --resume --checkpoint=ck5.st --no-save", needles);
 }
+
+/* ------------------------------------------------------------------ exact diagnostics */
+
+/* A failed run whose output has `line` as one whole line (dir/ stands for the test's
+ * directory). */
+static void expect_line(const char *args, const char *line) {
+  expect_error(args, NULL);
+  char want[1024];
+  size_t n = 0;
+  for (const char *l = line; *l && n + 80 < sizeof want;)
+    if (!strncmp(l, "dir/", 4)) n += (size_t)snprintf(want + n, sizeof want - n, "%s/", dir), l += 4;
+    else want[n++] = *l++;
+  want[n] = 0;
+  for (const char *p = out; (p = strstr(p, want)); p += n)
+    if ((p == out || p[-1] == '\n') && (p[n] == '\n' || p[n] == 0)) return;
+  cr_assert_fail("nnc %s: no line\n  %s\nin:\n%s", args, want, out);
+}
+
+Test(badfiles, truncated_weights_exact_messages) {
+  unsigned char w[4096];
+  size_t n = train_good(w, sizeof w);
+  size_t hdr = w[0] | (size_t)w[1] << 8;   /* the JSON header's length (< 64 KiB here) */
+  char line[256];
+  write_file("cut.safetensors", w, 3);
+  expect_line("m.nn --interp --load=cut.safetensors --no-save",
+              "nnc: error: cut.safetensors: not a safetensors file: 3 bytes, too short for the header length");
+  write_file("cut.safetensors", w, 20);
+  snprintf(line, sizeof line, "nnc: error: cut.safetensors: truncated: the header length is %zu bytes, only 12 follow", hdr);
+  expect_line("m.nn --interp --load=cut.safetensors --no-save", line);
+  write_file("cut.safetensors", w, n - 36);   /* 60 bytes of data (f32[3, 4] and f32[3]), 24 left */
+  expect_line("m.nn --interp --load=cut.safetensors --no-save",
+              "nnc: error: cut.safetensors: truncated: the tensors hold 60 bytes of data, the file has 24");
+}
+
+Test(badfiles, weight_mismatches_exact_messages) {
+  Entry shape[] = {{"l1.W", NNRT_F32, 2, {4, 3}}, {"l1.b", NNRT_F32, 1, {3}}};
+  save_weights("t.safetensors", 2, shape);
+  expect_line("m.nn --interp --load=t.safetensors --no-save",
+              "nnc: error: t.safetensors: weight 'l1.W': file has f32[4, 3], model expects f32[3, 4]");
+  Entry rank[] = {{"l1.W", NNRT_F32, 1, {12}}, {"l1.b", NNRT_F32, 1, {3}}};
+  save_weights("t.safetensors", 2, rank);
+  expect_line("m.nn --interp --load=t.safetensors --no-save",
+              "nnc: error: t.safetensors: weight 'l1.W': file has f32[12], model expects f32[3, 4]");
+  Entry dtype[] = {{"l1.W", NNRT_F32, 2, {3, 4}}, {"l1.b", NNRT_F64, 1, {3}}};
+  save_weights("t.safetensors", 2, dtype);
+  expect_line("m.nn --interp --load=t.safetensors --no-save",
+              "nnc: error: t.safetensors: weight 'l1.b': file has f64[3], model expects f32[3]");
+  Entry name[] = {{"l1.W", NNRT_F32, 2, {3, 4}}, {"l2.b", NNRT_F32, 1, {3}}};
+  save_weights("t.safetensors", 2, name);
+  expect_line("m.nn --interp --load=t.safetensors --no-save", "nnc: error: t.safetensors: no weight 'l1.b' in the file");
+}
+
+Test(badfiles, npy_wrong_size_exact_messages) {
+  int64_t dx[2] = {6, 5};
+  save_npy("x.npy", NNRT_F32, 2, dx);
+  expect_line("m.nn --interp --no-save",
+              "nnc: error: dir/x.npy holds f32[6, 5]: each example does not have the declared x_shape");
+  int64_t d3[3] = {6, 4, 2};
+  save_npy("x.npy", NNRT_F32, 3, d3);
+  expect_line("m.nn --interp --no-save",
+              "nnc: error: dir/x.npy holds f32[6, 4, 2]: each example does not have the declared x_shape");
+  int64_t d4[2] = {6, 4};
+  save_npy("x.npy", NNRT_F32, 2, d4);
+  char p[128];
+  path_in(p, sizeof p, "x.npy");
+  struct stat st;
+  cr_assert_eq(stat(p, &st), 0);
+  cr_assert_eq(truncate(p, st.st_size - 74), 0);   /* 96 bytes of data, 22 left */
+  expect_line("m.nn --interp --no-save", "nnc: error: dir/x.npy: truncated: the header says 96 bytes of data, the file has 22");
+}
+
+/* idx("DIR/NAME") with images and labels written here: u8 images of h x w, n labels. */
+static void write_idx(const char *name, int nimg, int h, int w, int nlab) {
+  char fn[128];
+  unsigned char b[16 + 8 * 28 * 28];
+  unsigned char hi[16] = {0, 0, 8, 3, 0, 0, 0, (unsigned char)nimg, 0, 0, 0, (unsigned char)h, 0, 0, 0, (unsigned char)w};
+  memcpy(b, hi, 16);
+  memset(b + 16, 7, (size_t)(nimg * h * w));
+  snprintf(fn, sizeof fn, "%s-images-idx3-ubyte", name);
+  write_file(fn, b, 16 + (size_t)(nimg * h * w));
+  unsigned char hl[8 + 8] = {0, 0, 8, 1, 0, 0, 0, (unsigned char)nlab, 0, 1, 2, 0, 1, 2, 0, 1};
+  snprintf(fn, sizeof fn, "%s-labels-idx1-ubyte", name);
+  write_file(fn, hl, 8 + (size_t)nlab);
+  char src[1024];
+  int n = snprintf(src, sizeof src,
+                   "import nn\nmodel M {\n  l1 = nn.Linear(784, 3)\n  fn logits(x: f32[B, 784]) = l1(x)\n}\n"
+                   "train M {\n  data = idx(\"%s/%s\")\n  loss = cross_entropy(logits(batch.x), batch.y)\n"
+                   "  optimizer = sgd(lr = 0.1)\n  batch_size = 2\n}\n", dir, name);
+  write_file("i.nn", src, (size_t)n);
+}
+
+Test(badfiles, idx_wrong_size_exact_messages) {
+  write_idx("small", 6, 2, 2, 6);   /* 2 x 2 images where the declaration means 28 x 28 */
+  expect_line("i.nn --interp --no-save",
+              "nnc: error: dir/small-images-idx3-ubyte: each image has 4 values, but idx(path) without shape= "
+              "declares 784 (28 x 28); give shape=(...)");
+  write_idx("rows", 6, 28, 28, 5);   /* one label short */
+  expect_line("i.nn --interp --no-save",
+              "nnc: error: dir/rows-labels-idx1-ubyte has 5 labels, dir/rows-images-idx3-ubyte has 6 images: the "
+              "counts must match");
+  write_idx("cut", 6, 28, 28, 6);
+  char p[128];
+  path_in(p, sizeof p, "cut-images-idx3-ubyte");
+  cr_assert_eq(truncate(p, 16 + 6 * 784 - 100), 0);
+  expect_line("i.nn --interp --no-save",
+              "nnc: error: dir/cut-images-idx3-ubyte: truncated: the header says u8[6, 28, 28] (4704 bytes of data), "
+              "the file has 4604 bytes of data");
+}
+
+Test(badfiles, fewer_examples_than_a_batch) {
+  /* 6 rows, batch_size 8: an epoch would take no step (partial batches are dropped) */
+  char src[1024];
+  int n = snprintf(src, sizeof src, model_fmt, "3", dir, dir, "cross_entropy(logits(batch.x), batch.y)");
+  char *bs = strstr(src, "batch_size = 2");
+  cr_assert_not_null(bs);
+  bs[13] = '8';
+  write_file("b.nn", src, (size_t)n);
+  expect_line("b.nn --interp --no-save",
+              "nnc: error: the training data has 6 examples, fewer than batch_size = 8: no batch to train on");
+}
+
+Test(badfiles, step_arena_too_large_gives_the_bytes_needed) {
+  /* the loss makes a (6 * 10^5) x (6 * 10^5) f32 matrix: the step's arena needs > 1.44e12
+   * bytes, which the planner knows before anything runs */
+  write_model("arena.nn", "100000",
+              "mean(reshape(logits(batch.x), (B * 100000, 1)) @ reshape(logits(batch.x), (1, B * 100000)))");
+  char *bs = NULL;
+  char src[1024];
+  size_t n = read_file("arena.nn", src, sizeof src - 1);
+  src[n] = 0;
+  cr_assert_not_null(bs = strstr(src, "batch_size = 2"));
+  bs[13] = '6';
+  write_file("arena.nn", src, n);
+  expect_error("arena.nn --no-save --save=arena.safetensors", NULL);
+  const char *pre = "nnc: error: exec: out of memory: the step's arena needs ";
+  const char *at = strstr(out, pre);
+  cr_assert_not_null(at, "no \"%s\" in:\n%s", pre, out);
+  long long bytes = strtoll(at + strlen(pre), NULL, 10);
+  cr_assert_geq(bytes, 1440000000000LL, "%s", out);
+  char tail[128];
+  snprintf(tail, sizeof tail, "%lld bytes (%.1f MiB)\n", bytes, bytes / 1048576.0);
+  cr_assert_not_null(strstr(at, tail), "expected \"%s\" in:\n%s", tail, out);
+  char p[128];
+  path_in(p, sizeof p, "arena.safetensors");
+  cr_assert_neq(access(p, F_OK), 0, "a failed run wrote arena.safetensors");
+}
