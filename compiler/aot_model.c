@@ -125,7 +125,11 @@ static int trace_fn(nnc_model *m, AotSet *ds, AotFn *f, int64_t batch) {
   IrDType dts[NNC_MAX_ARGS];
   IrShape sh[NNC_MAX_ARGS];
   if (arg_shapes(f->info, batch, dts, sh)) return 1;   /* skipped: not every dim is known */
-  if (irg_build_fn(m->L, m->file, f->info->name, f->info->nargs, dts, sh, 0, &f->p)) return api_fail_diags(m, f->info->name);
+  /* host functions: not in an object that links with libnnrt only (docs/embedding.md) */
+  static const IrHostTab aot_hosts = {0, NULL, "nnc -c objects cannot call host functions; run this function "
+                                               "through the JIT API (nnc.h) with the function registered"};
+  if (irg_build_fn(m->L, m->file, f->info->name, f->info->nargs, dts, sh, 0, &aot_hosts, &f->p))
+    return api_fail_diags(m, f->info->name);
   if (pretranspose(m, ds, f)) return m->ctx->code;
   IrPassOpts po = {0};
   if (ir_simplify(f->p.g, &po) || ir_cse(f->p.g))

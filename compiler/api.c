@@ -19,6 +19,7 @@ const char *nnc_strstatus(int s) {
   case NNC_ECOMPILE: return "compile error";
   case NNC_EBACKEND: return "code generation error";
   case NNC_ESTATE: return "not applicable";
+  case NNC_EHOST: return "host function failed";
   default: return nnrt_strstatus(s);
   }
 }
@@ -319,7 +320,9 @@ static int finish(nnc_model *m) {
   }
   m->model_name = pick_model(m);
   if (list_fns(m)) return api_fail(m->ctx, NNC_ENOMEM, "out of memory");
-  int rc = api_init_params(m);
+  int rc = api_check_externs(m);
+  if (rc) return rc;
+  rc = api_init_params(m);
   if (rc) return rc;
   if (api_lang_oom(m)) return api_fail(m->ctx, NNC_ENOMEM, "out of memory while compiling");
   keep_warnings(m);
@@ -393,18 +396,147 @@ void nnc_model_free(nnc_model *m) {
 
 /* ------------------------------------------------------------------ host functions */
 
-int nnc_register_fn(nnc_ctx *c, const char *name, nnc_host_fn fn, void *ud) {
+/* "f32[?, 4]" (a symbolic dim by its name, -1 without one as ?). */
+static const char *arg_str(const nnc_arg *a, char *buf, size_t cap) {
+  size_t n = (size_t)snprintf(buf, cap, "%s[", nnrt_dtype_name(a->dtype));
+  for (int d = 0; d < a->rank && n < cap; d++) {
+    if (a->dims[d] >= 0) n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? ", " : "", (long long)a->dims[d]);
+    else n += (size_t)snprintf(buf + n, cap - n, "%s%s", d ? ", " : "", a->dim_names[d] ? a->dim_names[d] : "?");
+  }
+  if (n < cap) snprintf(buf + n, cap - n, "]");
+  return buf;
+}
+
+static nnc_arg arg_of_ir(const IrType *t) {
+  nnc_arg a = {0};
+  a.dtype = api_rt_dtype(t->dtype);
+  a.rank = t->shape.rank;
+  for (int d = 0; d < a.rank; d++) a.dims[d] = t->shape.dim[d];
+  return a;
+}
+
+/* Do the two agree (dtype, rank, and every dim numeric in both)? */
+static int arg_fits(const nnc_arg *reg, const nnc_arg *have) {
+  if (reg->dtype != have->dtype || reg->rank != have->rank) return 0;
+  for (int d = 0; d < reg->rank; d++)
+    if (reg->dims[d] >= 0 && have->dims[d] >= 0 && reg->dims[d] != have->dims[d]) return 0;
+  return 1;
+}
+
+/* Compares h's registered signature with a declared or traced one (have); 0, or -1 with
+ * a message naming both types. */
+static int sig_check(const ApiHost *h, const nnc_fn_info *have, int traced, char *msg, size_t cap) {
+  const nnc_fn_info *r = &h->sig;
+  if (r->nargs != have->nargs || r->nresults != have->nresults) {
+    snprintf(msg, cap, "host function '%s' is %s with %d arguments and %d results, registered with %d and %d", h->name,
+             traced ? "called" : "declared", have->nargs, have->nresults, r->nargs, r->nresults);
+    return -1;
+  }
+  for (int i = 0; i < r->nargs + r->nresults; i++) {
+    const nnc_arg *a = i < r->nargs ? &r->args[i] : &r->results[i - r->nargs];
+    const nnc_arg *b = i < r->nargs ? &have->args[i] : &have->results[i - r->nargs];
+    if (arg_fits(a, b)) continue;
+    char x[128], y[128];
+    snprintf(msg, cap, "host function '%s': %s %d is %s%s%s, registered as %s", h->name, i < r->nargs ? "argument" : "result",
+             1 + (i < r->nargs ? i : i - r->nargs), traced ? "" : "declared ", arg_str(b, y, sizeof y),
+             traced ? " at this call" : "", arg_str(a, x, sizeof x));
+    return -1;
+  }
+  return 0;
+}
+
+/* IrHostFn.check: the types of a traced call. */
+static int host_check(void *ud, int nin, const IrType *tin, int nout, const IrType *tout, char *msg, size_t cap) {
+  nnc_fn_info have = {0};
+  have.nargs = nin < NNC_MAX_ARGS ? nin : NNC_MAX_ARGS;
+  have.nresults = nout < NNC_MAX_ARGS ? nout : NNC_MAX_ARGS;
+  for (int i = 0; i < have.nargs; i++) have.args[i] = arg_of_ir(&tin[i]);
+  for (int i = 0; i < have.nresults; i++) have.results[i] = arg_of_ir(&tout[i]);
+  return sig_check(ud, &have, 1, msg, cap);
+}
+
+/* IrHostFn.call: the buffers wrapped as nnrt tensors for the user's function. */
+static int host_call(void *ud, int nin, const IrType *tin, void *const *in, int nout, const IrType *tout,
+                     void *const *out, char *msg, size_t cap) {
+  ApiHost *h = ud;
+  nnrt_tensor *t[IR_HOST_MAX_ARGS] = {0};
+  int rc = 0, n = nin + nout;
+  for (int i = 0; i < n && !rc; i++) {
+    const IrType *ty = i < nin ? &tin[i] : &tout[i - nin];
+    rc = nnrt_tensor_wrap(h->ctx->rt, api_rt_dtype(ty->dtype), ty->shape.rank, ty->shape.dim, i < nin ? in[i] : out[i - nin],
+                          &t[i]);
+  }
+  if (rc) snprintf(msg, cap, "wrapping its tensors: %s", nnrt_errmsg(h->ctx->rt));
+  else if ((rc = h->fn(h->ud, nin, (const nnrt_tensor *const *)t, nout, t + nin)))
+    snprintf(msg, cap, "it returned %d (%s)", rc, nnc_strstatus(rc));
+  for (int i = 0; i < n; i++) nnrt_tensor_free(t[i]);
+  return rc;
+}
+
+int nnc_register_fn(nnc_ctx *c, const char *name, const struct nnc_fn_info *sig, nnc_host_fn fn, void *ud) {
   if (!c) return NNC_EINVAL;
-  if (!name || !*name || !fn) return api_fail(c, NNC_EINVAL, "nnc_register_fn: a name and a function are needed");
+  if (!name || !*name || !fn || !sig)
+    return api_fail(c, NNC_EINVAL, "nnc_register_fn: a name, a signature and a function are needed");
   if (strlen(name) >= sizeof c->host[0].name) return api_fail(c, NNC_EINVAL, "host function name '%s' is too long", name);
+  if (sig->nargs < 0 || sig->nresults < 1 || sig->nargs + sig->nresults > IR_HOST_MAX_ARGS)
+    return api_fail(c, NNC_EINVAL, "host function '%s': %d arguments and %d results (at least one result, at most %d in all)",
+                    name, sig->nargs, sig->nresults, IR_HOST_MAX_ARGS);
+  for (int i = 0; i < sig->nargs + sig->nresults; i++) {
+    const nnc_arg *a = i < sig->nargs ? &sig->args[i] : &sig->results[i - sig->nargs];
+    if (a->rank < 0 || a->rank > NNRT_MAX_RANK || a->dtype == NNRT_BIT)
+      return api_fail(c, NNC_EINVAL, "host function '%s': %s %d has rank %d or dtype %s", name,
+                      i < sig->nargs ? "argument" : "result", 1 + (i < sig->nargs ? i : i - sig->nargs), a->rank,
+                      nnrt_dtype_name(a->dtype));
+  }
   int i = 0;
   while (i < c->nhost && strcmp(c->host[i].name, name)) i++;
   if (i == API_MAX_HOST) return api_fail(c, NNC_ERANGE, "more than %d host functions", API_MAX_HOST);
-  snprintf(c->host[i].name, sizeof c->host[i].name, "%s", name);
-  c->host[i].fn = fn;
-  c->host[i].ud = ud;
+  ApiHost *h = &c->host[i];
+  snprintf(h->name, sizeof h->name, "%s", name);
+  h->fn = fn;
+  h->ud = ud;
+  h->ctx = c;
+  h->sig = *sig;
+  h->sig.name = NULL;
+  for (int k = 0; k < NNC_MAX_ARGS; k++) {
+    h->sig.args[k].name = h->sig.results[k].name = NULL;
+    for (int d = 0; d < NNRT_MAX_RANK; d++) h->sig.args[k].dim_names[d] = h->sig.results[k].dim_names[d] = NULL;
+  }
+  c->hostfn[i] = (IrHostFn){h->name, host_call, host_check, h};
   if (i == c->nhost) c->nhost++;
+  c->hosts = (IrHostTab){c->nhost, c->hostfn, "register it with nnc_register_fn before compiling the model"};
   return NNC_OK;
+}
+
+const IrHostTab *api_hosts(nnc_ctx *c) {
+  c->hosts = (IrHostTab){c->nhost, c->hostfn, "register it with nnc_register_fn before compiling the model"};
+  return &c->hosts;
+}
+
+int api_check_externs(nnc_model *m) {
+  nnc_ctx *c = m->ctx;
+  for (int i = 0; i < m->file->nkids; i++) {
+    Node *d = m->file->kids[i];
+    const IrHostFn *f = d && d->kind == N_EXTERN ? ir_host_find(&c->hosts, d->name) : NULL;
+    if (!f) continue;
+    nnc_fn_info have = {0};
+    have.nargs = d->nkids - 1 < NNC_MAX_ARGS ? d->nkids - 1 : NNC_MAX_ARGS;
+    for (int k = 0; k < have.nargs; k++) {
+      Node *a = d->kids[1 + k];
+      arg_of_type(NULL, a->nkids ? a->kids[0] : NULL, a->name, &have.args[k]);
+    }
+    Node *r = d->kids[0];
+    have.nresults = !r ? 0 : r->kind == N_TTUPLE ? (r->nkids < NNC_MAX_ARGS ? r->nkids : NNC_MAX_ARGS) : 1;
+    for (int k = 0; k < have.nresults; k++) arg_of_type(NULL, r->kind == N_TTUPLE ? r->kids[k] : r, NULL, &have.results[k]);
+    char msg[600];
+    if (sig_check(f->ud, &have, 0, msg, sizeof msg)) return api_fail(c, NNC_ESHAPE, "%s", msg);
+  }
+  return NNC_OK;
+}
+
+int api_host_status(nnc_model *m, ApiProg *q) {
+  char msg[600];
+  return cg_host_table_status(q->host, msg, sizeof msg) ? api_fail(m->ctx, NNC_EHOST, "%s", msg) : NNC_OK;
 }
 
 /* ------------------------------------------------------------------ tensors */

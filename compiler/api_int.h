@@ -22,10 +22,11 @@ int irg_find_fn(Node *file, const char *qualified, IrgFnRef *out);
 /* Traces function `qualified` of `file` (the model instantiated with its default
  * hyper-parameters, parameters as leaves named "l1.W") applied to nin tensor inputs named
  * after the function's arguments, with dtypes dts and shapes. The function's results
- * (a tensor or a tuple of tensors) become the graph outputs in order. Returns 0, or -1
+ * (a tensor or a tuple of tensors) become the graph outputs in order. `extern fn` calls
+ * find their functions in hosts (NULL: none). Returns 0, or -1
  * with a diagnostic in L (p->g freed). */
 int irg_build_fn(Lang *L, Node *file, const char *qualified, int nin, const IrDType *dts,
-                 const IrShape *shapes, int training, IrgProgram *p);
+                 const IrShape *shapes, int training, const IrHostTab *hosts, IrgProgram *p);
 
 /* Traces only the instantiation of module `model` (no function called): its params. */
 int irg_build_params(Lang *L, Node *file, const char *model, IrgProgram *p);
@@ -61,6 +62,15 @@ void cache_obj_free(cache_obj *c);
 #define API_MAX_DIAGS 64
 #define API_MAX_HOST 32
 
+/* A registered host function (nnc_register_fn) and its adapter for the IR (IrHostFn). */
+typedef struct ApiHost {
+  char name[64];
+  nnc_host_fn fn;
+  void *ud;
+  nnc_fn_info sig;            /* names cleared */
+  struct nnc_ctx *ctx;
+} ApiHost;
+
 typedef struct ApiDiag {
   nnc_diag d;
   char file[256];
@@ -80,8 +90,10 @@ struct nnc_ctx {
   char file[256];
   ApiDiag *diags;             /* [API_MAX_DIAGS] */
   int ndiags;
-  struct { char name[64]; nnc_host_fn fn; void *ud; } host[API_MAX_HOST];
+  ApiHost host[API_MAX_HOST];
   int nhost;
+  IrHostFn hostfn[API_MAX_HOST];   /* host[i] as the IR calls it */
+  IrHostTab hosts;                 /* {nhost, hostfn}: what tracing and running use */
 };
 
 typedef struct ApiParam {
@@ -105,6 +117,7 @@ typedef struct ApiProg {
   uint64_t seed;              /* LOWER_SLOT_SEED */
   int64_t arena_bytes, out_bytes;
   int *grad_param;            /* train: output index -> ApiParam index, -1 */
+  cg_host_table *host;        /* the host functions its code calls (NULL: none) */
   struct ApiProg *next;
 } ApiProg;
 
@@ -128,6 +141,12 @@ struct nnc_model {
 };
 
 /* api.c */
+/* After running q: NNC_OK, or NNC_EHOST with the message of a host function that failed. */
+int api_host_status(nnc_model *m, ApiProg *q);
+/* Checks the `extern fn` declarations of the file against the registered signatures. */
+/* The ctx's host functions as tracing and running use them. */
+const IrHostTab *api_hosts(nnc_ctx *c);
+int api_check_externs(nnc_model *m);
 int api_fail(nnc_ctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void api_log(nnc_ctx *c, nnrt_log_level lv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Moves the new diagnostics of m->L into the ctx; returns NNC_ECOMPILE with the first error. */

@@ -29,6 +29,7 @@ void api_prog_free(nnc_model *m, ApiProg *q) {
   api_free(c, q->arena);
   api_free(c, q->grad_param);
   cache_obj_free(q->obj);
+  cg_host_table_free(q->host);
   lower_plan_free(&q->plan);
   irg_program_free(&q->p);
   api_free(c, q);
@@ -109,6 +110,10 @@ int api_prog_build(nnc_model *m, const char *key, const char *name, IrgProgram *
   int rc = optimize_graph(m, q->p.g);
   if (!rc && lower_graph(q->p.g, sym, &q->plan, msg, sizeof msg)) rc = api_fail(m->ctx, NNC_EBACKEND, "%s", msg);
   if (!rc && make_buffers(m, q)) rc = api_fail(m->ctx, NNC_ENOMEM, "out of memory for the buffers of %s", name);
+  if (!rc && cg_host_table_new(&q->plan, api_hosts(m->ctx), &q->host, msg, sizeof msg))
+    rc = api_fail(m->ctx, NNC_ENOTFOUND, "%s", msg);
+  for (int s = 0; !rc && s < q->plan.nslots; s++)
+    if (q->plan.slots[s].kind == LOWER_SLOT_HOST) q->slots[s] = q->host;
   if (!rc) rc = compile_plan(m, q);
   if (rc) {
     api_prog_free(m, q);
@@ -173,7 +178,7 @@ int api_get_prog(nnc_model *m, const char *fn, int nin, const nnrt_tensor *const
   if (rc) return rc;
   if ((*out = api_prog_find(m, key))) return NNC_OK;
   IrgProgram p;
-  int bad = irg_build_fn(m->L, m->file, fn, nin, dts, shapes, 0, &p);
+  int bad = irg_build_fn(m->L, m->file, fn, nin, dts, shapes, 0, api_hosts(m->ctx), &p);
   if (!bad && api_lang_oom(m)) {
     irg_program_free(&p);
     return api_fail(m->ctx, NNC_ENOMEM, "out of memory while tracing %s", fn);
@@ -218,6 +223,7 @@ int nnc_run(nnc_model *m, const char *fn, int nin, const nnrt_tensor *const *in,
   for (int i = 0; i < nin; i++) names[i] = ref.fn->kids[2 + i]->name, data[i] = nnrt_tensor_data(in[i]);
   if ((rc = api_prog_bind(m, q, nin, names, data))) return rc;
   q->fn(q->slots);
+  if ((rc = api_host_status(m, q))) return rc;
   return write_outputs(m, q, nout, out);
 }
 

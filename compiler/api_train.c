@@ -96,7 +96,7 @@ static int field_of(nnc_model *m, const char *name, const nnrt_tensor *t, IrgFie
 
 /* Traces loss, metrics and gradients for these batch types and compiles them. */
 static int build_train(nnc_model *m, IrgField *f, int nf, const char *key, ApiProg **out) {
-  IrgOptions io = {.training = 1, .with_grads = 1, .fields = f, .nfields = nf};
+  IrgOptions io = {.training = 1, .with_grads = 1, .fields = f, .nfields = nf, .hosts = api_hosts(m->ctx)};
   IrgProgram p;
   int bad = irg_build(m->L, &m->s, &io, &p);
   if (!bad && api_lang_oom(m)) {
@@ -158,6 +158,7 @@ int nnc_train_step(nnc_model *m, const nnrt_tensor *x, const nnrt_tensor *y, dou
   if ((rc = api_prog_bind(m, q, nf, names, data))) return rc;
   q->seed = m->opt.seed * 0x9E3779B97F4A7C15ull + (uint64_t)m->step;
   q->fn(q->slots);
+  if ((rc = api_host_status(m, q))) return rc;
   m->last_train = q;
   double l = *(const float *)q->outs[0];
   if (loss) *loss = l;

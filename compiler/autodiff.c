@@ -6,7 +6,9 @@
  * marked node call its op's gradient rule (ops_grad.c, scan.c) with the adjoints of its
  * outputs, and add the returned input adjoints into the map (fan-out sums with add nodes).
  * Integer and bool values carry no adjoint; IR_ND ops (stop_gradient, sampling, argmax,
- * comparisons) cut the flow. Broadcasting is undone by ad_unbroadcast inside the rules. */
+ * comparisons) cut the flow. A gradient that reaches a host call (IR_HOST: an `extern fn`,
+ * which has no derivative) from a wrt value is an error naming the function, never a
+ * silent zero: the user cuts it on purpose with stop_gradient. Broadcasting is undone by ad_unbroadcast inside the rules. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,7 +54,8 @@ static void mark(Ad *a, int nout, const IrVal *outs, int nwrt, const IrVal *wrt)
   for (int i = 0; i < nwrt; i++) a->dep[wrt[i]] = 1;
   for (int i = 0; i < a->nnodes0; i++) {
     const IrNode *n = g->nodes[i];
-    if (ir_ops[n->op].flags & IR_ND) continue;
+    /* host calls carry dep on, so that a gradient reaching them can be reported */
+    if ((ir_ops[n->op].flags & IR_ND) && !(ir_ops[n->op].flags & IR_HOST)) continue;
     int d = 0;
     for (int j = 0; j < n->nin; j++) d |= a->dep[n->in[j]] && flows(g, n->in[j]);
     for (int k = 0; d && k < n->nout; k++) a->dep[n->out[k]] |= flows(g, n->out[k]);
@@ -81,10 +84,26 @@ static int accumulate(Ad *a, const IrNode *n, int j, IrVal d)
   return g->failed ? -1 : 0;
 }
 
+/* Does a gradient from a wrt value flow through host call n (an adjoint reached one of
+ * its results and one of its floating inputs depends on a wrt value)? Then fail. */
+static int host_gradient(Ad *a, const IrNode *n)
+{
+  IrGraph *g = a->g;
+  int gout = 0, dep = 0;
+  for (int k = 0; k < n->nout; k++) gout |= a->adj[n->out[k]] != IR_NONE;
+  for (int j = 0; j < n->nin; j++) dep |= a->dep[n->in[j]] && flows(g, n->in[j]);
+  if (!gout || !dep) return 0;
+  ir_fail(g, "a gradient flows into host function '%s', which is not differentiable; wrap its argument "
+          "or its result in stop_gradient", n->name ? n->name : "?");
+  g->err_node = n->id + 1;
+  return -1;
+}
+
 static int backprop_node(Ad *a, const IrNode *n)
 {
   IrGraph *g = a->g;
   const IrOpInfo *oi = &ir_ops[n->op];
+  if ((oi->flags & IR_HOST) && host_gradient(a, n)) return -1;
   if (!oi->grad || !node_has(a->dep, n) || !node_has(a->reach, n)) return 0;
   int any = 0;
   for (int k = 0; k < n->nout; k++) any |= a->adj[n->out[k]] != IR_NONE;

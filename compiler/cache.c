@@ -166,9 +166,11 @@ static const struct { const char *name; void *addr; } libm[] = {
     {"expf", (void *)&expf}, {"logf", (void *)&logf}, {"tanhf", (void *)&tanhf}, {"powf", (void *)&powf},
     {"log1pf", (void *)&log1pf}, {"exp", (void *)&exp}, {"log", (void *)&log}, {"tanh", (void *)&tanh},
     {"log1p", (void *)&log1p}, {"pow", (void *)&pow},
+    {"nnc_host_call", (void *)&cg_host_call},   /* host.c: OP_HOST_CALL */
 };
 
-/* Defines the runtime ABI and the libm functions kernels call, as absolute symbols. */
+/* Defines the runtime ABI, the libm functions kernels call and the host-call dispatcher,
+ * as absolute symbols. */
 static LLVMErrorRef define_runtime(LLVMOrcLLJITRef J) {
   int nlibm = (int)(sizeof libm / sizeof libm[0]), n = 0;
   LLVMOrcCSymbolMapPair *map = calloc((size_t)(rt_abi_count + nlibm), sizeof *map);

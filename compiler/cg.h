@@ -148,7 +148,9 @@ LLVMValueRef cg_intrinsic(cg_ir *x, const char *name, LLVMTypeRef t, int n, LLVM
  * (no reuse yet: memory planning is a later pass). A graph with random ops gets one more
  * slot after the arena: LOWER_SLOT_SEED, one uint64_t holding the interpreter's seed for
  * the run (ir_interp_set_seed's value); its streams are the nodes' attr.stream (step 0). */
-typedef enum { LOWER_SLOT_LEAF, LOWER_SLOT_OUTPUT, LOWER_SLOT_ARENA, LOWER_SLOT_SEED } lower_slot_kind;
+/* A graph calling host functions (OP_HOST_CALL) gets LOWER_SLOT_HOST last: a
+ * cg_host_table (host.c) that the generated code passes to nnc_host_call with the site. */
+typedef enum { LOWER_SLOT_LEAF, LOWER_SLOT_OUTPUT, LOWER_SLOT_ARENA, LOWER_SLOT_SEED, LOWER_SLOT_HOST } lower_slot_kind;
 
 typedef struct lower_slot {
   lower_slot_kind kind;
@@ -156,11 +158,20 @@ typedef struct lower_slot {
   int64_t bytes;    /* size the caller must provide */
 } lower_slot;
 
+/* One host call site of a lowered function: the callee and its argument types. */
+typedef struct lower_host {
+  char name[64];
+  int nin, nout;
+  IrType t[IR_HOST_MAX_ARGS];   /* inputs, then results */
+} lower_host;
+
 typedef struct lower_plan {
   kir_func *f;      /* owned */
   int nslots;
   lower_slot *slots;
   int *buf_of;      /* [g->nvals] the kir buffer holding each value, -1 if none */
+  int nhost;        /* host call sites, numbered as the generated code passes them */
+  struct lower_host *host;
 } lower_plan;
 
 /* Lowers g (its outputs g->outs) into plan->f named name. Returns 0, or -1 with a message
@@ -169,6 +180,33 @@ int lower_graph(const IrGraph *g, const char *name, lower_plan *plan, char *msg,
 void lower_plan_free(lower_plan *plan);
 /* Does the lowering handle op? (Tests walk the op table with it.) */
 int lower_supports(IrOp op);
+
+/* ---------------------------------------------------------------- host.c ---- */
+
+/* The run-time table behind LOWER_SLOT_HOST: each site of a plan resolved to a registered
+ * function. A failing host call records its message (the first one) and the call sites
+ * after it are skipped (results left zero) until the caller reads the status. */
+typedef struct cg_host_site {
+  const IrHostFn *fn;
+  const lower_host *h;
+} cg_host_site;
+typedef struct cg_host_table {
+  int nsite;
+  cg_host_site *site;
+  int failed;
+  char msg[512];
+} cg_host_table;
+
+/* Resolves every site of p in hosts. Returns 0, or -1 with a message naming a function
+ * that is not registered (hosts->unknown appended). *out NULL when p has no sites. */
+int cg_host_table_new(const lower_plan *p, const IrHostTab *hosts, cg_host_table **out, char *msg, size_t cap);
+void cg_host_table_free(cg_host_table *t);
+/* After a run: 0, or -1 with the first failure's message in msg (the status is reset). */
+int cg_host_table_status(cg_host_table *t, char *msg, size_t cap);
+/* The function generated code calls (ABI name "nnc_host_call"): site of table tab with
+ * pointers to its inputs then results (unused ones NULL). */
+void cg_host_call(void *tab, int64_t site, void *a0, void *a1, void *a2, void *a3, void *a4, void *a5,
+                  void *a6, void *a7, void *a8, void *a9, void *a10, void *a11);
 
 /* ------------------------------------------------------------------ aot.c ---- */
 
@@ -187,6 +225,8 @@ typedef struct lower_ctx {
   int64_t arena_bytes;
   int seed_buf;     /* i64[1] buffer of the seed slot, -1 without random ops */
   int in_scan;      /* lowering a scan body: random streams advance with the step t */
+  int host_buf;     /* i64[1] buffer of the host slot, -1 without host calls */
+  lower_plan *plan; /* the plan being built (host call sites) */
   const IrNode *n;  /* node being lowered (for names and messages) */
   struct fuse_info *fz; /* fusion decisions for g (fuse.h); NULL: one kernel per node */
   char *msg;

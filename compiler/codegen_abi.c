@@ -1,6 +1,6 @@
 /* codegen_abi.c — the host functions JIT-compiled code may call: the runtime ABI listed in
  * runtime/abi.def (rt_abi_table, built by runtime/abi.c) and the libm functions used by
- * scalar fallbacks. jit_create defines them all with LLVMOrcAbsoluteSymbols, so nothing
+ * scalar fallbacks, and the compiler's host-call dispatcher (host.c). jit_create defines them all with LLVMOrcAbsoluteSymbols, so nothing
  * depends on the host binary exporting its symbols (-rdynamic). Codegen reads the C
  * prototypes of the table to type its calls (cg_abi_signature). */
 #include "cg.h"
@@ -24,6 +24,10 @@ static const struct {
     {"log1pf", (void *)&log1pf, "float", "(float)"},
     LIBM(exp) LIBM(log) LIBM(tanh) LIBM(log1p)
     {"pow", (void *)&pow, "double", "(double, double)"},
+    /* not libm: the compiler's host-call dispatcher (host.c), called for OP_HOST_CALL */
+    {"nnc_host_call", (void *)&cg_host_call, "void",
+     "(void *tab, int64_t site, void *a0, void *a1, void *a2, void *a3, void *a4, void *a5, void *a6, "
+     "void *a7, void *a8, void *a9, void *a10, void *a11)"},
 };
 #define NLIBM ((int)(sizeof libm_syms / sizeof libm_syms[0]))
 
@@ -120,6 +124,8 @@ LLVMTypeRef cg_abi_signature(LLVMContextRef C, const char *name) {
 }
 
 int cg_abi_has(const char *name) {
+  if (!strcmp(name, "nnc_host_call"))
+    return 1;
   for (int i = 0; i < rt_abi_count; i++)
     if (!strcmp(rt_abi_table[i].name, name))
       return 1;

@@ -5,7 +5,7 @@
  * restricted to one block since the graph has no control flow). Two nodes are the same
  * when op, renamed inputs, attributes and (for constants) payload are equal. Random ops
  * compare their stream ids, so only draws that are identical by construction merge.
- * Inputs, params and states are never merged; scan and custom_grad nodes neither, but
+ * Inputs, params, states and host calls are never merged; scan and custom_grad nodes neither, but
  * their subgraphs are processed recursively. */
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +54,7 @@ static int same(const IrGraph *ng, const IrNode *m, const IrGraph *g, const IrNo
 
 static int mergeable(const IrNode *n)
 {
-  return !n->sub[0] && n->nout > 0 && (n->op == OP_CONST || !(ir_ops[n->op].flags & IR_LEAF));
+  return !n->sub[0] && n->nout > 0 && (n->op == OP_CONST || !(ir_ops[n->op].flags & (IR_LEAF | IR_HOST)));
 }
 
 int ir_cse(IrGraph *g)

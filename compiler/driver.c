@@ -160,7 +160,9 @@ static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data
     f[i] = d->fields[i];
     f[i].shape.dim[0] = bs;
   }
-  IrgOptions io = {.training = training, .with_grads = training, .fields = f, .nfields = d->nfields};
+  static const IrHostTab cli_hosts = {0, NULL, "the nnc command has no host functions; run the model from a C "
+                                              "program through nnc.h and register it with nnc_register_fn"};
+  IrgOptions io = {.hosts = &cli_hosts, .training = training, .with_grads = training, .fields = f, .nfields = d->nfields};
   if (irg_build(r->L, &r->s, &io, p)) return 1;   /* diagnostics are in L */
   IrVal outs[2 + IRG_MAX_METRICS + 1024];
   int no = 0;

@@ -107,6 +107,7 @@ void ir_clear_error(IrGraph *g)
 {
   g->failed = 0;
   g->err[0] = 0;
+  g->err_node = 0;
 }
 
 int64_t ir_numel(const IrShape *s)
@@ -925,4 +926,40 @@ int ir_inline(IrGraph *g, const IrGraph *sub, const IrVal *args, IrVal *res)
   for (int i = 0; i < sub->nouts && !g->failed; i++) res[i] = map[sub->outs[i]];
   free(map);
   return g->failed ? -1 : 0;
+}
+
+/* ------------------------------------------------------ host calls ---- */
+
+IrNode *ir_host_call(IrGraph *g, const char *name, int nin, const IrVal *in, int nout, const IrType *rt)
+{
+  if (g->failed) return NULL;
+  if (!name || nout < 1 || nin < 0 || nin + nout > IR_HOST_MAX_ARGS) {
+    ir_fail(g, "host_call '%s': %d arguments and %d results (at most %d in all, at least one result)",
+            name ? name : "", nin, nout, IR_HOST_MAX_ARGS);
+    return NULL;
+  }
+  IrAttrs a = {0};
+  a.ints[a.nint++] = nout;
+  for (int k = 0; k < nout; k++) {
+    if (a.nint + 2 + rt[k].shape.rank > IR_MAX_INTS) {
+      ir_fail(g, "host_call '%s': the result types need more than %d attributes", name, IR_MAX_INTS);
+      return NULL;
+    }
+    a.ints[a.nint++] = rt[k].dtype;
+    a.ints[a.nint++] = rt[k].shape.rank;
+    for (int d = 0; d < rt[k].shape.rank; d++) a.ints[a.nint++] = rt[k].shape.dim[d];
+  }
+  IrNode *n = ir_add_node(g, OP_HOST_CALL, nin, in, &a);
+  if (n && !(n->name = strdup(name))) {
+    ir_fail(g, "out of memory");
+    return NULL;
+  }
+  return n;
+}
+
+const IrHostFn *ir_host_find(const IrHostTab *h, const char *name)
+{
+  for (int i = 0; h && name && i < h->n; i++)
+    if (!strcmp(h->fn[i].name, name)) return &h->fn[i];
+  return NULL;
 }

@@ -83,6 +83,7 @@ static void print_node(Buf *b, const IrGraph *g, const IrNode *n, int depth)
   for (int k = 0; k < n->nout; k++) put(b, "%s%%%d", k ? ", " : "", n->out[k]);
   put(b, " = %s", ir_ops[n->op].name);
   if (ir_ops[n->op].flags & IR_LEAF) print_leaf(b, n);
+  if (n->op == OP_HOST_CALL) put(b, " \"%s\"", n->name ? n->name : "");
   for (int i = 0; i < n->nin; i++) put(b, "%s%%%d", i ? ", " : " ", n->in[i]);
   if (!(ir_ops[n->op].flags & IR_LEAF)) print_attrs(b, n);
   put(b, " :");

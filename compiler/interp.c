@@ -22,6 +22,7 @@ struct IrInterp {
   uint64_t seed;
   uint64_t step;   /* scan step context for RNG streams */
   uint64_t outer;  /* the step of the enclosing scan's graph (per-sequence dropout) */
+  const IrHostTab *hosts; /* host functions (OP_HOST_CALL); NULL: none */
   char err[512];
 };
 
@@ -767,14 +768,14 @@ static int ev_categorical(IrInterp *I, const IrNode *n)
 /* ------------------------------------------------------ custom and scan ---- */
 
 /* Runs subgraph sub with args; results into res (allocated here). */
-static int interp_call(const IrGraph *g, uint64_t seed, uint64_t step, uint64_t outer,
+static int interp_call(const IrGraph *g, const IrHostTab *hosts, uint64_t seed, uint64_t step, uint64_t outer,
                        const IrTensor *args, IrTensor *res, char *msg, size_t cap);
 
 static int call_sub(IrInterp *I, const IrGraph *sub, uint64_t step, uint64_t outer, const IrTensor *args,
                     IrTensor *res)
 {
   char msg[400];
-  if (interp_call(sub, I->seed, step, outer, args, res, msg, sizeof msg)) return fail(I, "%s", msg);
+  if (interp_call(sub, I->hosts, I->seed, step, outer, args, res, msg, sizeof msg)) return fail(I, "%s", msg);
   return 0;
 }
 
@@ -854,6 +855,59 @@ static int ev_scan(IrInterp *I, const IrNode *n)
   return rc;
 }
 
+/* ---------------------------------------------------------- host calls ---- */
+
+/* n elements between the interpreter's doubles and a dtype's native layout. */
+static void to_native(IrDType dt, const double *src, void *dst, int64_t n)
+{
+  for (int64_t i = 0; i < n; i++) {
+    switch (dt) {
+    case IR_F32: ((float *)dst)[i] = (float)src[i]; break;
+    case IR_F64: ((double *)dst)[i] = src[i]; break;
+    case IR_I32: ((int32_t *)dst)[i] = (int32_t)src[i]; break;
+    case IR_I64: ((int64_t *)dst)[i] = (int64_t)src[i]; break;
+    default: ((uint8_t *)dst)[i] = src[i] != 0; break;
+    }
+  }
+}
+
+static void from_native(IrDType dt, const void *src, double *dst, int64_t n)
+{
+  for (int64_t i = 0; i < n; i++) {
+    switch (dt) {
+    case IR_F32: dst[i] = ((const float *)src)[i]; break;
+    case IR_F64: dst[i] = ((const double *)src)[i]; break;
+    case IR_I32: dst[i] = ((const int32_t *)src)[i]; break;
+    case IR_I64: dst[i] = (double)((const int64_t *)src)[i]; break;
+    default: dst[i] = ((const uint8_t *)src)[i] != 0; break;
+    }
+  }
+}
+
+/* The registered function on native copies of the inputs; results converted back. */
+static int ev_host_call(IrInterp *I, const IrNode *n)
+{
+  const IrHostFn *f = ir_host_find(I->hosts, n->name);
+  if (!f) return fail(I, "host function '%s' is not registered", n->name ? n->name : "?");
+  int na = n->nin + n->nout, rc = 0;
+  if (na > IR_HOST_MAX_ARGS) return fail(I, "host_call: too many arguments");
+  IrType t[IR_HOST_MAX_ARGS];
+  void *buf[IR_HOST_MAX_ARGS] = {0};
+  for (int i = 0; i < na && !rc; i++) {
+    IrTensor *x = i < n->nin ? in(I, n, i) : out(I, n, i - n->nin);
+    t[i] = x->t;
+    int64_t k = numel(x);
+    if (!(buf[i] = calloc((size_t)(k ? k : 1), ir_dtype_size(t[i].dtype)))) rc = fail(I, "out of memory");
+    else if (i < n->nin) to_native(t[i].dtype, x->data, buf[i], k);
+  }
+  char msg[400] = "";
+  if (!rc && f->call(f->ud, n->nin, t, buf, n->nout, t + n->nin, buf + n->nin, msg, sizeof msg))
+    rc = fail(I, "host function '%s' failed: %s", n->name, msg[0] ? msg : "(no message)");
+  for (int k = 0; k < n->nout && !rc; k++) from_native(t[n->nin + k].dtype, buf[n->nin + k], out(I, n, k)->data, numel(out(I, n, k)));
+  for (int i = 0; i < na; i++) free(buf[i]);
+  return rc;
+}
+
 /* ----------------------------------------------------------------- API ---- */
 
 IrInterp *ir_interp_new(const IrGraph *g)
@@ -883,6 +937,7 @@ void ir_interp_free(IrInterp *I)
 
 const char *ir_interp_error(const IrInterp *I) { return I->err; }
 void ir_interp_set_seed(IrInterp *I, uint64_t seed) { I->seed = seed; }
+void ir_interp_set_hosts(IrInterp *I, const IrHostTab *h) { I->hosts = h; }
 
 static int alloc_val(IrInterp *I, IrVal v)
 {
@@ -947,16 +1002,17 @@ static int bind_formals(IrInterp *I, const IrGraph *g, const IrTensor *args)
 int ir_interp_call(const IrGraph *g, uint64_t seed, uint64_t step, const IrTensor *args,
                    IrTensor *res, char *msg, size_t cap)
 {
-  return interp_call(g, seed, step, step, args, res, msg, cap);
+  return interp_call(g, NULL, seed, step, step, args, res, msg, cap);
 }
 
-static int interp_call(const IrGraph *g, uint64_t seed, uint64_t step, uint64_t outer,
+static int interp_call(const IrGraph *g, const IrHostTab *hosts, uint64_t seed, uint64_t step, uint64_t outer,
                        const IrTensor *args, IrTensor *res, char *msg, size_t cap)
 {
   IrInterp *I = ir_interp_new(g);
   int rc = I ? 0 : -1;
   if (!I) snprintf(msg, cap, "out of memory");
   if (!rc) {
+    I->hosts = hosts;
     I->seed = seed;
     I->step = step;
     I->outer = outer;

@@ -59,7 +59,9 @@ enum {
   IR_LEAF = 1 << 2,   /* input/param/state/const: no inputs */
   IR_RANDOM = 1 << 3, /* draws from the counter-based RNG (attr stream) */
   IR_MULTI = 1 << 4,  /* may have several outputs */
-  IR_INTERNAL = 1 << 5 /* built by gradient rules; the front end need not expose it */
+  IR_INTERNAL = 1 << 5, /* built by gradient rules; the front end need not expose it */
+  IR_HOST = 1 << 6     /* calls the host (extern fn): never merged or folded, and a gradient
+                          reaching it is an autodiff error, not a silent zero */
 };
 
 /* Scalar opcodes (scalar.def): the per-element semantics of elementwise ops. */
@@ -122,6 +124,7 @@ typedef struct IrGraph {
   uint64_t next_stream; /* next RNG stream id handed out by sampling builders */
   int failed;
   char err[512];
+  int err_node;     /* 1 + id of the node the error is about (autodiff: a host call); 0 none */
 } IrGraph;
 
 /* One op's row of the op table (filled from ops.def). */
@@ -279,6 +282,34 @@ IrNode *ir_scan(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int nx, co
 IrNode *ir_scan_len(IrGraph *g, IrGraph *body, int nc, const IrVal *init, int64_t T, int nk,
                     const IrVal *consts, int reverse);
 
+/* A call of host function `name` (an `extern fn`) on nin inputs, with nout results of
+ * types rt (the declaration's return type). Attributes: ints[0] = nout, then per result
+ * dtype, rank, dims. The node keeps the name; CSE never merges two calls (a host function
+ * may have effects), folding never runs one, and a gradient reaching one fails ad_vjp. */
+#define IR_HOST_MAX_ARGS 12   /* inputs + results of one host call */
+IrNode *ir_host_call(IrGraph *g, const char *name, int nin, const IrVal *in, int nout, const IrType *rt);
+
+/* Host functions the interpreter and compiled code call for OP_HOST_CALL: one buffer per
+ * input and per result in the dtype's native layout (f32 as float, i32 as int32_t, bool as
+ * uint8_t), with the traced types. Results are preallocated (zeroed); call returns 0, or
+ * non-zero with a message in msg. check (may be NULL) is asked at trace time whether the
+ * traced types fit the registered signature; 0 yes, else -1 with msg. */
+typedef int (*IrHostCall)(void *ud, int nin, const IrType *tin, void *const *in, int nout,
+                          const IrType *tout, void *const *out, char *msg, size_t cap);
+typedef struct IrHostFn {
+  const char *name;
+  IrHostCall call;
+  int (*check)(void *ud, int nin, const IrType *tin, int nout, const IrType *tout, char *msg, size_t cap);
+  void *ud;
+} IrHostFn;
+typedef struct IrHostTab {
+  int n;
+  const IrHostFn *fn;
+  const char *unknown;  /* why a name may be missing (added to the message), or NULL */
+} IrHostTab;
+/* The function registered as name, or NULL (h may be NULL). */
+const IrHostFn *ir_host_find(const IrHostTab *h, const char *name);
+
 /* The broadcast of two shapes (numpy rules); 0 ok, -1 incompatible. */
 int ir_broadcast_shapes(const IrShape *a, const IrShape *b, IrShape *out);
 
@@ -309,6 +340,8 @@ IrInterp *ir_interp_new(const IrGraph *g); /* NULL when out of memory */
 void ir_interp_free(IrInterp *I);
 const char *ir_interp_error(const IrInterp *I);
 void ir_interp_set_seed(IrInterp *I, uint64_t seed);
+/* The host functions OP_HOST_CALL nodes call (kept by pointer; NULL: none). */
+void ir_interp_set_hosts(IrInterp *I, const IrHostTab *h);
 /* Binds a leaf (input, param or state) by name / by value id. Copies numel doubles. */
 int ir_interp_bind(IrInterp *I, const char *name, const double *data);
 int ir_interp_bind_id(IrInterp *I, IrVal v, const double *data);

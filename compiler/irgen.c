@@ -342,7 +342,7 @@ Node *irg_member_fn(Inst *in, const char *name) {
 
 /* Binds the generic dims of a declared argument type to the actual tensor's shape, so
  * that `zeros(B, hidden)` inside the body knows B. */
-static void bind_dims(Tr *t, Env *e, Node *ty, Val *actual) {
+void irg_bind_dims(Tr *t, Env *e, Node *ty, Val *actual) {
   if (!ty || ty->kind != N_TTENSOR || !actual || actual->k != VK_TENSOR) return;
   const IrType *at = ir_type(actual->g, actual->v);
   if (at->shape.rank != ty->nkids) return;
@@ -373,7 +373,7 @@ Val *irg_call_fn(Tr *t, Node *fn, Env *home, Val **args, int nargs, Node **kw, V
       return irg_error(t, at, "missing argument '%s'", a->name);
     }
     irg_bind(t, e, a->name, v);
-    bind_dims(t, e, a->nkids > 0 ? a->kids[0] : NULL, v);
+    irg_bind_dims(t, e, a->nkids > 0 ? a->kids[0] : NULL, v);
   }
   Val *r;
   Node *body = fn->kids[1];
@@ -519,6 +519,7 @@ Env *irg_file_env(Tr *t, Node *file) {
     case N_EXTERN:
       v = irg_val(t, VK_EXTERN);
       v->fn = d;
+      v->env = fe->env;   /* constants its types may name */
       break;
     case N_CONST:
       v = irg_eval(t, fe->env, d->kids[d->nkids - 1]);

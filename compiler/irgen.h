@@ -95,6 +95,7 @@ typedef struct IrgProgram {
 
 typedef struct IrgOptions {
   int training;                    /* value of `training` */
+  const IrHostTab *hosts;          /* host functions `extern fn` calls may use (NULL: none) */
   int with_grads;                  /* append the backward graph (gradients of the loss) */
   const IrgField *fields;          /* batch fields */
   int nfields;

@@ -350,6 +350,53 @@ static Val *call_custom_grad(Tr *t, Node *fn, Node *rule, Env *home, Val **args,
   return irg_tensor(t, ir_custom_grad(t->g, nargs, in, fwd, b.g));
 }
 
+/* The declared types of extern f's results, bound in e: tout[0..*nout). */
+static int extern_results(Tr *t, Env *e, Node *ret, IrType *tout, int *nout) {
+  int n = ret && ret->kind == N_TTUPLE ? ret->nkids : 1;
+  if (n > IR_HOST_MAX_ARGS) return irg_error(t, ret->span, "more than %d results", IR_HOST_MAX_ARGS), -1;
+  for (int k = 0; k < n; k++)
+    if (irg_shape_of_type(t, e, ret->kind == N_TTUPLE ? ret->kids[k] : ret, &tout[k].dtype, &tout[k].shape))
+      return -1;
+  *nout = n;
+  return 0;
+}
+
+/* A call of `extern fn` f: one host_call node on the arguments, results typed by the
+ * declaration. The function must be registered (and agree with the traced types). */
+static Val *call_extern(Tr *t, Val *f, Val **args, int nargs, Span sp) {
+  Node *fn = f->fn;
+  const IrHostTab *hosts = t->root ? t->root->hosts : t->hosts;
+  const IrHostFn *h = ir_host_find(hosts, fn->name);
+  if (!h)
+    return irg_error(t, sp, "host function '%s' is not registered%s%s", fn->name, hosts && hosts->unknown ? ": " : "",
+                     hosts && hosts->unknown ? hosts->unknown : "");
+  int na = fn->nkids - 1, nout = 0;
+  if (nargs != na || na > IR_HOST_MAX_ARGS)
+    return irg_error(t, sp, "host function '%s' takes %d arguments, %d given", fn->name, na, nargs);
+  Env *e = irg_env(t, f->env);
+  IrVal in[IR_HOST_MAX_ARGS];
+  IrType tin[IR_HOST_MAX_ARGS], tout[IR_HOST_MAX_ARGS];
+  for (int i = 0; i < na; i++) {
+    Node *a = fn->kids[1 + i], *ty = a->nkids > 0 ? a->kids[0] : NULL;
+    IrDType dt = ty && ty->kind == N_TTENSOR ? irg_dtype(ty->op) : IR_F32;
+    in[i] = args[i]->k == VK_TENSOR ? irg_use(t, args[i]) : irg_const_of(t, args[i], dt);
+    if (in[i] == IR_NONE) return irg_error(t, sp, "argument %d of host function '%s' is not a tensor", i + 1, fn->name);
+    irg_bind_dims(t, e, ty, irg_tensor(t, in[i]));
+    tin[i] = *ir_type(t->g, in[i]);
+  }
+  if (extern_results(t, e, fn->kids[0], tout, &nout)) return NULL;
+  if (na + nout > IR_HOST_MAX_ARGS)
+    return irg_error(t, sp, "host function '%s': more than %d arguments and results", fn->name, IR_HOST_MAX_ARGS);
+  char msg[512] = "";
+  if (h->check && h->check(h->ud, na, tin, nout, tout, msg, sizeof msg)) return irg_error(t, sp, "%s", msg);
+  IrNode *n = ir_host_call(t->g, fn->name, na, in, nout, tout);
+  if (!n) return irg_fail_ir(t);
+  Val *r[IR_HOST_MAX_ARGS];
+  for (int k = 0; k < nout; k++)
+    if (!(r[k] = irg_tensor(t, n->out[k]))) return NULL;
+  return fn->kids[0] && fn->kids[0]->kind == N_TTUPLE ? irg_tuple(t, nout, r) : r[0];
+}
+
 Val *irg_call_value(Tr *t, Val *f, Val **args, int nargs, Node **kw, Val **kwv, int nkw, Node *call) {
   Span sp = call->span;
   const char *prefix = t->prefix;
@@ -371,7 +418,8 @@ Val *irg_call_value(Tr *t, Val *f, Val **args, int nargs, Node **kw, Val **kwv, 
     return irg_call_fn(t, fwd, f->inst->env, args, nargs, kw, kwv, nkw, sp);
   }
   case VK_EXTERN:
-    return irg_error(t, sp, "host function '%s' cannot be called from compiled code yet", f->fn->name);
+    return nkw ? irg_error(t, sp, "host function '%s' takes positional arguments only", f->fn->name)
+               : call_extern(t, f, args, nargs, sp);
   default:
     return irg_error(t, sp, "this value is not callable");
   }

@@ -97,14 +97,14 @@ static int collect_params(Lang *L, Span at, IrgProgram *p) {
 }
 
 int irg_build_fn(Lang *L, Node *file, const char *qualified, int nin, const IrDType *dts,
-                 const IrShape *shapes, int training, IrgProgram *p) {
+                 const IrShape *shapes, int training, const IrHostTab *hosts, IrgProgram *p) {
   memset(p, 0, sizeof *p);
   p->loss = IR_NONE;
   Span at = {file ? file->span.file : 0, 0, 0};
   IrgFnRef ref;
   if (irg_find_fn(file, qualified, &ref)) return diag_error(L, at, "no function '%s' in this file", qualified), -1;
   if (nin > IRG_FN_MAX_IN) return diag_error(L, ref.fn->span, "more than %d arguments", IRG_FN_MAX_IN), -1;
-  Tr t = {.L = L, .training = training};
+  Tr t = {.L = L, .training = training, .hosts = hosts};
   t.root = &t;
   t.g = p->g = ir_graph_new();
   if (!t.g) return diag_error(L, at, "out of memory"), -1;

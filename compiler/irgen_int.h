@@ -88,6 +88,7 @@ struct Tr {
   int dim_ctx;        /* evaluating a written type: int / int stays an int */
   IrgProgram *prog;   /* root tracer: where node spans are recorded */
   Node *decl;         /* reading a train declaration: that declaration */
+  const IrHostTab *hosts; /* root tracer: the registered host functions (NULL: none) */
 };
 
 extern Val irg_ret_none;
@@ -115,6 +116,8 @@ Node *irg_member_fn(Inst *in, const char *name);
 Val *irg_call_fn(Tr *t, Node *fn, Env *home, Val **args, int nargs, Node **kw, Val **kwv,
                  int nkw, Span at);
 Val *irg_exec_block(Tr *t, Env *up, Node *b);
+/* Binds the symbolic dims of written type ty (names not bound yet) from actual's shape. */
+void irg_bind_dims(Tr *t, Env *e, Node *ty, Val *actual);
 Env *irg_file_env(Tr *t, Node *file);
 Node *irg_find_grad(Tr *t, Node *fn);
 

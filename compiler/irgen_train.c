@@ -260,7 +260,7 @@ static int trace_items(Tr *t, Env *te, const IrgSettings *s, IrgProgram *p) {
 int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p) {
   memset(p, 0, sizeof *p);
   p->loss = IR_NONE;
-  Tr t = {.L = L, .training = o->training, .prog = p};
+  Tr t = {.L = L, .training = o->training, .prog = p, .hosts = o->hosts};
   t.root = &t;
   t.g = p->g = ir_graph_new();
   if (!t.g) return diag_error(L, s->train->span, "out of memory"), -1;
@@ -286,7 +286,9 @@ int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p)
       if (!p->params || !p->grads) irg_error(&t, s->train->span, "out of memory");
       else ir_leaves(t.g, OP_PARAM, p->params, p->nparams);
       if (!t.failed && o->with_grads && ad_grad_params(t.g, p->loss, p->grads)) {
-        irg_error(&t, s->train->span, "cannot differentiate the loss: %s", ir_errmsg(t.g));
+        int en = t.g->err_node - 1;   /* a host call the gradient reached: its call site */
+        Span at = en >= 0 && en < p->nspan && p->span[en].len ? p->span[en] : s->train->span;
+        irg_error(&t, at, "cannot differentiate the loss: %s", ir_errmsg(t.g));
       }
     } else if (!t.failed) {
       irg_error(&t, s->train->span, "the train declaration has no loss");

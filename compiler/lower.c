@@ -261,10 +261,20 @@ static int has_random(const IrGraph *g) {
   return 0;
 }
 
-/* Slots: leaves, outputs, arena (and the seed). Returns the slot count or -1. */
+/* Does g or one of its subgraphs call a host function? */
+static int has_host(const IrGraph *g) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const IrNode *n = g->nodes[i];
+    if (n->op == OP_HOST_CALL || (n->sub[0] && has_host(n->sub[0])) || (n->sub[1] && has_host(n->sub[1])))
+      return 1;
+  }
+  return 0;
+}
+
+/* Slots: leaves, outputs, arena (and the seed, the host table). Returns the slot count or -1. */
 static int assign_slots(lower_ctx *L, lower_plan *p) {
   const IrGraph *g = L->g;
-  int ns = 0, cap = g->nnodes + g->nouts + 2;
+  int ns = 0, cap = g->nnodes + g->nouts + 3;
   p->slots = calloc((size_t)cap, sizeof *p->slots);
   if (!p->slots)
     return lower_fail(L, "out of memory");
@@ -294,6 +304,11 @@ static int assign_slots(lower_ctx *L, lower_plan *p) {
   if (has_random(g)) {
     L->seed_buf = kir_buffer(L->f, "seed", KIR_I64, ns, 0, 1);
     p->slots[ns++] = (lower_slot){LOWER_SLOT_SEED, -1, 8};
+  }
+  L->host_buf = -1;
+  if (has_host(g)) {
+    L->host_buf = kir_buffer(L->f, "host", KIR_I64, ns, 0, 1);
+    p->slots[ns++] = (lower_slot){LOWER_SLOT_HOST, -1, 0};
   }
   return ns;
 }
@@ -331,6 +346,7 @@ void lower_plan_free(lower_plan *p) {
   kir_free(p->f);
   free(p->slots);
   free(p->buf_of);
+  free(p->host);
   memset(p, 0, sizeof *p);
 }
 
@@ -351,7 +367,7 @@ static int plan_memory(lower_ctx *L, lower_plan *p) {
 
 int lower_graph(const IrGraph *g, const char *name, lower_plan *p, char *msg, size_t msgsz) {
   memset(p, 0, sizeof *p);
-  lower_ctx L = {.g = g, .msg = msg, .msgsz = msgsz};
+  lower_ctx L = {.g = g, .msg = msg, .msgsz = msgsz, .plan = p};
   L.f = kir_new(name, 0);
   L.buf = malloc(sizeof *L.buf * (size_t)(g->nvals + 1));
   L.oslot = malloc(sizeof *L.oslot * (size_t)(g->nvals + 1));

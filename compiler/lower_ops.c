@@ -18,6 +18,7 @@
 #include "fuse.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -962,6 +963,36 @@ static int r_put_along_add(lower_ctx *L, const IrNode *n) {
   return 0;
 }
 
+/* ----------------------------------------------------------- host calls ---- */
+
+/* host_call: a call of nnc_host_call(table, site, inputs..., results..., NULL...); the
+ * site records the callee and the types (host.c resolves it when the plan is bound). */
+static int r_host_call(lower_ctx *L, const IrNode *n) {
+  if (L->in_scan)
+    return lower_fail(L, "host function '%s': a call inside a scan body is not lowered yet "
+                      "(the interpreter runs it)", n->name);
+  lower_plan *p = L->plan;
+  lower_host *h = realloc(p->host, sizeof *h * (size_t)(p->nhost + 1));
+  if (!h)
+    return lower_fail(L, "out of memory");
+  p->host = h;
+  h = &p->host[p->nhost];
+  memset(h, 0, sizeof *h);
+  snprintf(h->name, sizeof h->name, "%s", n->name ? n->name : "");
+  h->nin = n->nin, h->nout = n->nout;
+  int args[IR_HOST_MAX_ARGS];
+  for (int i = 0; i < n->nin; i++)
+    h->t[i] = *vt(L, n->in[i]), args[i] = lower_in(L, n->in[i]);
+  for (int k = 0; k < n->nout; k++)
+    h->t[n->nin + k] = *vt(L, n->out[k]), args[n->nin + k] = lower_out(L, n->out[k]);
+  kir_call(L->f, "host_call", "nnc_host_call");
+  kir_arg_buf(L->f, L->host_buf);
+  kir_arg_i64(L->f, p->nhost++);
+  for (int i = 0; i < IR_HOST_MAX_ARGS; i++)
+    i < n->nin + n->nout ? kir_arg_buf(L->f, args[i]) : kir_arg_null(L->f);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- table ---- */
 
 static const lower_fn rules[OP_NOPS] = {
@@ -983,6 +1014,7 @@ static const lower_fn rules[OP_NOPS] = {
     [OP_SCAN] = r_scan,           [OP_CUSTOM_GRAD] = r_custom_grad,
     [OP_ARGMIN] = r_argmax,       [OP_TAKE_ALONG] = r_take_along, [OP_PUT_ALONG_ADD] = r_put_along_add,
     [OP_TOPK] = r_topk,           [OP_MAXPOOL2D_SELECT] = r_pool,
+    [OP_HOST_CALL] = r_host_call,
 };
 
 lower_fn lower_rule(IrOp op) { return op >= 0 && op < OP_NOPS ? rules[op] : NULL; }

@@ -55,6 +55,7 @@ enum {
   NNC_ECOMPILE = -20,             /* the source has errors (see the diagnostics) */
   NNC_EBACKEND = -21,             /* code generation or linking failed */
   NNC_ESTATE = -22,               /* the call does not apply (no train declaration, ...) */
+  NNC_EHOST = -23,                /* a host function called by compiled code failed */
 };
 
 /* A short constant English name of a status ("compile error"). */
@@ -92,11 +93,22 @@ typedef struct nnc_diag {
 int nnc_diag_count(const nnc_ctx *ctx);
 int nnc_diag_get(const nnc_ctx *ctx, int i, nnc_diag *out);
 
-/* A host C function callable from .nn code declared `extern fn name(...)`: its tensors
- * arrive as nnrt tensors. Returns a status. (Registered now; calls from compiled code
- * need the back end's host-call op, see docs/embedding.md.) */
+/* A host C function callable from .nn code declared `extern fn name(...)`. Compiled code
+ * (and the interpreter) call it with its arguments as nnrt tensors (read-only, valid
+ * during the call) and its results preallocated, zeroed, of the declared types: write
+ * their data; do not replace or free them. Returns 0, or a non-zero status that makes the
+ * nnc_run / nnc_train_step calling it fail with NNC_EHOST (its message names the function
+ * and the status). Not differentiable: a gradient reaching a call is a compile error at
+ * the call site unless stop_gradient cuts it. Not callable from `nnc -c` objects. */
 typedef int (*nnc_host_fn)(void *ud, int nin, const nnrt_tensor *const *in, int nout, nnrt_tensor **out);
-int nnc_register_fn(nnc_ctx *ctx, const char *name, nnc_host_fn fn, void *ud);
+/* Registers fn (with ud) as `extern fn name`, for models compiled from ctx afterwards and
+ * functions traced afterwards. sig gives its signature: nargs and args[i].dtype, rank and
+ * dims (-1: any size), nresults and results[i] likewise (names ignored; copied). A
+ * declaration that disagrees (count, dtype, rank or a numeric dim) fails nnc_compile_* with
+ * NNC_ESHAPE; a traced call whose sizes disagree fails with both types in the message.
+ * Registering a name again replaces it. */
+struct nnc_fn_info;
+int nnc_register_fn(nnc_ctx *ctx, const char *name, const struct nnc_fn_info *sig, nnc_host_fn fn, void *ud);
 
 /* ------------------------------------------------------------------ compiling */
 

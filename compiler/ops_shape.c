@@ -763,3 +763,25 @@ int ir_shp_scan(IrGraph *g, IrNode *n)
   for (int i = 0; i < nout; i++) g->vals[n->out[i]].t = ot[i];
   return 0;
 }
+
+/* host_call: the result types are the attributes (the extern's declared return type). */
+int ir_shp_host_call(IrGraph *g, IrNode *n)
+{
+  const int64_t *a = n->attr.ints;
+  int nout = n->attr.nint > 0 ? (int)a[0] : 0, p = 1;
+  IrType ot[IR_HOST_MAX_ARGS];
+  if (nout < 1 || nout + n->nin > IR_HOST_MAX_ARGS) return ir_fail(g, "host_call: %d results", nout);
+  for (int k = 0; k < nout; k++) {
+    if (p + 2 > n->attr.nint || a[p] < 0 || a[p] >= IR_NDTYPES || a[p + 1] < 0 || a[p + 1] > IR_MAX_RANK ||
+        p + 2 + a[p + 1] > n->attr.nint)
+      return ir_fail(g, "host_call: bad attributes for result %d", k);
+    ot[k].dtype = (IrDType)a[p];
+    ot[k].shape.rank = (int)a[p + 1];
+    for (int d = 0; d < ot[k].shape.rank; d++) ot[k].shape.dim[d] = a[p + 2 + d];
+    p += 2 + ot[k].shape.rank;
+  }
+  if (n->nout == 0) return ir_node_add_outputs(g, n, nout, ot);
+  if (n->nout != nout) return ir_fail(g, "host_call: has %d outputs, expected %d", n->nout, nout);
+  for (int k = 0; k < nout; k++) g->vals[n->out[k]].t = ot[k];
+  return 0;
+}

@@ -62,7 +62,7 @@ static IrVal identity(const IrGraph *g, const IrGraph *ng, const IrNode *n, cons
 static int foldable(const IrGraph *ng, const IrNode *n, const IrVal *in, const IrGraph *g)
 {
   int fl = ir_ops[n->op].flags;
-  if ((fl & (IR_LEAF | IR_RANDOM)) || n->sub[0] || n->nout != 1) return 0;
+  if ((fl & (IR_LEAF | IR_RANDOM | IR_HOST)) || n->sub[0] || n->nout != 1) return 0;
   if (ir_numel(&ir_type(g, n->out[0])->shape) > FOLD_MAX) return 0;
   for (int i = 0; i < n->nin; i++)
     if (ir_producer(ng, in[i])->op != OP_CONST) return 0;

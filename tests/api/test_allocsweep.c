@@ -356,7 +356,9 @@ static int host_scale(void *ud, int nin, const nnrt_tensor *const *in, int nout,
 /* host functions: register, then compile a source that declares them */
 static int sc_host(Sess *s) {
   int rc = ensure_ctx(s);
-  if (!rc) rc = nnc_register_fn(s->c, "host_scale", host_scale, NULL);
+  nnc_fn_info sig = {.nargs = 1, .nresults = 1};
+  sig.args[0] = sig.results[0] = (nnc_arg){.dtype = NNRT_F32, .rank = 1, .dims = {-1}};
+  if (!rc) rc = nnc_register_fn(s->c, "host_scale", &sig, host_scale, NULL);
   if (!rc) rc = ensure_model(s);
   return rc;
 }

@@ -368,13 +368,15 @@ static int host_fn(void *ud, int nin, const nnrt_tensor *const *in, int nout, nn
 }
 
 Test(api, host_functions_and_tensor_helpers) {
-  cr_assert_eq(nnc_register_fn(C, NULL, NULL, NULL), NNC_EINVAL);
-  cr_assert_eq(nnc_register_fn(NULL, "f", NULL, NULL), NNC_EINVAL);
+  nnc_fn_info sig = {.nargs = 1, .nresults = 1};
+  sig.args[0] = sig.results[0] = (nnc_arg){.dtype = NNRT_F32, .rank = 1, .dims = {-1}};
+  cr_assert_eq(nnc_register_fn(C, NULL, &sig, NULL, NULL), NNC_EINVAL);
+  cr_assert_eq(nnc_register_fn(NULL, "f", &sig, NULL, NULL), NNC_EINVAL);
   char name[16];
   int rc = 0;
   for (int i = 0; i < 40 && !rc; i++) {
     snprintf(name, sizeof name, "host%d", i);
-    rc = nnc_register_fn(C, name, host_fn, NULL);
+    rc = nnc_register_fn(C, name, &sig, host_fn, NULL);
   }
   cr_assert_eq(rc, NNC_ERANGE);
   float v[4];

@@ -263,3 +263,102 @@ Test(passes, scan_bodies_are_simplified_too)
   for (int i = 0; i < 4; i++) cr_expect(fabs(before[i] - after[i]) <= 1e-14 * (1 + fabs(before[i])), "[%d]", i);
   ir_graph_free(g);
 }
+
+/* ------------------------------------------------------------------ host calls */
+
+static int ncalls;
+
+/* y = x + 1 (f32), counting calls */
+static int plus_one(void *ud, int nin, const IrType *tin, void *const *in, int nout, const IrType *tout,
+                    void *const *out, char *msg, size_t cap)
+{
+  (void)ud, (void)nin, (void)nout, (void)tout, (void)msg, (void)cap;
+  ncalls++;
+  for (int64_t i = 0; i < ir_numel(&tin[0].shape); i++) ((float *)out[0])[i] = ((float *)in[0])[i] + 1;
+  return 0;
+}
+
+static const IrHostFn plus_fn = {"plus_one", plus_one, NULL, NULL};
+static const IrHostTab plus_tab = {1, &plus_fn, NULL};
+
+/* Two calls on the same input and one on a constant: CSE keeps both, folding runs none. */
+static IrGraph *host_graph(IrVal *x)
+{
+  IrGraph *g = ir_graph_new();
+  IrType t = {IR_F32, ir_shape(1, D(3))};
+  *x = ir_input(g, "x", IR_F32, t.shape);
+  IrVal c = ir_fill(g, IR_F32, t.shape, 2.0);
+  IrNode *a = ir_host_call(g, "plus_one", 1, x, 1, &t), *b = ir_host_call(g, "plus_one", 1, x, 1, &t),
+         *k = ir_host_call(g, "plus_one", 1, &c, 1, &t);
+  cr_assert(a && b && k, "%s", ir_errmsg(g));
+  IrVal s = ir_binary(g, OP_ADD, ir_binary(g, OP_ADD, a->out[0], b->out[0]), k->out[0]);
+  ir_set_outputs(g, 1, &s);
+  return g;
+}
+
+static double run_host(IrGraph *g)
+{
+  IrInterp *I = ir_interp_new(g);
+  ir_interp_set_hosts(I, &plus_tab);
+  double x[3] = {1, 2, 3};
+  ir_interp_bind(I, "x", x);
+  cr_assert(ir_interp_run(I) == 0, "%s", ir_interp_error(I));
+  double r = ir_interp_value(I, g->outs[0])->data[2];
+  ir_interp_free(I);
+  return r;
+}
+
+Test(passes, host_calls_are_never_merged_or_folded)
+{
+  IrVal x;
+  IrGraph *g = host_graph(&x);
+  char *dump = ir_print_str(g);
+  cr_expect(strstr(dump, "= host_call \"plus_one\" %0 [1, 0, 1, 3] : f32[3]") != NULL, "%s", dump);
+  free(dump);
+  ncalls = 0;
+  cr_expect_eq(run_host(g), 4 + 4 + 3); /* without the passes */
+  cr_expect_eq(ncalls, 3);
+  cr_assert(ir_simplify(g, NULL) == 0 && ir_cse(g) == 0, "%s", ir_errmsg(g));
+  verified(g, "cse");
+  cr_expect_eq(count(g, OP_HOST_CALL), 3);
+  ncalls = 0;
+  cr_expect_eq(run_host(g), 11); /* with them: the same calls */
+  cr_expect_eq(ncalls, 3);
+  ir_graph_free(g);
+}
+
+Test(passes, unregistered_host_function_fails_the_interpreter)
+{
+  IrVal x;
+  IrGraph *g = host_graph(&x);
+  IrInterp *I = ir_interp_new(g);
+  double xs[3] = {0};
+  ir_interp_bind(I, "x", xs);
+  cr_expect(ir_interp_run(I) == -1);
+  cr_expect_str_eq(ir_interp_error(I), "host function 'plus_one' is not registered");
+  ir_interp_free(I);
+  ir_graph_free(g);
+}
+
+/* A gradient reaching a host call fails autodiff naming it; stop_gradient cuts it. */
+Test(passes, gradient_into_a_host_call_is_an_error)
+{
+  for (int cut = 0; cut < 2; cut++) {
+    IrGraph *g = ir_graph_new();
+    IrType t = {IR_F32, ir_shape(1, D(3))};
+    IrVal w = ir_param(g, "w", IR_F32, t.shape, "zeros"), arg = cut ? ir_stop_gradient(g, w) : w;
+    IrNode *h = ir_host_call(g, "plus_one", 1, &arg, 1, &t);
+    int ax = 0;
+    IrVal loss = ir_reduce(g, OP_SUM, ir_binary(g, OP_MUL, h->out[0], w), 1, &ax, 0), gw;
+    int rc = ad_grad(g, loss, 1, &w, &gw);
+    if (cut) {
+      cr_expect_eq(rc, 0, "%s", ir_errmsg(g));
+    } else {
+      cr_expect_eq(rc, -1);
+      cr_expect_str_eq(ir_errmsg(g), "a gradient flows into host function 'plus_one', which is not differentiable; "
+                                     "wrap its argument or its result in stop_gradient");
+      cr_expect_eq(g->err_node, h->id + 1);
+    }
+    ir_graph_free(g);
+  }
+}
