@@ -162,7 +162,10 @@ static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data
   }
   static const IrHostTab cli_hosts = {0, NULL, "the nnc command has no host functions; run the model from a C "
                                               "program through nnc.h and register it with nnc_register_fn"};
-  IrgOptions io = {.hosts = &cli_hosts, .training = training, .with_grads = training, .fields = f, .nfields = d->nfields};
+  /* under a memory budget the checkpointing executor runs the scans: no hoisting there */
+  int budget = training && (r->o->memory_budget || r->s.memory_budget);
+  IrgOptions io = {.hosts = &cli_hosts, .training = training, .with_grads = training, .fields = f,
+                   .nfields = d->nfields, .no_scan_hoist = budget};
   if (irg_build(r->L, &r->s, &io, p)) return 1;   /* diagnostics are in L */
   IrVal outs[2 + IRG_MAX_METRICS + 1024];
   int no = 0;

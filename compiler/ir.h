@@ -381,6 +381,15 @@ int ir_simplify(IrGraph *g, const IrPassOpts *o);
 int ir_cse(IrGraph *g);
 /* Copies g into a new graph keeping only nodes that reach g->outs (leaves are kept). */
 IrGraph *ir_graph_clone(const IrGraph *g);
+/* scan_hoist.c: computes each scan's per-step input computations (x_t @ W, elementwise
+ * ops of x_t and constants) for all steps before the scan; run before autodiff. Rebuilds
+ * g: vmap (NULL or [old g->nvals]) gets old value -> new value; *origin (NULL or a
+ * malloc'ed [new g->nnodes], caller frees) the old node each new node comes from (the
+ * scan for hoisted ones); *nhoisted the number of scans changed. 0 or -1 (message in g). */
+int ir_scan_hoist(IrGraph *g, IrVal *vmap, int **origin, int *nhoisted);
+/* scan_hoist.c, after autodiff: a scan body's matmul by a transposed constant (h @ Wh^T)
+ * reads transpose(Wh), computed once before the scan, as a new constant. Same contract. */
+int ir_scan_pretranspose(IrGraph *g, IrVal *vmap, int **origin, int *nscans);
 
 /* ------------------------------------------ shared by the IR's own .c files ---- */
 

@@ -97,6 +97,7 @@ typedef struct IrgOptions {
   int training;                    /* value of `training` */
   const IrHostTab *hosts;          /* host functions `extern fn` calls may use (NULL: none) */
   int with_grads;                  /* append the backward graph (gradients of the loss) */
+  int no_scan_hoist;               /* keep scans as traced (also off with -fno-scan-hoist) */
   const IrgField *fields;          /* batch fields */
   int nfields;
 } IrgOptions;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "irgen_int.h"
+#include "fuse.h"
 
 /* ------------------------------------------------------------------ objects */
 
@@ -257,6 +258,27 @@ static int trace_items(Tr *t, Env *te, const IrgSettings *s, IrgProgram *p) {
   return 0;
 }
 
+/* Runs a scan pass (scan_hoist.c) over the program's graph; the program's values and
+ * spans follow the rebuild. */
+static int scan_pass(IrgProgram *p, int (*pass)(IrGraph *, IrVal *, int **, int *)) {
+  IrVal *vmap = malloc(((size_t)p->g->nvals + 1) * sizeof *vmap);
+  int *origin = NULL, nh = 0;
+  if (!vmap) return ir_fail(p->g, "out of memory");
+  if (pass(p->g, vmap, &origin, &nh)) return free(vmap), -1;
+  if (p->loss != IR_NONE) p->loss = vmap[p->loss];
+  for (int i = 0; i < p->nmetrics; i++) p->metric[i] = vmap[p->metric[i]];
+  for (int i = 0; p->params && i < p->nparams; i++) p->params[i] = vmap[p->params[i]];
+  for (int i = 0; p->grads && i < p->nparams; i++) p->grads[i] = vmap[p->grads[i]];
+  Span *sp = p->nspan && nh ? malloc(sizeof(Span) * (size_t)p->g->nnodes) : NULL;
+  if (sp) {
+    for (int i = 0; i < p->g->nnodes; i++) sp[i] = origin[i] < p->nspan ? p->span[origin[i]] : p->span[0];
+    free(p->span);
+    p->span = sp, p->nspan = p->g->nnodes;
+  }
+  free(vmap), free(origin);
+  return 0;
+}
+
 int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p) {
   memset(p, 0, sizeof *p);
   p->loss = IR_NONE;
@@ -279,7 +301,10 @@ int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p)
     irg_bind(&t, te, lang_intern(L, "batch", 5), batch);
     if (o->nfields)   /* B, the batch size, as the checker knows it in train blocks */
       irg_bind(&t, te, lang_intern(L, "B", 1), irg_int(&t, o->fields[0].shape.dim[0]));
+    int hoist = !o->no_scan_hoist && !lower_get_options()->no_scan_hoist;
     if (!trace_items(&t, te, s, p) && p->loss != IR_NONE) {
+      if (hoist && scan_pass(p, ir_scan_hoist))   /* before autodiff: the gradients follow */
+        irg_error(&t, s->train->span, "hoisting scan inputs: %s", ir_errmsg(t.g));
       p->nparams = ir_leaves(t.g, OP_PARAM, NULL, 0);
       p->params = calloc(p->nparams + 1, sizeof(IrVal));
       p->grads = calloc(p->nparams + 1, sizeof(IrVal));
@@ -289,6 +314,8 @@ int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p)
         int en = t.g->err_node - 1;   /* a host call the gradient reached: its call site */
         Span at = en >= 0 && en < p->nspan && p->span[en].len ? p->span[en] : s->train->span;
         irg_error(&t, at, "cannot differentiate the loss: %s", ir_errmsg(t.g));
+      } else if (!t.failed && hoist && scan_pass(p, ir_scan_pretranspose)) {
+        irg_error(&t, s->train->span, "pre-transposing scan weights: %s", ir_errmsg(t.g));
       }
     } else if (!t.failed) {
       irg_error(&t, s->train->span, "the train declaration has no loss");

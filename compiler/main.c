@@ -139,6 +139,14 @@ static int opt_no_fuse(Cli *c, const char *v) {
   return 1;
 }
 
+static int opt_no_scan_hoist(Cli *c, const char *v) {
+  (void)c, (void)v;
+  lower_options lo = *lower_get_options();
+  lo.no_scan_hoist = 1;
+  lower_set_options(&lo);
+  return 1;
+}
+
 static int opt_import_path(Cli *c, const char *v) {
   if (c->npaths >= MAX_IMPORT_PATHS)
     return 0;
@@ -172,6 +180,7 @@ static const Option options[] = {
   {"--interp", 0, opt_interp, "run the reference interpreter instead of the LLVM JIT (slow)"},
   {"-fno-opt", 0, opt_no_opt, "skip the graph passes (simplify, CSE)"},
   {"-fno-fuse", 0, opt_no_fuse, "one kernel per graph node (no operator fusion; docs/codegen.md)"},
+  {"-fno-scan-hoist", 0, opt_no_scan_hoist, "keep scans' input projections in the loop (docs/codegen.md)"},
   {"-c", 0, opt_emit_obj, "compile FILE's model functions to an object (-o PATH) and a header"},
   {"-S", 0, opt_emit_asm, "like -c, writing assembly"},
   {"--emit-llvm", 0, opt_emit_llvm, "like -c, writing LLVM IR"},
