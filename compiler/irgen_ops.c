@@ -323,7 +323,9 @@ static Val *l_broadcast_to(Tr *t, Args *A) {
 
 static Val *l_one_hot(Tr *t, Args *A) {
   IrDType dt = A->a[2] && A->a[2]->k == VK_DTYPE ? A->a[2]->dt : IR_F32;
-  return irg_tensor(t, ir_one_hot(t->g, ten(t, A, 0), (int)int_or(A, 1, 0), dt));
+  int64_t depth = int_or(A, 1, 0);
+  if (depth > 2147483647) return irg_error(t, t->at, "one_hot: depth %lld, more than 2147483647", (long long)depth);
+  return irg_tensor(t, ir_one_hot(t->g, ten(t, A, 0), (int)depth, dt));
 }
 
 /* gather(x, idx, axis): per-position picks along axis (numpy take_along_axis). idx has

@@ -404,6 +404,10 @@ static IrVal loss_adj(IrGraph *g, const IrNode *n, IrVal gy, int rows)
 static IrVal one_hot_like(IrGraph *g, IrVal t, IrVal x)
 {
   const IrType *xt = ir_type(g, x);
+  if (xt->shape.dim[1] > 2147483647) {   /* ir_one_hot's depth is an int */
+    ir_fail(g, "one_hot: %lld classes, more than 2147483647", (long long)xt->shape.dim[1]);
+    return IR_NONE;
+  }
   return ir_one_hot(g, t, (int)xt->shape.dim[1], xt->dtype);
 }
 

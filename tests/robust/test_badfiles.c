@@ -256,8 +256,7 @@ Test(badfiles, data_file_truncated) {
   expect_error("m.nn --interp --no-save", needles);
 }
 
-/* Disabled: the driver does not compare an npy file's shape with x_shape=; the error
- * comes from the matmul in stdlib/nn.nn instead of naming x.npy (reported to the lead). */
+/* The driver compares an npy file's shape with x_shape= (the error names x.npy). */
 Test(badfiles, data_file_wrong_shape) {
   int64_t dx[2] = {6, 5};
   save_npy("x.npy", NNRT_F32, 2, dx);
@@ -470,4 +469,12 @@ Test(badfiles, step_arena_too_large_gives_the_bytes_needed) {
   char p[128];
   path_in(p, sizeof p, "arena.safetensors");
   cr_assert_neq(access(p, F_OK), 0, "a failed run wrote arena.safetensors");
+}
+
+Test(badfiles, more_classes_than_one_hot_holds) {
+  /* 10^11 classes: the cross-entropy gradient's one_hot depth (an int) was truncated to
+   * 1215752192 and the error was a broadcast of two unrelated shapes */
+  write_model("wide.nn", "100000000000", "cross_entropy(logits(batch.x), batch.y)");
+  const char *needles[] = {"one_hot: 100000000000 classes, more than 2147483647", NULL};
+  expect_error("wide.nn --interp --no-save", needles);
 }
