@@ -26,8 +26,8 @@ int lscan_parse_bytes(const char *s, uint64_t *out) {
   return -1;
 }
 
-int lscan_configure(uint64_t budget, const char *policy, uint64_t extra_fixed, FILE *dump, char *msg,
-                    size_t cap) {
+int lscan_configure(uint64_t budget, const char *policy, uint64_t extra_fixed, FILE *dump, lscan_options *out,
+                    char *msg, size_t cap) {
   lscan_options o = {.policy = -1, .extra_fixed = extra_fixed, .dump = dump, .budget_bytes = budget};
   if (policy && strcmp(policy, "auto") != 0) {
     bp_policy p;
@@ -38,6 +38,6 @@ int lscan_configure(uint64_t budget, const char *policy, uint64_t extra_fixed, F
     o.policy = (int)p;
   }
   o.active = budget > 0 || o.policy >= 0;
-  lscan_set_options(&o);
+  *out = o;
   return 0;
 }

@@ -1,8 +1,9 @@
 /* bptt_lower.h — memory-budgeted BPTT as a lowering: a differentiated scan (forward scan
  * with saved carries + its backward scan, compiler/scan.c) lowered to the checkpointing
  * executor (runtime/bptt_exec.c) running a schedule of compiler/bptt.h. Prefix lscan_.
- * See docs/bptt.md, "The executor". Not thread-safe: options are process-wide (set by the
- * driver before compiling), one lowering at a time uses them. */
+ * See docs/bptt.md, "The executor". No global state: the options travel with each
+ * lowering (lscan_lower_graph, exec_create_bptt) and the plans with its lower_plan, so
+ * independent compilations may run on different threads at once. */
 #ifndef NNC_BPTT_LOWER_H
 #define NNC_BPTT_LOWER_H
 
@@ -22,30 +23,40 @@ typedef struct lscan_options {
   FILE *dump;              /* --dump=bptt: the plan per scan at lowering time              */
 } lscan_options;
 
-void lscan_set_options(const lscan_options *o);
-const lscan_options *lscan_get_options(void);
-
 /* bptt_cli.c: a size ("64MB", "1GiB", "1000") in bytes; 0, or -1 when malformed. */
 int lscan_parse_bytes(const char *s, uint64_t *out);
-/* Options for the next training-step lowering: a budget (0: none) and a policy name (NULL
- * or "auto": the cheapest that fits). Active when either is given. -1 on an unknown
- * policy, with msg. */
-int lscan_configure(uint64_t budget, const char *policy, uint64_t extra_fixed, FILE *dump, char *msg,
-                    size_t cap);
+/* *o: options for a training-step lowering: a budget (0: none) and a policy name (NULL or
+ * "auto": the cheapest that fits). Active when either is given. -1 on an unknown policy,
+ * with msg. */
+int lscan_configure(uint64_t budget, const char *policy, uint64_t extra_fixed, FILE *dump, lscan_options *o,
+                    char *msg, size_t cap);
+
+/* Lowers g like lower_graph (cg.h), with the scans checkpointed as o says (NULL or
+ * inactive: plain BPTT). With a budget it lowers twice or three times: a first lowering
+ * with default slots measures what the memory planner really places (the planned arena,
+ * leaves, results), the slots are chosen from that, and the step is lowered again (once
+ * more if the plan then exceeds the budget). The plans end in p->bptt. 0, or -1 with msg
+ * (for example a budget below the minimum, named in bytes). */
+int lscan_lower_graph(const IrGraph *g, const char *name, const lscan_options *o, lower_plan *p, char *msg,
+                      size_t cap);
+
+/* One lowering's checkpointed scans (cg.h's lower_ctx.bptt, lower_plan.bptt): the options,
+ * the plans, the step functions. Create/free pair; lower_plan_free frees its own. */
+lscan_plan *lscan_plan_new(const lscan_options *o);
+void lscan_plan_free(lscan_plan *P);
 
 /* Called by r_scan (lower_ops.c): lowers n through the executor when it is a checkpointed
- * scan (sets *done = 1), else leaves it to the plain rule. -1 with a message on failure
- * (for example a budget below the minimum). */
+ * scan of L->bptt (sets *done = 1), else leaves it to the plain rule. -1 with a message
+ * on failure. */
 int lscan_lower(lower_ctx *L, const IrNode *n, int *done);
 
 /* After the main function's slots are set up (exec.c): compiles the step functions of the
- * checkpointed scans of main and points the executor cells in the arena at their records.
- * *out is NULL when main has none. Returns 0, or -1 with msg. */
+ * checkpointed scans of p (p->bptt) and points the executor cells in the arena at their
+ * records. *out is NULL when there are none; it refers to p, so unbind before freeing p.
+ * Returns 0, or -1 with msg. */
 typedef struct lscan_bound lscan_bound;
-int lscan_bind(const kir_func *main, void **slots, lscan_bound **out, char *msg, size_t cap);
+int lscan_bind(const lower_plan *p, void **slots, lscan_bound **out, char *msg, size_t cap);
 void lscan_unbind(lscan_bound *b);
-/* Forgets the plans recorded for main when it is not bound (lowering failed, AOT, ...). */
-void lscan_forget(const kir_func *main);
 
 /* Measured by the last run, per checkpointed scan i (0..count-1). */
 typedef struct lscan_stats {
@@ -55,14 +66,15 @@ typedef struct lscan_stats {
   int64_t predicted_runs;  /* choice.forwards minus the FORWARDs the schedule lets it skip */
   int64_t backwards;
   int peak_units;
-  uint64_t peak_bytes;     /* fixed + peak_units * hidden                                 */
+  uint64_t peak_bytes;     /* the step's bytes with this scan at its peak: every slot of
+                            * the final plan (planned arena, leaves, results) + extra,
+                            * less this scan's unused slot units. choice.peak_bytes is the
+                            * prediction, made from the previous lowering's sizes          */
   int bad;                 /* the executor met an action it could not run                */
 } lscan_stats;
 int lscan_count(const lscan_bound *b);
 int lscan_get_stats(const lscan_bound *b, int i, lscan_stats *out);
 /* --dump=bptt after a run: measured forward ops and peak bytes per scan. */
 void lscan_dump_measured(FILE *f, const lscan_bound *b);
-/* The most recently bound executor set of this process (tests, driver), or NULL. */
-const lscan_bound *lscan_last_bound(void);
 
 #endif

@@ -165,6 +165,8 @@ typedef struct lower_host {
   IrType t[IR_HOST_MAX_ARGS];   /* inputs, then results */
 } lower_host;
 
+typedef struct lscan_plan lscan_plan; /* checkpointed scans: bptt_lower.h */
+
 typedef struct lower_plan {
   kir_func *f;      /* owned */
   int nslots;
@@ -172,11 +174,16 @@ typedef struct lower_plan {
   int *buf_of;      /* [g->nvals] the kir buffer holding each value, -1 if none */
   int nhost;        /* host call sites, numbered as the generated code passes them */
   struct lower_host *host;
+  lscan_plan *bptt; /* owned: the checkpointed scans' plans and step functions, or NULL */
 } lower_plan;
 
 /* Lowers g (its outputs g->outs) into plan->f named name. Returns 0, or -1 with a message
  * naming the node (e.g. "node %7 (gather): not lowered yet"). plan is empty on failure. */
 int lower_graph(const IrGraph *g, const char *name, lower_plan *plan, char *msg, size_t msgsz);
+/* The same, lowering the scans that bptt checkpoints through its executor (bptt_lower.h;
+ * NULL: none). plan owns bptt from the call on, whether it succeeds or not. */
+int lower_graph_with(const IrGraph *g, const char *name, lscan_plan *bptt, lower_plan *plan, char *msg,
+                     size_t msgsz);
 void lower_plan_free(lower_plan *plan);
 /* Does the lowering handle op? (Tests walk the op table with it.) */
 int lower_supports(IrOp op);
@@ -229,6 +236,7 @@ typedef struct lower_ctx {
   lower_plan *plan; /* the plan being built (host call sites) */
   const IrNode *n;  /* node being lowered (for names and messages) */
   struct fuse_info *fz; /* fusion decisions for g (fuse.h); NULL: one kernel per node */
+  lscan_plan *bptt; /* checkpointed scans of this lowering (lower_scan.c), or NULL */
   char *msg;
   size_t msgsz;
 } lower_ctx;

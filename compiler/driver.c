@@ -148,10 +148,11 @@ int drv_init_param(const char *desc, float *w, int rank, const int64_t *dims, ui
 
 /* Memory-budgeted BPTT (bptt_lower.h): the budget covers the graph's values plus the
  * optimizer state the driver keeps (two floats per parameter). */
-static int bptt_options(Run *r, const IrgProgram *p) {
+static int bptt_options(Run *r, const IrgProgram *p, lscan_options *o) {
   uint64_t budget = r->o->memory_budget ? r->o->memory_budget : (uint64_t)r->s.memory_budget, extra = 0;
   for (int i = 0; i < p->nparams; i++) extra += 2 * (uint64_t)ir_numel(&ir_type(p->g, p->params[i])->shape) * 4;
-  return lscan_configure(budget, r->o->bptt_policy, extra, r->o->dump_bptt ? r->o->out : NULL, r->msg, sizeof r->msg);
+  return lscan_configure(budget, r->o->bptt_policy, extra, r->o->dump_bptt ? r->o->out : NULL, o, r->msg,
+                         sizeof r->msg);
 }
 
 static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data *d) {
@@ -191,10 +192,10 @@ static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data
     ir_print(p->g, r->o->out);
     return 0;
   }
-  if (training && bptt_options(r, p)) return error(r, "%s", r->msg);
-  int xrc = exec_create(p->g, r->o->interp ? EXEC_INTERP : EXEC_JIT, training ? "train_step" : "eval_step", x,
-                        r->msg, sizeof r->msg);
-  lscan_configure(0, NULL, 0, NULL, r->msg, sizeof r->msg); /* checkpointing: training step only */
+  lscan_options bo = {0}; /* checkpointing: the training step only */
+  if (training && bptt_options(r, p, &bo)) return error(r, "%s", r->msg);
+  int xrc = exec_create_bptt(p->g, r->o->interp ? EXEC_INTERP : EXEC_JIT, training ? "train_step" : "eval_step",
+                             &bo, x, r->msg, sizeof r->msg);
   if (xrc) return error(r, "%s", r->msg);
   if (r->o->dump && (!strcmp(r->o->dump, "llvm") || !strcmp(r->o->dump, "llvm-opt") || !strcmp(r->o->dump, "asm"))) {
     if (exec_print_llvm(*x, r->o->dump, r->o->out, r->msg, sizeof r->msg)) return error(r, "%s", r->msg);
@@ -641,7 +642,7 @@ int drv_train(Lang *L, Node *file, const char *path, const DrvOptions *o) {
                      (long long)r.step, (long long)r.epoch0 + 1, (long long)r.batch0);
   }
   if (!rc) rc = loop(&r, path);
-  if (!rc && o->dump_bptt) lscan_dump_measured(o->out, lscan_last_bound());
+  if (!rc && o->dump_bptt) lscan_dump_measured(o->out, exec_bptt(r.tx));
   sigaction(SIGINT, &old, NULL);
   if (!rc && !o->no_save) {
     char stem[256], out[512];

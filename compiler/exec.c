@@ -83,9 +83,9 @@ static int collect(Exec *x) {
   return 0;
 }
 
-static int create_jit(Exec *x, const char *name, char *msg, size_t cap) {
+static int create_jit(Exec *x, const char *name, const lscan_options *bo, char *msg, size_t cap) {
   double t0 = jit_now_ms();
-  if (lower_graph(x->g, name, &x->plan, msg, cap)) return -1;
+  if (lscan_lower_graph(x->g, name, bo, &x->plan, msg, cap)) return -1;
   x->stats.lower_ms = jit_now_ms() - t0;
   cg_options co = {0};
   cache_stats st;
@@ -115,10 +115,17 @@ static int create_jit(Exec *x, const char *name, char *msg, size_t cap) {
       if (nout < x->g->nouts) x->slots[s] = x->outs[nout++];
     }
   }
-  return lscan_bind(x->plan.f, x->slots, &x->bptt, msg, cap);
+  return lscan_bind(&x->plan, x->slots, &x->bptt, msg, cap);
 }
 
 int exec_create(IrGraph *g, ExecBackend b, const char *name, Exec **out, char *msg, size_t cap) {
+  return exec_create_bptt(g, b, name, NULL, out, msg, cap);
+}
+
+const lscan_bound *exec_bptt(const Exec *x) { return x ? x->bptt : NULL; }
+
+int exec_create_bptt(IrGraph *g, ExecBackend b, const char *name, const lscan_options *bptt, Exec **out,
+                     char *msg, size_t cap) {
   *out = NULL;
   Exec *x = calloc(1, sizeof *x);
   if (!x) return fail(msg, cap, "exec", "out of memory");
@@ -130,7 +137,7 @@ int exec_create(IrGraph *g, ExecBackend b, const char *name, Exec **out, char *m
              (long long)x->need, x->need / 1048576.0);
     rc = -1;
   }
-  if (!rc && b == EXEC_JIT) rc = create_jit(x, name, msg, cap);
+  if (!rc && b == EXEC_JIT) rc = create_jit(x, name, bptt, msg, cap);
   if (!rc && b == EXEC_INTERP && !(x->I = ir_interp_new(g))) rc = fail(msg, cap, "exec", "out of memory");
   if (rc) {
     exec_free(x);

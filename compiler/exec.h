@@ -20,6 +20,14 @@ typedef struct ExecStats {
 /* Prepares g (whose outputs are g->outs) for running. The graph must outlive the Exec.
  * Returns 0, or -1 with a message. */
 int exec_create(IrGraph *g, ExecBackend b, const char *name, Exec **out, char *msg, size_t cap);
+/* The same with checkpointed BPTT (bptt_lower.h; NULL: plain BPTT). The JIT only: the
+ * interpreter runs plain BPTT. */
+struct lscan_options;
+struct lscan_bound;
+int exec_create_bptt(IrGraph *g, ExecBackend b, const char *name, const struct lscan_options *bptt, Exec **out,
+                     char *msg, size_t cap);
+/* The checkpointed scans' executors after a run (their stats), or NULL when none. */
+const struct lscan_bound *exec_bptt(const Exec *x);
 void exec_free(Exec *x);
 /* Points leaf `leaf` at caller memory (numel elements of its dtype), kept across runs. */
 int exec_bind(Exec *x, IrVal leaf, void *data);

@@ -12,6 +12,7 @@
  * The per-node structure (one rule builds the expressions of a node from its inputs'
  * buffers) is where fusion will plug in: a fused group will pass expressions instead of
  * loads between its members. */
+#include "bptt_lower.h"
 #include "cg.h"
 #include "fuse.h"
 
@@ -343,6 +344,7 @@ static void copy_results(lower_ctx *L, lower_plan *p) {
 }
 
 void lower_plan_free(lower_plan *p) {
+  lscan_plan_free(p->bptt);
   kir_free(p->f);
   free(p->slots);
   free(p->buf_of);
@@ -366,8 +368,14 @@ static int plan_memory(lower_ctx *L, lower_plan *p) {
 }
 
 int lower_graph(const IrGraph *g, const char *name, lower_plan *p, char *msg, size_t msgsz) {
+  return lower_graph_with(g, name, NULL, p, msg, msgsz);
+}
+
+int lower_graph_with(const IrGraph *g, const char *name, lscan_plan *bptt, lower_plan *p, char *msg,
+                     size_t msgsz) {
   memset(p, 0, sizeof *p);
-  lower_ctx L = {.g = g, .msg = msg, .msgsz = msgsz, .plan = p};
+  p->bptt = bptt;
+  lower_ctx L = {.g = g, .msg = msg, .msgsz = msgsz, .plan = p, .bptt = bptt};
   L.f = kir_new(name, 0);
   L.buf = malloc(sizeof *L.buf * (size_t)(g->nvals + 1));
   L.oslot = malloc(sizeof *L.oslot * (size_t)(g->nvals + 1));

@@ -1,7 +1,7 @@
 /* lower_scan.c — a differentiated scan lowered to the checkpointing executor.
  *
  * A forward scan whose saved carries feed only its backward scan (compiler/scan.c) is a
- * "pair". With checkpointing on (lscan_set_options), the pair is lowered as:
+ * "pair". With checkpointing on (lscan_lower_graph's options), the pair is lowered as:
  *   - the forward body and the backward body, each once, into two extra kir functions over
  *     the main function's slots (same arena), reading x_t / writing y_t at the step held in
  *     an i64 time cell (data-dependent indices), carries in fixed register buffers;
@@ -23,48 +23,62 @@
 #define ARENA_ALIGN 64
 #define MAXC 64
 
+/* The step functions of a pair: the forward body of the first sweep (writes y_t), the
+ * backward body, and the forward body that recomputes a step in the backward phase
+ * (carries only: the scan's outputs are written once, so they need not outlive the
+ * first sweep). */
+enum { W_FWD, W_BWD, W_RE, W_N };
+
 typedef struct lscan_pair {
   int fwd_node, bwd_node;          /* graph node ids                                 */
+  int idx;                         /* among the graph's checkpointable scans          */
   int nc;
   int64_t piece_bytes[MAXC], reg_off[MAXC], cin_off[MAXC];
   int64_t unit_bytes, units_off, prev_off, tcell_off, cell_off;
   int arena_slot, rev;
   int64_t T;
-  kir_func *ff, *bf;               /* step functions (owned)                         */
+  kir_func *sf[3];                 /* step functions (owned), by W_FWD, W_BWD, W_RE  */
   bp_schedule sched;
   bp_choice choice;
   uint64_t fixed_bytes;
   /* memory planning (memplan.c) may move main's arena buffers after lowering: what to
-   * re-read in lscan_bind. map[w]: (step-function buffer, main buffer) pairs, w = 0 the
-   * forward step, 1 the backward; scratch[w]: a main buffer covering the step function's
-   * own temporaries (bump range from scratch_off0[w]), which move with it. */
-  int *map[2], nmap[2], cmap[2];
-  int scratch[2];
-  int64_t scratch_off0[2];
+   * re-read in lscan_bind. map[w]: (step-function buffer, main buffer) pairs of step
+   * function w; scratch[w]: a main buffer covering its own temporaries (bump range from
+   * scratch_off0[w]), which move with it. */
+  int *map[3], nmap[3], cmap[3];
+  int scratch[3];
+  int64_t scratch_off0[3];
   int creg_main[MAXC], cin_main[MAXC], units_main, prev_main, tcell_main, cell_main, live_main;
 } lscan_pair;
 
-typedef struct lscan_plan {
-  const kir_func *main;
+/* The choice for one checkpointable scan, made between two lowerings (budget mode). */
+typedef struct lscan_pick {
+  bp_choice choice;
+  bp_schedule sched;
+  int plain;                       /* store-all fits: the plain repeat, no executor   */
+} lscan_pick;
+
+/* The state of one lowering's checkpointed scans: options, pairs, step function being
+ * built. One per lower_graph_with call, owned by the lower_plan it ends in (no globals:
+ * independent lowerings may run on different threads at once). */
+struct lscan_plan {
+  lscan_options o;
   lscan_pair *p;
   int n, cap;
-  uint64_t fixed_bytes;            /* computed once per graph                        */
-  int nscans;                      /* checkpointable pairs in the graph              */
-  struct lscan_plan *next;
-} lscan_plan;
+  int probe;                       /* budget mode, first lowering: default slots, no schedule */
+  lscan_pick *pick;                /* later lowerings: the choice per checkpointable scan    */
+  int npick, seen;                 /* seen: checkpointable forward scans met so far           */
+  int64_t total_bytes;             /* after lowering: every slot's bytes + o.extra_fixed       */
+  lscan_pair *cur;                 /* the step function being built (redecl): pair, which one */
+  int w;
+};
 
 struct lscan_bound {
   lscan_plan *plan;
+  const kir_func *main;
   nnrt_bptt_rec *rec;
   cache_obj **objs;
 };
-
-static lscan_options g_opts;
-static lscan_plan *g_plans;
-static const lscan_bound *g_last;
-
-void lscan_set_options(const lscan_options *o) { g_opts = *o; }
-const lscan_options *lscan_get_options(void) { return &g_opts; }
 
 /* ------------------------------------------------------------ helpers ---- */
 
@@ -86,41 +100,32 @@ static int64_t arena_take(lower_ctx *L, int64_t bytes) {
   return off;
 }
 
-static lscan_plan *plan_of(const kir_func *f, int create) {
-  for (lscan_plan *p = g_plans; p; p = p->next)
-    if (p->main == f)
-      return p;
-  if (!create)
-    return NULL;
-  lscan_plan *p = calloc(1, sizeof *p);
-  if (!p)
-    return NULL;
-  p->main = f;
-  p->next = g_plans;
-  g_plans = p;
-  return p;
+lscan_plan *lscan_plan_new(const lscan_options *o) {
+  lscan_plan *P = calloc(1, sizeof *P);
+  if (P && o)
+    P->o = *o;
+  return P;
 }
 
-static void plan_free(lscan_plan *p) {
-  for (int i = 0; i < p->n; i++) {
-    free(p->p[i].map[0]);
-    free(p->p[i].map[1]);
-    kir_free(p->p[i].ff);
-    kir_free(p->p[i].bf);
-    bp_schedule_free(&p->p[i].sched);
-  }
-  free(p->p);
-  free(p);
+static void picks_free(lscan_pick *k, int n) {
+  for (int i = 0; i < n; i++)
+    bp_schedule_free(&k[i].sched);
+  free(k);
 }
 
-void lscan_forget(const kir_func *main) {
-  for (lscan_plan **pp = &g_plans; *pp; pp = &(*pp)->next)
-    if ((*pp)->main == main) {
-      lscan_plan *p = *pp;
-      *pp = p->next;
-      plan_free(p);
-      return;
+void lscan_plan_free(lscan_plan *P) {
+  if (!P)
+    return;
+  for (int i = 0; i < P->n; i++) {
+    for (int w = 0; w < W_N; w++) {
+      free(P->p[i].map[w]);
+      kir_free(P->p[i].sf[w]);
     }
+    bp_schedule_free(&P->p[i].sched);
+  }
+  picks_free(P->pick, P->npick);
+  free(P->p);
+  free(P);
 }
 
 /* The backward scan fed by forward scan f's saved carries, or NULL if they have other
@@ -159,49 +164,15 @@ static int checkpointable(const IrGraph *g, const IrNode *f) {
   return f->op == OP_SCAN && f->attr.ints[5] && (int)f->attr.ints[0] <= MAXC && pair_of(g, f) != NULL;
 }
 
-/* Bytes a training step keeps besides the scans' slots: every value the bump-allocated
- * arena and the slots hold (leaves, results, temporaries, scan bodies), saved carries of
- * checkpointed scans left out, plus the caller's extra (optimizer state). */
-static uint64_t sub_bytes(const IrGraph *g) {
-  uint64_t s = 0;
-  for (int i = 0; i < g->nnodes; i++) {
-    const IrNode *n = g->nodes[i];
-    for (int k = 0; k < n->nout; k++)
-      s += (uint64_t)vbytes(g, n->out[k]);
-    if (n->sub[0])
-      s += sub_bytes(n->sub[0]);
-  }
-  return s;
-}
-
-static void graph_budget(const IrGraph *g, lscan_plan *P) {
-  uint64_t s = g_opts.extra_fixed;
-  for (int i = 0; i < g->nnodes; i++) {
-    const IrNode *n = g->nodes[i];
-    int ck = checkpointable(g, n), nc = (int)n->attr.ints[0];
-    int ny = n->op == OP_SCAN ? n->sub[0]->nouts - nc : 0;
-    P->nscans += ck;
-    for (int k = 0; k < n->nout; k++)
-      if (!(ck && k >= nc + ny))
-        s += (uint64_t)vbytes(g, n->out[k]);
-    if (n->sub[0])
-      s += sub_bytes(n->sub[0]);
-  }
-  P->fixed_bytes = s;
-}
-
-/* The step function being built and where its buffer map goes (redecl). */
-static lscan_pair *g_cur;
-static int g_w;
-
-/* Re-declares main's buffer b in the step function sf (and records the pair). */
-static int redecl(const kir_func *mf, kir_func *sf, int b) {
+/* Re-declares main's buffer b in the step function sf (and records the pair in P->cur's
+ * map for step function P->w). */
+static int redecl(lscan_plan *P, const kir_func *mf, kir_func *sf, int b) {
   const kir_buf *x = &mf->buf[b];
   if (x->slot < 0)
     return kir_const_buffer(sf, x->name, x->dt, x->size, x->data);
   int s = kir_buffer(sf, x->name, x->dt, x->slot, x->offset, x->size);
-  lscan_pair *pp = g_cur;
-  int w = g_w;
+  lscan_pair *pp = P->cur;
+  int w = P->w;
   if (s >= 0 && pp) {
     if (pp->nmap[w] == pp->cmap[w]) {
       int cap = pp->cmap[w] ? 2 * pp->cmap[w] : 32;
@@ -222,13 +193,42 @@ static int arena_buf(lower_ctx *L, const char *name, int64_t off, int64_t bytes)
   return kir_buffer(L->f, name, KIR_F32, L->arena_slot, off / 4, bytes > 0 ? (bytes + 3) / 4 : 1);
 }
 
+/* Moves step function w's own temporaries (its arena buffers not re-declared from main:
+ * the bump range from pp->scratch_off0[w]) by `bytes` (a multiple of 64). */
+static void shift_temps(lscan_pair *pp, int w, int64_t bytes) {
+  kir_func *sf = pp->sf[w];
+  char *mapped = calloc((size_t)sf->nbuf + 1, 1);
+  if (!mapped)
+    return;
+  for (int i = 0; i < pp->nmap[w]; i++)
+    mapped[pp->map[w][2 * i]] = 1;
+  for (int b = 0; b < sf->nbuf; b++)
+    if (!mapped[b] && sf->buf[b].slot == pp->arena_slot)
+      sf->buf[b].offset += bytes / kir_dtype_size(sf->buf[b].dt);
+  free(mapped);
+}
+
+/* The backward body and the recomputing forward body run one at a time in the backward
+ * phase and their temporaries die within each call, so they share one range: the larger
+ * one's (which overlaps nothing else in the bump order either, so this holds without
+ * memory planning too). Main's two scratch buffers then start at the same bump offset:
+ * one allocation for memplan.c, live as long as each was. */
+static void share_scratch(lower_ctx *L, lscan_pair *pp) {
+  int big = L->f->buf[pp->scratch[W_BWD]].size >= L->f->buf[pp->scratch[W_RE]].size ? W_BWD : W_RE;
+  int small = big == W_BWD ? W_RE : W_BWD;
+  kir_buf *bs = &L->f->buf[pp->scratch[small]], *bb = &L->f->buf[pp->scratch[big]];
+  shift_temps(pp, small, pp->scratch_off0[big] - pp->scratch_off0[small]);
+  bs->offset = bb->offset, bs->size = bb->size;
+  pp->scratch_off0[small] = pp->scratch_off0[big];
+}
+
 /* A one-point kernel loading element 0 of each arena buffer of the pair's step function w
  * (and of the executor's state when exec is set): the executor's uses are invisible to
  * memory planning, so these kernels mark them live around the calls. */
 static void touch(lower_ctx *L, const lscan_pair *pp, int w0, int w1, int exec) {
   int64_t one = 1;
   int flags = 0, acc = -1, nb = 0;
-  int *bufs = malloc(sizeof *bufs * (size_t)(pp->nmap[0] + pp->nmap[1] + 2 * MAXC + 8));
+  int *bufs = malloc(sizeof *bufs * (size_t)(pp->nmap[0] + pp->nmap[1] + pp->nmap[2] + 2 * MAXC + 8));
   if (!bufs)
     return;
   for (int w = w0; w <= w1; w++) {
@@ -300,62 +300,86 @@ static int64_t elidable(const bp_schedule *s) {
  * once elisions are counted (ties: bp_policy order). The planner's cost model counts a
  * FORWARD before each BACKWARD that this compiler's backward body makes anyway, so here
  * revolve/HSM usually win: Griewank's model, where a reverse step includes its recompute. */
-static int cheapest(bp_ctx *c, lscan_pair *pp, int T, unsigned allowed) {
+static int cheapest(bp_ctx *c, lscan_pick *k, int T, unsigned allowed) {
   int64_t best = -1;
   for (int p = 0; p < BP_POLICY_COUNT; p++) {
     bp_schedule s = {0};
-    if (!(allowed & (1u << p)) || bp_schedule_build(c, (bp_policy)p, T, pp->choice.m, 2, &s) != BP_OK)
+    if (!(allowed & (1u << p)) || bp_schedule_build(c, (bp_policy)p, T, k->choice.m, 2, &s) != BP_OK)
       continue;
     int64_t runs = s.forwards - elidable(&s);
     if (best < 0 || runs < best) {
       best = runs;
-      bp_schedule_free(&pp->sched);
-      pp->sched = s;
-      pp->choice.policy = (bp_policy)p;
-      pp->choice.forwards = s.forwards;
+      bp_schedule_free(&k->sched);
+      k->sched = s;
+      k->choice.policy = (bp_policy)p;
+      k->choice.forwards = s.forwards;
     } else
       bp_schedule_free(&s);
   }
   return best < 0 ? BP_ERR_BUDGET : BP_OK;
 }
 
+/* Budget mode: the choice for one scan of T steps, `hid` bytes per slot unit, when the
+ * rest of the training step takes `fixed` bytes (measured on a lowering) and nscans scans
+ * share what the budget leaves equally. 0, or -1 with msg (a budget below the minimum). */
+static int choose(const lscan_options *o, uint64_t fixed, int nscans, int T, uint64_t hid, lscan_pick *k, char *msg,
+                  size_t cap) {
+  bp_ctx *c = bp_ctx_new();
+  if (!c)
+    return snprintf(msg, cap, "bptt: out of memory"), -1;
+  uint64_t B = o->budget_bytes, share = B > fixed ? (B - fixed) / (uint64_t)nscans : 0;
+  bp_budget b = {.T = T, .hidden_bytes = hid, .internal_bytes = 2 * hid, .fixed_bytes = fixed,
+                 .budget_bytes = B > fixed ? fixed + share : B};
+  unsigned all = o->allowed ? o->allowed : BP_ALL_POLICIES;
+  int rc = bp_choose(c, &b, o->policy >= 0 ? 1u << o->policy : all, &k->choice);
+  if (rc == BP_OK && o->policy < 0)
+    rc = cheapest(c, k, T, all);
+  else if (rc == BP_OK)
+    rc = bp_schedule_build(c, k->choice.policy, T, k->choice.m, 2, &k->sched);
+  if (rc == BP_OK) {
+    k->choice.peak_units = k->sched.peak_units;
+    k->plain = k->choice.policy == BP_STORE_ALL && o->policy < 0;
+  } else
+    snprintf(msg, cap, "bptt: %s", bp_errmsg(c));
+  bp_ctx_free(c);
+  return rc == BP_OK ? 0 : -1;
+}
+
+/* The pair's policy, slots and schedule. 0: through the executor; 1: the plain repeat
+ * (the budget keeps every state); -1 with a message. Budget mode takes the choice made
+ * between lowerings (P->pick); its first lowering (P->probe) only needs the slot count. */
 static int plan_pair(lower_ctx *L, lscan_plan *P, lscan_pair *pp, int64_t T) {
+  const lscan_options *o = &P->o;
+  if (P->pick) {
+    if (P->seen > P->npick)
+      return lower_fail(L, "bptt: checkpointed scan %d was not planned", P->seen - 1);
+    lscan_pick *k = &P->pick[P->seen - 1];
+    pp->choice = k->choice;
+    pp->sched = k->sched;
+    k->sched = (bp_schedule){0};
+    return k->plain;
+  }
+  bp_policy p = o->policy >= 0 ? (bp_policy)o->policy : BP_REVOLVE;
+  int m = o->slots;
+  if (m <= 0) /* about 2 sqrt(T) units */
+    for (m = 2; (int64_t)m * m < 4 * T; m++)
+      ;
+  if (m < bp_min_slots(p, (int)T, 2))
+    m = bp_min_slots(p, (int)T, 2);
+  pp->choice = (bp_choice){.policy = p, .T = (int)T, .m = m, .alpha = 2};
+  if (P->probe)
+    return 0;
   bp_ctx *c = bp_ctx_new();
   if (!c)
     return lower_fail(L, "out of memory");
-  uint64_t hid = (uint64_t)pp->unit_bytes;
-  /* the executor's own registers: prev and the backward body's carry formals */
-  uint64_t fixed = P->fixed_bytes + 2 * hid;
-  int rc = BP_OK;
-  if (g_opts.budget_bytes) {
-    uint64_t share = g_opts.budget_bytes > fixed ? (g_opts.budget_bytes - fixed) / (uint64_t)P->nscans : 0;
-    bp_budget b = {.T = (int)T, .hidden_bytes = hid, .internal_bytes = 2 * hid, .fixed_bytes = fixed,
-                   .budget_bytes = g_opts.budget_bytes > fixed ? fixed + share : g_opts.budget_bytes};
-    unsigned allowed = g_opts.policy >= 0 ? 1u << g_opts.policy : g_opts.allowed ? g_opts.allowed : BP_ALL_POLICIES;
-    rc = bp_choose(c, &b, allowed, &pp->choice);
-  } else {
-    int m = g_opts.slots;
-    bp_policy p = g_opts.policy >= 0 ? (bp_policy)g_opts.policy : BP_REVOLVE;
-    if (m <= 0) {
-      m = 2;
-      while ((int64_t)m * m < 4 * T)
-        m++;
-    }
-    if (m < bp_min_slots(p, (int)T, 2))
-      m = bp_min_slots(p, (int)T, 2);
-    int64_t cost = 0;
-    rc = bp_cost(c, p, (int)T, m, 2, &cost);
-    pp->choice = (bp_choice){.policy = p, .T = (int)T, .m = m, .alpha = 2, .forwards = cost};
-  }
-  if (rc == BP_OK && g_opts.budget_bytes && g_opts.policy < 0)
-    rc = cheapest(c, pp, (int)T, g_opts.allowed ? g_opts.allowed : BP_ALL_POLICIES);
-  else if (rc == BP_OK)
-    rc = bp_schedule_build(c, pp->choice.policy, (int)T, pp->choice.m, 2, &pp->sched);
-  if (rc == BP_OK) {
+  int64_t cost = 0;
+  int rc = bp_cost(c, p, (int)T, m, 2, &cost);
+  pp->choice.forwards = cost;
+  if (rc == BP_OK)
+    rc = bp_schedule_build(c, p, (int)T, m, 2, &pp->sched);
+  if (rc == BP_OK)
     pp->choice.peak_units = pp->sched.peak_units;
-    pp->choice.peak_bytes = fixed + (uint64_t)pp->sched.peak_units * hid;
-    pp->fixed_bytes = fixed;
-  } else
+  else
     lower_fail(L, "bptt: %s", bp_errmsg(c));
   bp_ctx_free(c);
   return rc == BP_OK ? 0 : -1;
@@ -395,23 +419,27 @@ static void rng_steps(kir_func *f, int e0, int tcell) {
   }
 }
 
-/* The body of one step inside step function sf: x_t in (dynamic t), body, y_t out, carries
- * updated in place. creg/xt/...: buffer ids of main; carries in creg[0..nc). */
-static int step_fn(lower_ctx *L, const IrNode *n, const geo *g, kir_func *sf, const int *creg, int ncin,
-                   const int *cin, int64_t tcell_off) {
+/* The body of one step as step function w of pair pp (named name): x_t in (dynamic t),
+ * body, y_t out (not for W_RE), carries updated in place. creg/cin: buffer ids of main;
+ * carries in creg[0..nc), the first ncin step inputs in cin. */
+static int step_fn(lower_ctx *L, const IrNode *n, const geo *g, lscan_pair *pp, int w, const char *name,
+                   const int *creg, int ncin, const int *cin) {
   const kir_func *mf = L->f;
+  kir_func *sf = pp->sf[w] = kir_new(name, L->f->nslots);
+  if (!sf)
+    return lower_fail(L, "out of memory");
+  L->bptt->cur = pp, L->bptt->w = w;
   int64_t lo = (L->arena_bytes + 63) / 64 * 64;
-  int tcell = redecl(mf, sf, g_cur->tcell_main);
-  (void)tcell_off;
+  int tcell = redecl(L->bptt, mf, sf, pp->tcell_main);
   int formals[256], res[256], tmp[MAXC], saved_seed = L->seed_buf;
   int mc[MAXC];
   for (int j = 0; j < g->nc; j++)
-    formals[j] = mc[j] = redecl(mf, sf, creg[j]);
+    formals[j] = mc[j] = redecl(L->bptt, mf, sf, creg[j]);
   /* step inputs: the first ncin come from the executor (cin), the rest are sliced */
   for (int j = 0; j < g->nx; j++) {
     IrVal xv = n->in[g->nc + j];
     if (j < ncin) {
-      formals[g->nc + j] = redecl(mf, sf, cin[j]);
+      formals[g->nc + j] = redecl(L->bptt, mf, sf, cin[j]);
       continue;
     }
     IrShape ps = ir_type(L->g, xv)->shape;
@@ -419,13 +447,13 @@ static int step_fn(lower_ctx *L, const IrNode *n, const geo *g, kir_func *sf, co
     int64_t off = arena_take(L, numel(&ps) * ir_dtype_size(ir_type(L->g, xv)->dtype));
     int dt = ir_type(L->g, xv)->dtype;
     formals[g->nc + j] = kir_buffer(sf, "x_t", dt, L->arena_slot, off / kir_dtype_size(dt), numel(&ps));
-    dyn_copy(sf, "bp_x", &ir_type(L->g, xv)->shape, g->ax, redecl(mf, sf, lower_in(L, xv)), formals[g->nc + j], 0,
+    dyn_copy(sf, "bp_x", &ir_type(L->g, xv)->shape, g->ax, redecl(L->bptt, mf, sf, lower_in(L, xv)), formals[g->nc + j], 0,
              tcell);
   }
   for (int j = 0; j < g->nk; j++)
-    formals[g->nc + g->nx + j] = redecl(mf, sf, lower_in(L, n->in[g->nc + g->nx + j]));
+    formals[g->nc + g->nx + j] = redecl(L->bptt, mf, sf, lower_in(L, n->in[g->nc + g->nx + j]));
   if (L->seed_buf >= 0)
-    L->seed_buf = redecl(mf, sf, L->seed_buf);
+    L->seed_buf = redecl(L->bptt, mf, sf, L->seed_buf);
   kir_func *saved_f = L->f;
   L->f = sf;
   L->in_scan = 1;
@@ -446,15 +474,16 @@ static int step_fn(lower_ctx *L, const IrNode *n, const geo *g, kir_func *sf, co
         flat_copy(sf, "bp_swap", res[j], tmp[j], sz);
       }
   }
-  for (int j = 0; j < g->ny; j++) {
+  for (int j = 0; j < g->ny && w != W_RE; j++) {
     IrVal yv = n->out[g->nc + j];
-    dyn_copy(sf, "bp_y", &ir_type(L->g, yv)->shape, g->ax, redecl(mf, sf, L->buf[yv]), res[g->nc + j], 1, tcell);
+    dyn_copy(sf, "bp_y", &ir_type(L->g, yv)->shape, g->ax, redecl(L->bptt, mf, sf, L->buf[yv]), res[g->nc + j], 1, tcell);
   }
   for (int j = 0; j < g->nc; j++)
     if (res[j] != mc[j])
       flat_copy(sf, "bp_carry", tmp[j] >= 0 ? tmp[j] : res[j], mc[j], sf->buf[mc[j]].size);
-  g_cur->scratch_off0[g_w] = lo;
-  g_cur->scratch[g_w] = arena_buf(L, "bp_scratch", lo, L->arena_bytes - lo);
+  pp->scratch_off0[w] = lo;
+  pp->scratch[w] = arena_buf(L, "bp_scratch", lo, L->arena_bytes - lo);
+  L->bptt->cur = NULL;
   return kir_ok(sf) ? 0 : lower_fail(L, "out of memory building kernels");
 }
 
@@ -483,6 +512,7 @@ static int lower_forward(lower_ctx *L, const IrNode *n, lscan_plan *P) {
   lscan_pair *pp = &P->p[P->n];
   memset(pp, 0, sizeof *pp);
   pp->fwd_node = n->id;
+  pp->idx = P->seen - 1;
   pp->bwd_node = pair_of(L->g, n)->id;
   pp->nc = g.nc;
   pp->arena_slot = L->arena_slot;
@@ -492,17 +522,10 @@ static int lower_forward(lower_ctx *L, const IrNode *n, lscan_plan *P) {
     pp->piece_bytes[j] = vbytes(L->g, n->in[j]);
     pp->unit_bytes += pp->piece_bytes[j];
   }
-  if (plan_pair(L, P, pp, g.T))
-    return -1;
-  if (pp->choice.policy == BP_STORE_ALL && g_opts.policy < 0) {
-    /* the budget keeps every state: today's plain BPTT (a kir repeat), no executor */
-    if (g_opts.dump) {
-      char nm[KIR_NAME];
-      snprintf(nm, sizeof nm, "%.30s.scan%d", L->f->name, P->n);
-      bp_dump(g_opts.dump, nm, &pp->choice, NULL);
-    }
+  int rc = plan_pair(L, P, pp, g.T);
+  if (rc) { /* 1: the budget keeps every state: today's plain BPTT (a kir repeat) */
     bp_schedule_free(&pp->sched);
-    return 1;
+    return rc;
   }
   P->n++; /* owned by P from here (freed with it) */
   int creg[MAXC];
@@ -519,29 +542,21 @@ static int lower_forward(lower_ctx *L, const IrNode *n, lscan_plan *P) {
   pp->tcell_main = kir_buffer(L->f, "bp_t", KIR_I64, L->arena_slot, pp->tcell_off / 8, 1);
   pp->cell_main = kir_buffer(L->f, "bp_cell", KIR_I64, L->arena_slot, pp->cell_off / 8, 1);
   pp->live_main = kir_buffer(L->f, "bp_live", KIR_F64, L->arena_slot, live_off / 8, 1);
-  pp->scratch[0] = pp->scratch[1] = -1;
+  pp->scratch[W_FWD] = pp->scratch[W_BWD] = pp->scratch[W_RE] = -1;
   for (int j = 0; j < MAXC; j++)
     pp->cin_main[j] = -1;
   for (int j = 0; j < g.nc + g.ny; j++)
     lower_out(L, n->out[j]);
-  char name[KIR_NAME];
+  char name[KIR_NAME], rname[KIR_NAME];
   snprintf(name, sizeof name, "%.30s.bp%df", L->f->name, P->n - 1);
-  if (!(pp->ff = kir_new(name, L->f->nslots)))
-    return lower_fail(L, "out of memory");
-  g_cur = pp, g_w = 0;
-  int rc = step_fn(L, n, &g, pp->ff, creg, 0, NULL, pp->tcell_off);
-  g_cur = NULL;
-  if (rc)
+  snprintf(rname, sizeof rname, "%.30s.bp%dr", L->f->name, P->n - 1);
+  if (step_fn(L, n, &g, pp, W_FWD, name, creg, 0, NULL) || step_fn(L, n, &g, pp, W_RE, rname, creg, 0, NULL))
     return -1;
-  touch(L, pp, 0, 0, 1);
+  touch(L, pp, W_FWD, W_FWD, 1);
   kir_call(L->f, "bptt_forward", "nnrt_bptt_forward");
   kir_arg_buf(L->f, pp->cell_main);
   for (int j = 0; j < g.nc; j++)
     flat_copy(L->f, "scan_final", creg[j], L->buf[n->out[j]], L->f->buf[creg[j]].size);
-  if (g_opts.dump) {
-    snprintf(name, sizeof name, "%.30s.scan%d", L->f->name, P->n - 1);
-    bp_dump(g_opts.dump, name, &pp->choice, &pp->sched);
-  }
   return 0;
 }
 
@@ -561,41 +576,33 @@ static int lower_backward(lower_ctx *L, const IrNode *n, lscan_pair *pp) {
   for (int j = 0; j < n->nout; j++)
     lower_out(L, n->out[j]);
   char name[KIR_NAME];
-  snprintf(name, sizeof name, "%.30s.bp%db", L->f->name, (int)(pp - plan_of(L->f, 0)->p));
-  if (!(pp->bf = kir_new(name, L->f->nslots)))
-    return lower_fail(L, "out of memory");
-  g_cur = pp, g_w = 1;
-  int rc = step_fn(L, n, &g, pp->bf, creg, pp->nc, cin, pp->tcell_off);
-  g_cur = NULL;
-  if (rc)
+  snprintf(name, sizeof name, "%.30s.bp%db", L->f->name, (int)(pp - L->bptt->p));
+  if (step_fn(L, n, &g, pp, W_BWD, name, creg, pp->nc, cin))
     return -1;
-  touch(L, pp, 1, 1, 0);
+  share_scratch(L, pp);
+  touch(L, pp, W_BWD, W_RE, 0); /* what the backward phase runs: backward and recompute */
   kir_call(L->f, "bptt_backward", "nnrt_bptt_backward");
   kir_arg_buf(L->f, pp->cell_main);
   for (int j = 0; j < g.nc; j++)
     flat_copy(L->f, "scan_final", creg[j], L->buf[n->out[j]], L->f->buf[creg[j]].size);
-  touch(L, pp, 0, 1, 1);
+  touch(L, pp, W_BWD, W_RE, 1);
   return 0;
 }
 
 int lscan_lower(lower_ctx *L, const IrNode *n, int *done) {
   *done = 0;
-  if (!g_opts.active || L->in_scan || L->g == NULL)
+  lscan_plan *P = L->bptt;
+  if (!P || !P->o.active || L->in_scan || L->g == NULL || n->id < 0 || n->id >= L->g->nnodes ||
+      L->g->nodes[n->id] != n)
     return 0;
-  lscan_plan *P = plan_of(L->f, 0);
-  if (P)
-    for (int i = 0; i < P->n; i++)
-      if (P->p[i].bwd_node == n->id && L->g->nodes[n->id] == n) {
-        *done = 1;
-        return lower_backward(L, n, &P->p[i]);
-      }
-  if (!checkpointable(L->g, n) || L->g->nodes[n->id] != n)
+  for (int i = 0; i < P->n; i++)
+    if (P->p[i].bwd_node == n->id) {
+      *done = 1;
+      return lower_backward(L, n, &P->p[i]);
+    }
+  if (!checkpointable(L->g, n))
     return 0;
-  if (!P) {
-    if (!(P = plan_of(L->f, 1)))
-      return lower_fail(L, "out of memory");
-    graph_budget(L->g, P);
-  }
+  P->seen++;
   int rc = lower_forward(L, n, P);
   *done = rc <= 0;
   return rc < 0 ? -1 : 0;
@@ -609,21 +616,12 @@ static int64_t boff(const kir_func *f, int b) { return f->buf[b].offset * kir_dt
  * their main buffer, their temporaries follow their scratch buffer, the executor's
  * offsets are read again. A no-op when nothing moved. */
 static void resync(const kir_func *mf, lscan_pair *pp) {
-  kir_func *sfs[2] = {pp->ff, pp->bf};
-  for (int w = 0; w < 2; w++) {
-    kir_func *sf = sfs[w];
-    char *mapped = calloc((size_t)sf->nbuf + 1, 1);
-    for (int i = 0; i < pp->nmap[w]; i++) {
-      int s = pp->map[w][2 * i], m = pp->map[w][2 * i + 1];
-      sf->buf[s].offset = mf->buf[m].offset;
-      if (mapped)
-        mapped[s] = 1;
-    }
-    int64_t shift = boff(mf, pp->scratch[w]) - pp->scratch_off0[w];
-    for (int b = 0; mapped && b < sf->nbuf; b++)
-      if (!mapped[b] && sf->buf[b].slot == pp->arena_slot)
-        sf->buf[b].offset += shift / kir_dtype_size(sf->buf[b].dt);
-    free(mapped);
+  for (int w = 0; w < W_N; w++) {
+    for (int i = 0; i < pp->nmap[w]; i++)
+      pp->sf[w]->buf[pp->map[w][2 * i]].offset = mf->buf[pp->map[w][2 * i + 1]].offset;
+    int64_t off = boff(mf, pp->scratch[w]);
+    shift_temps(pp, w, off - pp->scratch_off0[w]);
+    pp->scratch_off0[w] = off; /* binding twice moves nothing */
   }
   for (int j = 0; j < pp->nc; j++) {
     pp->reg_off[j] = boff(mf, pp->creg_main[j]);
@@ -635,15 +633,16 @@ static void resync(const kir_func *mf, lscan_pair *pp) {
   pp->cell_off = boff(mf, pp->cell_main);
 }
 
-int lscan_bind(const kir_func *main, void **slots, lscan_bound **out, char *msg, size_t cap) {
+int lscan_bind(const lower_plan *lp, void **slots, lscan_bound **out, char *msg, size_t cap) {
   *out = NULL;
-  lscan_plan *P = plan_of(main, 0);
+  lscan_plan *P = lp->bptt;
+  const kir_func *main = lp->f;
   if (!P || P->n == 0)
     return 0;
   lscan_bound *b = calloc(1, sizeof *b);
   if (b) {
     b->rec = calloc((size_t)P->n, sizeof *b->rec);
-    b->objs = calloc((size_t)P->n * 2, sizeof *b->objs);
+    b->objs = calloc((size_t)P->n * W_N, sizeof *b->objs);
   }
   if (!b || !b->rec || !b->objs) {
     if (b)
@@ -652,25 +651,27 @@ int lscan_bind(const kir_func *main, void **slots, lscan_bound **out, char *msg,
     return -1;
   }
   b->plan = P;
+  b->main = main;
   int use_cache = getenv("NNC_NO_CACHE") == NULL;
   for (int i = 0; i < P->n; i++) {
     lscan_pair *pp = &P->p[i];
     nnrt_bptt_rec *r = &b->rec[i];
     cg_options co = {0};
     cache_stats st;
-    cg_entry ff, bf;
-    if (!pp->bf) {
+    cg_entry fn[W_N];
+    if (!pp->sf[W_BWD]) {
       snprintf(msg, cap, "bptt: the backward scan of checkpointed scan %d was not lowered", i);
       lscan_unbind(b);
       return -1;
     }
     resync(main, pp);
-    if (cache_compile(pp->ff, &co, JIT_O2, use_cache, &b->objs[2 * i], &ff, &st, msg, cap) ||
-        cache_compile(pp->bf, &co, JIT_O2, use_cache, &b->objs[2 * i + 1], &bf, &st, msg, cap)) {
-      lscan_unbind(b);
-      return -1;
-    }
-    *r = (nnrt_bptt_rec){.acts = (const int32_t *)NULL, .n = (int64_t)pp->sched.n, .fwd = ff, .bwd = bf,
+    for (int w = 0; w < W_N; w++)
+      if (cache_compile(pp->sf[w], &co, JIT_O2, use_cache, &b->objs[W_N * i + w], &fn[w], &st, msg, cap)) {
+        lscan_unbind(b);
+        return -1;
+      }
+    *r = (nnrt_bptt_rec){.acts = (const int32_t *)NULL, .n = (int64_t)pp->sched.n, .fwd = fn[W_FWD],
+                         .bwd = fn[W_BWD], .refwd = fn[W_RE],
                          .slots = slots, .arena_slot = pp->arena_slot, .nc = pp->nc, .unit_bytes = pp->unit_bytes,
                          .units_off = pp->units_off, .prev_off = pp->prev_off, .tcell_off = pp->tcell_off,
                          .m = pp->choice.m, .alpha = 2, .rev = pp->rev, .T = pp->T};
@@ -695,22 +696,19 @@ int lscan_bind(const kir_func *main, void **slots, lscan_bound **out, char *msg,
     }
     *(int64_t *)((char *)slots[pp->arena_slot] + pp->cell_off) = (int64_t)(intptr_t)r;
   }
-  g_last = *out = b;
+  *out = b;
   return 0;
 }
 
 void lscan_unbind(lscan_bound *b) {
   if (!b)
     return;
-  if (g_last == b)
-    g_last = NULL;
   for (int i = 0; i < b->plan->n; i++) {
     free((void *)b->rec[i].acts);
     free(b->rec[i].kind);
-    cache_obj_free(b->objs[2 * i]);
-    cache_obj_free(b->objs[2 * i + 1]);
+    for (int w = 0; w < W_N; w++)
+      cache_obj_free(b->objs[W_N * i + w]);
   }
-  lscan_forget(b->plan->main);
   free(b->rec);
   free(b->objs);
   free(b);
@@ -730,8 +728,6 @@ int lscan_get_stats(const lscan_bound *b, int i, lscan_stats *out) {
   return 0;
 }
 
-const lscan_bound *lscan_last_bound(void) { return g_last; }
-
 void lscan_dump_measured(FILE *f, const lscan_bound *b) {
   for (int i = 0; i < lscan_count(b); i++) {
     lscan_stats s;
@@ -739,8 +735,112 @@ void lscan_dump_measured(FILE *f, const lscan_bound *b) {
     fprintf(f,
             "bptt scan%d measured: forward body runs %lld (predicted %lld; +%lld elided: the backward body "
             "recomputes them), backward %lld; peak %d slots = %llu bytes with the fixed part (predicted %llu)\n",
-            i, (long long)s.forwards, (long long)s.predicted_runs, (long long)s.elided, (long long)s.backwards,
+            b->plan->p[i].idx, (long long)s.forwards, (long long)s.predicted_runs, (long long)s.elided, (long long)s.backwards,
             s.peak_units,
             (unsigned long long)s.peak_bytes, (unsigned long long)s.choice.peak_bytes);
   }
+}
+
+/* ----------------------------------------------------- the lowerings ---- */
+
+/* After a lowering: the bytes of every slot (leaves, results, the planned arena with the
+ * scans' slot units) plus the caller's extra (optimizer state), and per executor scan the
+ * rest of the step besides its own slots. Without a budget the prediction is this plan. */
+static void measure(lscan_plan *P, const lower_plan *lp) {
+  int64_t t = (int64_t)P->o.extra_fixed;
+  for (int s = 0; s < lp->nslots; s++)
+    t += lp->slots[s].bytes;
+  P->total_bytes = t;
+  for (int i = 0; i < P->n; i++) {
+    lscan_pair *pp = &P->p[i];
+    pp->fixed_bytes = (uint64_t)(t - pp->choice.m * pp->unit_bytes);
+    if (!P->pick)
+      pp->choice.peak_bytes = pp->fixed_bytes + (uint64_t)pp->choice.peak_units * (uint64_t)pp->unit_bytes;
+  }
+}
+
+/* The step's bytes at the executors' peaks: slot units never used are never touched. */
+static int64_t peak_total(const lscan_plan *P) {
+  int64_t t = P->total_bytes;
+  for (int i = 0; i < P->n; i++)
+    t -= (int64_t)(P->p[i].choice.m - P->p[i].choice.peak_units) * P->p[i].unit_bytes;
+  return t;
+}
+
+/* Budget mode: from lowering P's measured sizes, the choice for each of its scans again
+ * (*out, P->n picks), with the predicted peak of the step at each scan's peak. */
+static int choose_all(const lscan_plan *P, lscan_pick **out, char *msg, size_t cap) {
+  int64_t fixed = P->total_bytes, all;
+  for (int i = 0; i < P->n; i++)
+    fixed -= (int64_t)P->p[i].choice.m * P->p[i].unit_bytes;
+  lscan_pick *k = calloc((size_t)P->n + 1, sizeof *k);
+  if (!k)
+    return snprintf(msg, cap, "bptt: out of memory"), -1;
+  for (int i = 0; i < P->n; i++)
+    if (choose(&P->o, (uint64_t)fixed, P->n, (int)P->p[i].T, (uint64_t)P->p[i].unit_bytes, &k[i], msg, cap)) {
+      picks_free(k, P->n);
+      return -1;
+    }
+  all = fixed; /* a plain scan keeps its T carries instead of slots */
+  for (int i = 0; i < P->n; i++)
+    all += (k[i].plain ? P->p[i].T : k[i].choice.m) * P->p[i].unit_bytes;
+  for (int i = 0; i < P->n; i++)
+    k[i].choice.peak_bytes =
+        (uint64_t)(k[i].plain ? all : all - (int64_t)(k[i].choice.m - k[i].choice.peak_units) * P->p[i].unit_bytes);
+  *out = k;
+  return 0;
+}
+
+/* --dump=bptt: each checkpointable scan's plan, once the last lowering has made it. */
+static void dump_plans(const lscan_plan *P, const char *fname) {
+  char nm[KIR_NAME + 16];
+  for (int i = 0; i < P->npick; i++)
+    if (P->pick[i].plain) {
+      snprintf(nm, sizeof nm, "%.30s.scan%d", fname, i);
+      bp_dump(P->o.dump, nm, &P->pick[i].choice, NULL);
+    }
+  for (int i = 0; i < P->n; i++) {
+    snprintf(nm, sizeof nm, "%.30s.scan%d", fname, P->p[i].idx);
+    bp_dump(P->o.dump, nm, &P->p[i].choice, &P->p[i].sched);
+  }
+}
+
+int lscan_lower_graph(const IrGraph *g, const char *name, const lscan_options *o, lower_plan *p, char *msg,
+                      size_t cap) {
+  if (!o || !o->active)
+    return lower_graph(g, name, p, msg, cap);
+  lscan_plan *P = lscan_plan_new(o);
+  if (!P)
+    return snprintf(msg, cap, "bptt: out of memory"), -1;
+  P->probe = o->budget_bytes > 0;
+  if (lower_graph_with(g, name, P, p, msg, cap)) /* P is p's from here */
+    return -1;
+  measure(P, p);
+  /* Budget mode: the first lowering measured what the memory planner really places; choose
+   * the slots from it and lower again, and once more if nonlinear placement overshot. */
+  for (int pass = 0; (P->probe || P->pick) && (P->n || P->npick); pass++) {
+    int plain = 0;
+    for (int i = 0; i < P->npick; i++)
+      plain |= P->pick[i].plain;
+    if (!P->probe && (pass == 2 || plain || P->n == 0 || peak_total(P) <= (int64_t)o->budget_bytes))
+      break;
+    lscan_pick *k;
+    int nk = P->n;
+    if (choose_all(P, &k, msg, cap)) {
+      lower_plan_free(p);
+      return -1;
+    }
+    lower_plan_free(p);
+    if (!(P = lscan_plan_new(o))) {
+      picks_free(k, nk);
+      return snprintf(msg, cap, "bptt: out of memory"), -1;
+    }
+    P->pick = k, P->npick = nk;
+    if (lower_graph_with(g, name, P, p, msg, cap))
+      return -1;
+    measure(P, p);
+  }
+  if (o->dump)
+    dump_plans(P, name);
+  return 0;
 }

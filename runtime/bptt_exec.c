@@ -62,7 +62,7 @@ static void act(nnrt_bptt_rec *r, int64_t i, int elide) {
       return;
     }
     set_t(r, t);
-    r->fwd(r->slots);
+    (elide ? r->refwd : r->fwd)(r->slots); /* elide: the backward phase, y_t written already */
     r->forwards++;
     return;
   case A_SAVE_INTERNAL:

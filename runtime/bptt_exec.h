@@ -16,6 +16,7 @@ typedef struct nnrt_bptt_rec {
   const int32_t *acts;          /* n triplets (op, step, slot), ops as bp_op          */
   int64_t n, pos;               /* pos: where nnrt_bptt_backward resumes              */
   void (*fwd)(void **slots);    /* forward body at step tcell (carry register in place) */
+  void (*refwd)(void **slots);  /* the same without writing y_t: recomputation          */
   void (*bwd)(void **slots);    /* backward body at step tcell                        */
   void **slots;
   int arena_slot;
