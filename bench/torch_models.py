@@ -17,13 +17,15 @@ Each result is a median over several runs (the machine is shared: use medians) a
 printed as one JSON line: {"bench", "impl", "threads", "median", "unit", "runs", ...}.
 
 Thread settings (each run in a fresh process, since BLAS reads its settings at load):
+  "1"        torch.set_num_threads(1), OPENBLAS_NUM_THREADS=1, OPENBLAS_CORETYPE=SkylakeX
+             (one core: the anchor of nnc's one-thread rows)
   "1+blas2"  torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2, OPENBLAS_CORETYPE=SkylakeX
   "2"        torch.set_num_threads(2), OPENBLAS_NUM_THREADS=2, OPENBLAS_CORETYPE=SkylakeX
   "2-passive"  the same with OMP_WAIT_POLICY=passive: on a loaded machine OpenMP's default
              spin-waiting makes "2" 10-20x slower (and burn ~8x the CPU); run by --threads
              2-passive or all
 
-Usage: /usr/bin/python3 bench/torch_models.py [--threads 1+blas2|2|all] [--only mlp_epoch,...]
+Usage: /usr/bin/python3 bench/torch_models.py [--threads 1|1+blas2|2|2-passive|all] [--only mlp_epoch,...]
        [--runs N] [--epoch-runs N] [--epoch-batches N] [--lstm-steps N] [--quick]
 (Debian's /usr/bin/python3: the packaged torch; scripts/bench-setup.sh installs it.)
 --epoch-batches N times the first N batches of each epoch and scales to the whole epoch
@@ -41,7 +43,7 @@ import subprocess
 import sys
 import time
 
-SETTINGS = {"1+blas2": 1, "2": 2, "2-passive": 2}
+SETTINGS = {"1": 1, "1+blas2": 1, "2": 2, "2-passive": 2}
 DATA = "/usr/share/datasets/fashion-mnist"
 LSTM_SHAPES = [(32, 100, 128, 256), (32, 100, 256, 512), (1, 100, 128, 256)]
 
@@ -238,7 +240,8 @@ def main():
         run_one(args, args.threads)
         return
     for th in SETTINGS if args.threads == "all" else [args.threads]:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="2", OPENBLAS_CORETYPE="SkylakeX", OMP_NUM_THREADS=str(SETTINGS[th]))
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1" if th == "1" else "2", OPENBLAS_CORETYPE="SkylakeX",
+                   OMP_NUM_THREADS=str(SETTINGS[th]))
         if th == "2-passive":
             env["OMP_WAIT_POLICY"] = "passive"
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", th, "--only", args.only, "--runs",

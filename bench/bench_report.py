@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""bench_report.py — tables for scripts/bench.sh from the JSON lines of one run.
+
+  bench_report.py SECTION RESULTS.jsonl SUMMARY_OUT        SECTION: models | lstm | latency
+
+RESULTS holds nnc's lines (bench/lstm_bench, bench/latency_bench, the models section of
+scripts/bench.sh) and PyTorch's (bench/torch_models.py), one JSON object per line. Prints
+the section's Markdown table on stdout and appends its issue-4 targets to SUMMARY_OUT as
+"target|measured|verdict" lines.
+
+Same thread count in each row: nnc with OMP_NUM_THREADS = n is compared with PyTorch's
+fastest setting that uses n cores (1: torch 1 thread + OpenBLAS 1; 2: the faster of torch
+1 thread + OpenBLAS 2 and torch 2 threads). A target's summary line uses the thread count
+at which PyTorch was fastest (the anchor at its best), with nnc at that same count.
+"""
+import json
+import sys
+
+CORES = {"1": 1, "1+blas2": 2, "2": 2, "2-passive": 2}
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    pass
+    return rows
+
+
+def cores(r):
+    t = str(r.get("threads"))
+    return CORES.get(t, int(t) if t.isdigit() else 0)
+
+
+def torch_best(rows, bench, impl, n, shape=None):
+    """PyTorch's fastest line for bench/impl using n cores (or None)."""
+    c = [r for r in rows if r.get("bench") == bench and r.get("impl") == impl and r.get("median") is not None
+         and cores(r) == n and (shape is None or r.get("shape") == shape)]
+    return min(c, key=lambda r: r["median"]) if c else None
+
+
+def nnc_line(rows, bench, impl, n, shape=None):
+    for r in rows:
+        if (r.get("bench") == bench and r.get("impl") == impl and cores(r) == n
+                and (shape is None or r.get("shape") == shape)):
+            return r
+    return None
+
+
+def fmt(v, d=2):
+    return "-" if v is None else ("%." + str(d) + "f") % v
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def verdict(r, limit):
+    return "n/a" if r is None else ("met" if r <= limit else "missed by %.0f %%" % (100 * (r / limit - 1)))
+
+
+def anchor_threads(rows, bench, impl, counts, shape=None):
+    """The thread count at which PyTorch's bench/impl was fastest."""
+    best = [(torch_best(rows, bench, impl, n, shape), n) for n in counts]
+    best = [(b["median"], n) for b, n in best if b]
+    return min(best)[1] if best else None
+
+
+def thread_counts(rows, bench):
+    return sorted({cores(r) for r in rows if r.get("bench") == bench and str(r.get("impl", "")).startswith("nnc")})
+
+
+def acc(r):
+    a = r.get("accuracy") if r else None
+    if isinstance(a, list):
+        a = [x for x in a if x is not None]
+        a = a[-1] if a else None
+    return a
+
+
+def models(rows, out):
+    print("| model | threads | nnc s/epoch | nnc CPU s | nnc accuracy | PyTorch s/epoch | PyTorch setting "
+          "| PyTorch accuracy | nnc / PyTorch |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
+    for bench, name, target in (("mlp_epoch", "Fashion-MNIST MLP", 0.7), ("cnn_epoch", "Fashion-MNIST CNN", 0.7)):
+        counts = thread_counts(rows, bench)
+        for n in counts:
+            a, t = nnc_line(rows, bench, "nnc", n), torch_best(rows, bench, "pytorch", n)
+            print("| %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                name, n, fmt(a and a["median"]), fmt(a and a.get("cpu_median")), fmt(acc(a), 4),
+                fmt(t and t["median"]), t["threads"] if t else "-", fmt(acc(t), 4),
+                fmt(ratio(a and a["median"], t and t["median"]))))
+        n = anchor_threads(rows, bench, "pytorch", counts)
+        a = nnc_line(rows, bench, "nnc", n) if n else None
+        t = torch_best(rows, bench, "pytorch", n) if n else None
+        r = ratio(a and a["median"], t and t["median"])
+        v = verdict(r, target)
+        da = None if acc(a) is None or acc(t) is None else 100 * (acc(a) - acc(t))
+        if r is not None and da is None:
+            v += " (accuracy not measured)"
+        elif da is not None and abs(da) > 1 and v == "met":
+            v = "missed: accuracy %+.1f points" % da
+        out.append("%s epoch <= %.1fx PyTorch at equal accuracy|%s (threads: %s)%s|%s" % (
+            name, target, fmt(r), n, "" if da is None else ", accuracy %+.1f points" % da, v))
+
+
+LSTM_SHAPES = [[32, 100, 128, 256], [32, 100, 256, 512], [1, 100, 128, 256]]
+
+
+def lstm(rows, out):
+    print("| B, T, in, hidden | threads | nnc ms | nnc CPU ms | nn.LSTM ms | setting | nn.LSTMCell loop ms | setting "
+          "| nnc / nn.LSTM | nnc / cell loop |")
+    print("|---|---:|---:|---:|---:|---|---:|---|---:|---:|")
+    counts = thread_counts(rows, "lstm_step")
+    for shape in LSTM_SHAPES:
+        for n in counts:
+            a = nnc_line(rows, "lstm_step", "nnc", n, shape)
+            f = torch_best(rows, "lstm_step", "pytorch_fused", n, shape)
+            c = torch_best(rows, "lstm_step", "pytorch_cell_loop", n, shape)
+            am = a and a["median"]
+            print("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                ", ".join(map(str, shape)), n, fmt(am, 1), fmt(a and a.get("cpu_median"), 1),
+                fmt(f and f["median"], 1), f["threads"] if f else "-", fmt(c and c["median"], 1),
+                c["threads"] if c else "-", fmt(ratio(am, f and f["median"])), fmt(ratio(am, c and c["median"]))))
+        target = 0.3 if shape[0] == 1 else 0.6
+        n = anchor_threads(rows, "lstm_step", "pytorch_fused", counts, shape)
+        a = nnc_line(rows, "lstm_step", "nnc", n, shape) if n else None
+        f = torch_best(rows, "lstm_step", "pytorch_fused", n, shape) if n else None
+        r = ratio(a and a["median"], f and f["median"])
+        v = "n/a: nnc failed (see the section)" if f and not a else verdict(r, target)
+        out.append("LSTM step (%s) <= %.1fx nn.LSTM|%s (threads: %s)|%s" % (
+            ", ".join(map(str, shape)), target, fmt(r), n, v))
+
+
+def latency(rows, out):
+    print("| nnc way | threads | nnc us | nnc CPU us | PyTorch us | PyTorch setting | nnc / PyTorch |")
+    print("|---|---:|---:|---:|---:|---|---:|")
+    counts = thread_counts(rows, "mlp_latency")
+    names = {"nnc_jit": "JIT (nnc_run)", "nnc_aot": "AOT object"}
+    for impl in ("nnc_jit", "nnc_aot"):
+        for n in counts:
+            a, t = nnc_line(rows, "mlp_latency", impl, n), torch_best(rows, "mlp_latency", "pytorch", n)
+            print("| %s | %d | %s | %s | %s | %s | %s |" % (
+                names[impl], n, fmt(a and a["median"], 1), fmt(a and a.get("cpu_median"), 1),
+                fmt(t and t["median"], 1), t["threads"] if t else "-", fmt(ratio(a and a["median"], t and t["median"]))))
+    n = anchor_threads(rows, "mlp_latency", "pytorch", counts)
+    t = torch_best(rows, "mlp_latency", "pytorch", n) if n else None
+    for impl in ("nnc_jit", "nnc_aot"):
+        a = nnc_line(rows, "mlp_latency", impl, n) if n else None
+        r = ratio(a and a["median"], t and t["median"])
+        out.append("MLP batch-1 inference, %s <= 0.3x PyTorch|%s (threads: %s)|%s" % (
+            names[impl], fmt(r), n, verdict(r, 0.3)))
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[1] not in ("models", "lstm", "latency"):
+        sys.exit("usage: bench_report.py models|lstm|latency RESULTS.jsonl SUMMARY_OUT")
+    rows, out = load(sys.argv[2]), []
+    globals()[sys.argv[1]](rows, out)
+    with open(sys.argv[3], "a") as f:
+        for line in out:
+            f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()
