@@ -3,7 +3,8 @@
  * the cheapest policy at budgets of 50 %, 10 % and 5 % of plain BPTT's activation memory
  * (T saved carries), and sqrt(T) checkpointing (Chen et al. 2016, fewest slots). Each
  * configuration runs in its own child process so that VmHWM (/proc/self/status) is its own
- * peak. Not a test. Usage: bptt_lstm_bench [T ...] [--steps=N]  (default T = 100 1000 5000)
+ * peak. Not a test. Usage: bptt_lstm_bench [T ...] [--steps=N] [--only=SUBSTRING of the configurations' names]
+ * (default T = 100 1000 5000, 5 timed steps; plain BPTT always runs, as the base)
  * One line per configuration, as a Markdown table row (bench/bptt_run.sh collects them). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,16 @@ static long vm_hwm_kb(void) {
   if (f)
     fclose(f);
   return kb;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_d);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static IrGraph *body(void) {
@@ -82,8 +93,9 @@ static IrGraph *model(int T, IrVal *leaves, int *nl) {
 }
 
 typedef struct result {
-  double compile_s, step_s, cpu_s;
+  double compile_s, step_s, cpu_s; /* medians over the timed steps */
   long hwm_kb;
+  int64_t arena_bytes, step_bytes; /* the planned arena; + leaves and results */
   lscan_stats st;
   int nscan;
   char err[256];
@@ -92,11 +104,10 @@ typedef struct result {
 static void run(int T, const lscan_options *o, int steps, result *res) {
   IrVal leaves[8];
   int nl;
-  lscan_set_options(o);
   IrGraph *g = model(T, leaves, &nl);
   Exec *x;
   double t0 = now();
-  if (exec_create(g, EXEC_JIT, "lstm_bench", &x, res->err, sizeof res->err)) {
+  if (exec_create_bptt(g, EXEC_JIT, "lstm_bench", o, &x, res->err, sizeof res->err)) {
     res->step_s = -1;
     return;
   }
@@ -110,16 +121,26 @@ static void run(int T, const lscan_options *o, int steps, result *res) {
   }
   char msg[256];
   exec_run(x, 1, 0, msg, sizeof msg); /* warm-up */
-  t0 = now();
-  double c0 = clk(CLOCK_PROCESS_CPUTIME_ID);
-  for (int s = 0; s < steps; s++)
+  double wall[64], cpu[64];
+  if (steps > 64)
+    steps = 64;
+  for (int s = 0; s < steps; s++) {
+    double w0 = now(), c0 = clk(CLOCK_PROCESS_CPUTIME_ID);
     exec_run(x, 1, (uint64_t)s + 1, msg, sizeof msg);
-  res->step_s = (now() - t0) / steps;
-  res->cpu_s = (clk(CLOCK_PROCESS_CPUTIME_ID) - c0) / steps;
+    cpu[s] = clk(CLOCK_PROCESS_CPUTIME_ID) - c0, wall[s] = now() - w0;
+  }
+  res->step_s = median(wall, steps);
+  res->cpu_s = median(cpu, steps);
+  res->arena_bytes = exec_stats(x).arena_bytes;
+  res->step_bytes = res->arena_bytes;
+  for (int i = 0; i < nl; i++)
+    res->step_bytes += ir_numel(&ir_type(g, leaves[i])->shape) * 4;
+  for (int i = 0; i < g->nouts; i++)
+    res->step_bytes += ir_numel(&ir_type(g, g->outs[i])->shape) * 4;
   res->hwm_kb = vm_hwm_kb();
-  res->nscan = lscan_count(lscan_last_bound());
+  res->nscan = lscan_count(exec_bptt(x));
   if (res->nscan)
-    lscan_get_stats(lscan_last_bound(), 0, &res->st);
+    lscan_get_stats(exec_bptt(x), 0, &res->st);
 }
 
 /* Runs one configuration in a child; the result comes back through a pipe. */
@@ -144,17 +165,21 @@ static int child(int T, const lscan_options *o, int steps, result *res) {
 }
 
 int main(int argc, char **argv) {
-  int Ts[8], nT = 0, steps = 2;
+  int Ts[8], nT = 0, steps = 5;
+  const char *only = NULL;
   for (int i = 1; i < argc; i++)
     if (!strncmp(argv[i], "--steps=", 8))
       steps = atoi(argv[i] + 8);
+    else if (!strncmp(argv[i], "--only=", 7))
+      only = argv[i] + 7;
     else if (nT < 8)
       Ts[nT++] = atoi(argv[i]);
   if (!nT)
     Ts[0] = 100, Ts[1] = 1000, Ts[2] = 5000, nT = 3;
   uint64_t hid = 2ull * B * H * 4;
-  printf("| T | config | policy | slots | fwd body runs | step ms | x plain | CPU ms | peak RSS MB | "
-         "planned peak MB | measured peak MB | activations MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  printf("| T | config | policy | slots | fwd body runs | step ms | CPU ms | x plain (CPU) | peak RSS MB | "
+         "predicted peak MB | planned peak MB | arena MB | activations MB |\n"
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int ti = 0; ti < nT; ti++) {
     int T = Ts[ti];
     result base, probe, r;
@@ -167,24 +192,30 @@ int main(int argc, char **argv) {
     }
     uint64_t fixed = probe.st.peak_bytes - (uint64_t)probe.st.peak_units * hid;
     uint64_t act = (uint64_t)T * hid / 2 * 2; /* plain BPTT keeps T carries (h, c) */
-    printf("| %d | plain BPTT | (repeat) | %d | %d | %.1f | 1.00 | %.1f | %.1f | %.1f | | %.2f |\n", T, T, T,
-           base.step_s * 1e3, base.cpu_s * 1e3, base.hwm_kb / 1024.0, (fixed + act) / 1e6, act / 1e6);
+    printf("| %d | plain BPTT | (repeat) | %d | %d | %.1f | %.1f | 1.00 | %.1f | | %.1f | %.1f | %.2f |\n", T, T, T,
+           base.step_s * 1e3, base.cpu_s * 1e3, base.hwm_kb / 1024.0, base.step_bytes / 1e6, base.arena_bytes / 1e6,
+           act / 1e6);
     fflush(stdout);
-    const struct { const char *name; int pct; int sqrt; } cfg[] = {
-      {"budget 50%", 50, 0}, {"budget 10%", 10, 0}, {"budget 5%", 5, 0}, {"sqrt(T)", 0, 1}};
-    for (int c = 0; c < 4; c++) {
-      if (cfg[c].sqrt)
+    const struct { const char *name; int pct; int kind; } cfg[] = {
+      {"budget 50%", 50, 0}, {"budget 10%", 10, 0}, {"budget 5%", 5, 0}, {"sqrt(T)", 0, 1},
+      {"executor, store-all", 0, 2}};
+    for (int c = 0; c < 5; c++) {
+      if ((cfg[c].kind == 2 && T > 1000) || (only && !strstr(cfg[c].name, only)))
+        continue; /* store-all: the executor's own overhead, no recomputation (2T - 1 slots) */
+      if (cfg[c].kind == 1)
         o = (lscan_options){.active = 1, .policy = BP_SQRT, .slots = bp_min_slots(BP_SQRT, T, 2)};
+      else if (cfg[c].kind == 2)
+        o = (lscan_options){.active = 1, .policy = BP_STORE_ALL, .slots = 2 * T - 1};
       else
         o = (lscan_options){.active = 1, .policy = -1, .budget_bytes = fixed + act * (uint64_t)cfg[c].pct / 100};
       if (child(T, &o, steps, &r) || r.step_s < 0) {
         printf("| %d | %s | error: %s |\n", T, cfg[c].name, r.err);
         continue;
       }
-      printf("| %d | %s | %s | %d | %lld | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f | %.2f |\n", T, cfg[c].name,
+      printf("| %d | %s | %s | %d | %lld | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f | %.2f |\n", T, cfg[c].name,
              r.nscan ? bp_policy_name(r.st.choice.policy) : "(repeat)", r.st.choice.m, (long long)r.st.forwards,
-             r.step_s * 1e3, r.step_s / base.step_s, r.cpu_s * 1e3, r.hwm_kb / 1024.0, r.st.choice.peak_bytes / 1e6,
-             r.st.peak_bytes / 1e6, (double)r.st.peak_units * hid / 1e6);
+             r.step_s * 1e3, r.cpu_s * 1e3, r.cpu_s / base.cpu_s, r.hwm_kb / 1024.0, r.st.choice.peak_bytes / 1e6,
+             r.st.peak_bytes / 1e6, r.arena_bytes / 1e6, (double)r.st.peak_units * hid / 1e6);
       fflush(stdout);
     }
   }

@@ -3,12 +3,15 @@
 hidden 256, batch 16, CPU) over T steps, loss = sum(hs * r), backward; time per training
 step and peak RSS (ru_maxrss of a fresh child per configuration), plain and with
 torch.utils.checkpoint over sqrt(T) segments (Chen et al. 2016). Markdown rows, like the C
-bench. Usage: bptt_torch.py [T ...] [--steps=N]   (Debian: python3-torch)"""
-import math, os, resource, subprocess, sys, time
+bench. Medians over the timed steps. Threads: torch.set_num_threads($TORCH_THREADS, default
+1); OpenBLAS's come from the environment (bench/bptt_run.sh sets them). Usage:
+bptt_torch.py [T ...] [--steps=N]   (Debian: /usr/bin/python3 with python3-torch 1.13)"""
+import math, os, resource, statistics, subprocess, sys, time
 
 def child(T, ckpt, steps):
     import torch
     from torch.utils.checkpoint import checkpoint
+    torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(64, 256)
     xs, r = torch.randn(T, 16, 64), torch.randn(T, 16, 256)
@@ -29,16 +32,19 @@ def child(T, ckpt, steps):
                 loss = loss + (y * r[s:s + seg]).sum()
         loss.backward()
     step()
-    t0, c0 = time.perf_counter(), time.process_time()
+    walls, cpus = [], []
     for _ in range(steps):
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
-    wall, cpu = (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"{wall} {cpu} {rss} {torch.__version__} {torch.get_num_threads()}")
 
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    steps = next((int(a[8:]) for a in sys.argv[1:] if a.startswith("--steps=")), 2)
+    steps = next((int(a[8:]) for a in sys.argv[1:] if a.startswith("--steps=")), 5)
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4]))
         return
