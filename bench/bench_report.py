@@ -52,6 +52,20 @@ def nnc_line(rows, bench, impl, n, shape=None):
     return None
 
 
+def cpu(r):
+    """Median CPU time of a line: nnc's cpu_median, PyTorch's cpu_ms or cpu_s lists."""
+    if not r:
+        return None
+    if r.get("cpu_median") is not None:
+        return r["cpu_median"]
+    xs = [x for x in (r.get("cpu_ms") or r.get("cpu_s") or r.get("cpu_us") or []) if x is not None]
+    if not xs:
+        return None
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
 def fmt(v, d=2):
     return "-" if v is None else ("%." + str(d) + "f") % v
 
@@ -84,16 +98,16 @@ def acc(r):
 
 
 def models(rows, out):
-    print("| model | threads | nnc s/epoch | nnc CPU s | nnc accuracy | PyTorch s/epoch | PyTorch setting "
-          "| PyTorch accuracy | nnc / PyTorch |")
-    print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
+    print("| model | threads | nnc s/epoch | nnc CPU s | nnc accuracy | PyTorch s/epoch | PyTorch CPU s "
+          "| PyTorch setting | PyTorch accuracy | nnc / PyTorch |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for bench, name, target in (("mlp_epoch", "Fashion-MNIST MLP", 0.7), ("cnn_epoch", "Fashion-MNIST CNN", 0.7)):
         counts = thread_counts(rows, bench)
         for n in counts:
             a, t = nnc_line(rows, bench, "nnc", n), torch_best(rows, bench, "pytorch", n)
-            print("| %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
-                name, n, fmt(a and a["median"]), fmt(a and a.get("cpu_median")), fmt(acc(a), 4),
-                fmt(t and t["median"]), t["threads"] if t else "-", fmt(acc(t), 4),
+            print("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                name, n, fmt(a and a["median"]), fmt(cpu(a)), fmt(acc(a), 4),
+                fmt(t and t["median"]), fmt(cpu(t)), t["threads"] if t else "-", fmt(acc(t), 4),
                 fmt(ratio(a and a["median"], t and t["median"]))))
         n = anchor_threads(rows, bench, "pytorch", counts)
         a = nnc_line(rows, bench, "nnc", n) if n else None
@@ -106,16 +120,16 @@ def models(rows, out):
         elif da is not None and abs(da) > 1 and v == "met":
             v = "missed: accuracy %+.1f points" % da
         out.append("%s epoch <= %.1fx PyTorch at equal accuracy|%s (threads: %s)%s|%s" % (
-            name, target, fmt(r), n, "" if da is None else ", accuracy %+.1f points" % da, v))
+            name, target, fmt(r), n or "-", "" if da is None else ", accuracy %+.1f points" % da, v))
 
 
 LSTM_SHAPES = [[32, 100, 128, 256], [32, 100, 256, 512], [1, 100, 128, 256]]
 
 
 def lstm(rows, out):
-    print("| B, T, in, hidden | threads | nnc ms | nnc CPU ms | nn.LSTM ms | setting | nn.LSTMCell loop ms | setting "
-          "| nnc / nn.LSTM | nnc / cell loop |")
-    print("|---|---:|---:|---:|---:|---|---:|---|---:|---:|")
+    print("| B, T, in, hidden | threads | nnc ms | nnc CPU ms | nn.LSTM ms | nn.LSTM CPU ms | setting "
+          "| nn.LSTMCell loop ms | setting | nnc / nn.LSTM | nnc / cell loop |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|")
     counts = thread_counts(rows, "lstm_step")
     for shape in LSTM_SHAPES:
         for n in counts:
@@ -123,9 +137,9 @@ def lstm(rows, out):
             f = torch_best(rows, "lstm_step", "pytorch_fused", n, shape)
             c = torch_best(rows, "lstm_step", "pytorch_cell_loop", n, shape)
             am = a and a["median"]
-            print("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                ", ".join(map(str, shape)), n, fmt(am, 1), fmt(a and a.get("cpu_median"), 1),
-                fmt(f and f["median"], 1), f["threads"] if f else "-", fmt(c and c["median"], 1),
+            print("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                ", ".join(map(str, shape)), n, fmt(am, 1), fmt(cpu(a), 1),
+                fmt(f and f["median"], 1), fmt(cpu(f), 1), f["threads"] if f else "-", fmt(c and c["median"], 1),
                 c["threads"] if c else "-", fmt(ratio(am, f and f["median"])), fmt(ratio(am, c and c["median"]))))
         target = 0.3 if shape[0] == 1 else 0.6
         n = anchor_threads(rows, "lstm_step", "pytorch_fused", counts, shape)
@@ -134,27 +148,27 @@ def lstm(rows, out):
         r = ratio(a and a["median"], f and f["median"])
         v = "n/a: nnc failed (see the section)" if f and not a else verdict(r, target)
         out.append("LSTM step (%s) <= %.1fx nn.LSTM|%s (threads: %s)|%s" % (
-            ", ".join(map(str, shape)), target, fmt(r), n, v))
+            ", ".join(map(str, shape)), target, fmt(r), n or "-", v))
 
 
 def latency(rows, out):
-    print("| nnc way | threads | nnc us | nnc CPU us | PyTorch us | PyTorch setting | nnc / PyTorch |")
-    print("|---|---:|---:|---:|---:|---|---:|")
+    print("| nnc way | threads | nnc us | nnc CPU us | PyTorch us | PyTorch CPU us | PyTorch setting | nnc / PyTorch |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|")
     counts = thread_counts(rows, "mlp_latency")
     names = {"nnc_jit": "JIT (nnc_run)", "nnc_aot": "AOT object"}
     for impl in ("nnc_jit", "nnc_aot"):
         for n in counts:
             a, t = nnc_line(rows, "mlp_latency", impl, n), torch_best(rows, "mlp_latency", "pytorch", n)
-            print("| %s | %d | %s | %s | %s | %s | %s |" % (
-                names[impl], n, fmt(a and a["median"], 1), fmt(a and a.get("cpu_median"), 1),
-                fmt(t and t["median"], 1), t["threads"] if t else "-", fmt(ratio(a and a["median"], t and t["median"]))))
+            print("| %s | %d | %s | %s | %s | %s | %s | %s |" % (
+                names[impl], n, fmt(a and a["median"], 1), fmt(cpu(a), 1),
+                fmt(t and t["median"], 1), fmt(cpu(t), 1), t["threads"] if t else "-", fmt(ratio(a and a["median"], t and t["median"]))))
     n = anchor_threads(rows, "mlp_latency", "pytorch", counts)
     t = torch_best(rows, "mlp_latency", "pytorch", n) if n else None
     for impl in ("nnc_jit", "nnc_aot"):
         a = nnc_line(rows, "mlp_latency", impl, n) if n else None
         r = ratio(a and a["median"], t and t["median"])
         out.append("MLP batch-1 inference, %s <= 0.3x PyTorch|%s (threads: %s)|%s" % (
-            names[impl], fmt(r), n, verdict(r, 0.3)))
+            names[impl], fmt(r), n or "-", verdict(r, 0.3)))
 
 
 def main():

@@ -204,17 +204,18 @@ def bench_latency(torch, args, threads):
     m = make_mlp(torch.nn).eval()
     x = torch.rand(1, 784)
     calls = 200 if args.quick else 2000
-    us = []
+    us, cpu = [], []
     with torch.no_grad():
         for _ in range(100):
             m(x)
         for r in range(args.runs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(calls):
                 m(x)
             us.append(1e6 * (time.perf_counter() - t0) / calls)
+            cpu.append(1e6 * (time.process_time() - c0) / calls)
     emit(bench="mlp_latency", impl="pytorch", threads=threads, median=median(us), unit="us/call", runs=us,
-         calls_per_run=calls, quick=args.quick)
+         cpu_us=cpu, calls_per_run=calls, quick=args.quick)
 
 
 def run_one(args, threads):
