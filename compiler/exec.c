@@ -92,6 +92,7 @@ static int create_jit(Exec *x, const char *name, const lscan_options *bo, char *
   t0 = jit_now_ms();
   if (cache_compile(x->plan.f, &co, JIT_O2, getenv("NNC_NO_CACHE") == NULL, &x->obj, &x->fn, &st, msg, cap))
     return -1;
+  x->stats.cache_hit = st.hit;
   x->stats.compile_ms = jit_now_ms() - t0;
   x->slots = calloc(x->plan.nslots + 1, sizeof(void *));
   if (!x->slots) return fail(msg, cap, "exec", "out of memory");

@@ -15,6 +15,8 @@ struct jit;
 typedef struct ExecStats {
   double lower_ms, compile_ms;   /* graph -> kernel IR; kernel IR -> machine code */
   int64_t arena_bytes;           /* temporaries of one run */
+  int cache_hit;                 /* 1: the machine code came from the compile cache (no LLVM
+                                    passes or code generation ran) */
 } ExecStats;
 
 /* Prepares g (whose outputs are g->outs) for running. The graph must outlive the Exec.
