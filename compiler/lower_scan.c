@@ -2,9 +2,10 @@
  *
  * A forward scan whose saved carries feed only its backward scan (compiler/scan.c) is a
  * "pair". With checkpointing on (lscan_lower_graph's options), the pair is lowered as:
- *   - the forward body and the backward body, each once, into two extra kir functions over
- *     the main function's slots (same arena), reading x_t / writing y_t at the step held in
- *     an i64 time cell (data-dependent indices), carries in fixed register buffers;
+ *   - step functions, extra kir functions over the main function's slots (same arena):
+ *     the forward body (first sweep), the backward body, and the forward body again
+ *     without its y_t stores (recomputation), reading x_t / writing y_t at the step held
+ *     in an i64 time cell (data-dependent indices), carries in fixed register buffers;
  *   - in the main function, in place of the forward scan: init copies, a call of
  *     nnrt_bptt_forward(cell) (the schedule's first sweep), final-carry copies; in place of
  *     the backward scan: a call of nnrt_bptt_backward(cell) (the rest of the schedule).
@@ -12,7 +13,10 @@
  * the arena instead. The schedule comes from compiler/bptt_plan.c (bp_choose on the memory
  * budget, or a forced policy): Gruslys et al. 2016 / Griewank 1992 / Chen et al. 2016, see
  * docs/bptt.md. Random ops in a body draw with the scan's counters (rng_steps), so a
- * recomputed step reproduces its dropout mask. */
+ * recomputed step reproduces its dropout mask. Memory planning (memplan.c) covers the
+ * main function: one-point kernels mark what the executor and step functions use, and
+ * lscan_bind reads the planned offsets back. Under a budget, a first lowering measures
+ * the planned sizes and the slots are chosen from them (lscan_lower_graph, at the end). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,7 +41,7 @@ typedef struct lscan_pair {
   int64_t unit_bytes, units_off, prev_off, tcell_off, cell_off;
   int arena_slot, rev;
   int64_t T;
-  kir_func *sf[3];                 /* step functions (owned), by W_FWD, W_BWD, W_RE  */
+  kir_func *sf[W_N];               /* step functions (owned), by W_FWD, W_BWD, W_RE  */
   bp_schedule sched;
   bp_choice choice;
   uint64_t fixed_bytes;
@@ -45,9 +49,9 @@ typedef struct lscan_pair {
    * re-read in lscan_bind. map[w]: (step-function buffer, main buffer) pairs of step
    * function w; scratch[w]: a main buffer covering its own temporaries (bump range from
    * scratch_off0[w]), which move with it. */
-  int *map[3], nmap[3], cmap[3];
-  int scratch[3];
-  int64_t scratch_off0[3];
+  int *map[W_N], nmap[W_N], cmap[W_N];
+  int scratch[W_N];
+  int64_t scratch_off0[W_N];
   int creg_main[MAXC], cin_main[MAXC], units_main, prev_main, tcell_main, cell_main, live_main;
 } lscan_pair;
 
@@ -75,7 +79,6 @@ struct lscan_plan {
 
 struct lscan_bound {
   lscan_plan *plan;
-  const kir_func *main;
   nnrt_bptt_rec *rec;
   cache_obj **objs;
 };
@@ -651,7 +654,6 @@ int lscan_bind(const lower_plan *lp, void **slots, lscan_bound **out, char *msg,
     return -1;
   }
   b->plan = P;
-  b->main = main;
   int use_cache = getenv("NNC_NO_CACHE") == NULL;
   for (int i = 0; i < P->n; i++) {
     lscan_pair *pp = &P->p[i];
