@@ -7,9 +7,12 @@
  * -inf inside it. Average pooling divides by kh*kw (count_include_pad) or by the number of
  * window cells inside the input.
  */
+#include <immintrin.h>
 #include <omp.h>
 #include <string.h>
 #include "kernels.h"
+
+#define POOL_AVX512 __attribute__((target("avx512f,avx512vl")))
 
 _Static_assert(sizeof(kern_pool2d) == 11 * sizeof(int64_t), "ABI: kern_pool2d is int64_t[11]");
 
@@ -46,10 +49,106 @@ static void pool_window(const kern_pool2d *d, int64_t oy, int64_t ox, int64_t *y
   *x1 = xs + d->kw > d->w ? d->w : xs + d->kw;
 }
 
+/* Takes v (input index iv) as the window's maximum *m (index *i) when it is greater, or
+ * when it is the first NaN: branch-free, so that the loops below vectorize. */
+static inline void pool_take(float *m, int32_t *i, float v, int32_t iv)
+{
+  int t = v > *m || (v != v && *m == *m);
+  *m = t ? v : *m;
+  *i = t ? iv : *i;
+}
+
+/* One plane of max pooling without padding (every window inside the input); inlined with
+ * kh = kw = sh = sw = 2, the common case, the compiler specializes it. */
+static inline void pool_max_plane_inside(const kern_pool2d *d, int64_t kh, int64_t kw,
+                                         int64_t sh, int64_t sw, int64_t oh, int64_t ow,
+                                         const float *x, float *y, int32_t *am)
+{
+  for (int64_t oy = 0; oy < oh; oy++) {
+    int32_t row = (int32_t)(oy * sh * d->w);
+    for (int64_t ox = 0; ox < ow; ox++) {
+      int32_t at = row + (int32_t)(ox * sw), best = at;
+      float m = x[at];
+      for (int64_t ky = 0; ky < kh; ky++)
+        for (int64_t kx = 0; kx < kw; kx++) {
+          int32_t i = at + (int32_t)(ky * d->w + kx);
+          pool_take(&m, &best, x[i], i);
+        }
+      y[oy * ow + ox] = m;
+      if (am)
+        am[oy * ow + ox] = best;
+    }
+  }
+}
+
+/* Lanes where v replaces the running maximum m: v > m, or v is NaN and m is not (the
+ * first NaN wins), as pool_take. */
+POOL_AVX512 static inline __mmask16 pool_take16(__m512 v, __m512 m)
+{
+  __mmask16 gt = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ);
+  __mmask16 vn = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  __mmask16 mn = _mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q);
+  return gt | (vn & (__mmask16)~mn);
+}
+
+/* Mask of the first n (clamped to 0..16) lanes. */
+static __mmask16 pool_mask(int64_t n)
+{
+  n = n < 0 ? 0 : n > 16 ? 16 : n;
+  return (__mmask16)((1u << n) - 1u);
+}
+
+/* One plane of 2x2, stride-2 max pooling without padding, 16 outputs a step: the two
+ * input rows are loaded 32 floats at a time and split into even and odd columns; the
+ * four window cells are taken in pool_max_plane's order, so results and argmax are the
+ * same. */
+POOL_AVX512 static void pool_max2_plane_avx512(const kern_pool2d *d, int64_t oh, int64_t ow,
+                                               const float *x, float *y, int32_t *am)
+{
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                         28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i one = _mm512_set1_epi32(1), down = _mm512_set1_epi32((int32_t)d->w);
+  for (int64_t oy = 0; oy < oh; oy++) {
+    const float *r0 = x + 2 * oy * d->w, *r1 = r0 + d->w;
+    for (int64_t ox = 0; ox < ow; ox += 16) {
+      int64_t n = ow - ox < 16 ? ow - ox : 16;
+      __mmask16 lo = pool_mask(2 * n), hi = pool_mask(2 * n - 16), out = pool_mask(n);
+      __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ox), a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ox + 16);
+      __m512 b0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ox), b1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ox + 16);
+      __m512 c[4] = {_mm512_permutex2var_ps(a0, even, a1), _mm512_permutex2var_ps(a0, odd, a1),
+                     _mm512_permutex2var_ps(b0, even, b1), _mm512_permutex2var_ps(b0, odd, b1)};
+      __m512i at = _mm512_add_epi32(_mm512_set1_epi32((int32_t)(2 * oy * d->w + 2 * ox)), even);
+      __m512i ci[4] = {at, _mm512_add_epi32(at, one), _mm512_add_epi32(at, down),
+                       _mm512_add_epi32(_mm512_add_epi32(at, down), one)};
+      __m512 m = c[0];
+      __m512i best = ci[0];
+      for (int k = 1; k < 4; k++) {
+        __mmask16 t = pool_take16(c[k], m);
+        m = _mm512_mask_mov_ps(m, t, c[k]);
+        best = _mm512_mask_mov_epi32(best, t, ci[k]);
+      }
+      _mm512_mask_storeu_ps(y + oy * ow + ox, out, m);
+      if (am)
+        _mm512_mask_storeu_epi32(am + oy * ow + ox, out, best);
+    }
+  }
+}
+
 /* One plane of max pooling: x f32[h, w] -> y f32[oh, ow], argmax (may be NULL). */
 static void pool_max_plane(const kern_pool2d *d, int64_t oh, int64_t ow, const float *x,
                            float *y, int32_t *am)
 {
+  if (d->pad_h == 0 && d->pad_w == 0) {
+    int two = d->kh == 2 && d->kw == 2 && d->stride_h == 2 && d->stride_w == 2;
+    if (two && kern_gemm_isa() == KERN_ISA_AVX512)
+      pool_max2_plane_avx512(d, oh, ow, x, y, am);
+    else if (two)
+      pool_max_plane_inside(d, 2, 2, 2, 2, oh, ow, x, y, am);
+    else
+      pool_max_plane_inside(d, d->kh, d->kw, d->stride_h, d->stride_w, oh, ow, x, y, am);
+    return;
+  }
   for (int64_t oy = 0; oy < oh; oy++)
     for (int64_t ox = 0; ox < ow; ox++) {
       int64_t y0, y1, x0, x1, best = -1;

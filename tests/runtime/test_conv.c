@@ -243,6 +243,8 @@ static const kern_pool2d pool_cases[] = {
   {2, 3, 8, 8, 2, 2, 2, 2, 0, 0, 0},   {1, 2, 7, 9, 3, 3, 2, 2, 1, 1, 0},
   {2, 2, 7, 9, 3, 3, 2, 2, 1, 1, 1},   {1, 1, 5, 5, 3, 3, 1, 1, 1, 1, 0},
   {3, 4, 6, 5, 2, 3, 1, 2, 1, 1, 0},   {2, 64, 32, 32, 3, 3, 2, 2, 1, 1, 0}, /* parallel */
+  {2, 3, 9, 11, 3, 3, 2, 2, 0, 0, 0},  /* no padding: windows all inside */
+  {2, 3, 9, 37, 2, 2, 2, 2, 0, 0, 0},  /* 2x2 stride 2, odd sizes: 18 outputs a row */
 };
 
 static void check_pool(const kern_pool2d *d)
@@ -306,4 +308,52 @@ Test(pool, bad_geometry_is_an_error)
   cr_assert(strstr(kern_errmsg(), "pool2d") != NULL);
   cr_assert_eq(kern_maxpool2d_fwd(&too_big, buf, buf, NULL), NNRT_EINVAL);
   cr_assert_eq(kern_maxpool2d_bwd(&too_big, buf, NULL, buf), NNRT_EINVAL);
+}
+
+/* x with many ties (few distinct values) and, with nans, a NaN in about one cell in 13. */
+static float *pool_ties(int64_t n, int nans)
+{
+  float *x = malloc((size_t)n * sizeof *x);
+  for (int64_t i = 0; i < n; i++)
+    x[i] = nans && i % 13 == 5 ? NAN : (float)((i * 7 + i / 5) % 4);
+  return x;
+}
+
+/* The vectorized 2x2 stride-2 max pool (AVX-512) and the scalar one give the same maxima
+ * and argmax, first maximum on ties, first NaN, at every row length (tails of 16). */
+Test(pool, two_by_two_every_isa)
+{
+  static const kern_pool2d cases[] = {
+    {1, 1, 2, 2, 2, 2, 2, 2, 0, 0, 0},  {3, 5, 24, 24, 2, 2, 2, 2, 0, 0, 0},
+    {2, 3, 9, 37, 2, 2, 2, 2, 0, 0, 0}, {1, 2, 8, 70, 2, 2, 2, 2, 0, 0, 0},
+    {1, 1, 3, 65, 2, 2, 2, 2, 0, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    for (int nans = 0; nans < 2; nans++) {
+      const kern_pool2d *d = &cases[i];
+      int64_t oh, ow;
+      cr_assert_eq(kern_pool2d_check(d, &oh, &ow), NNRT_OK);
+      int64_t planes = d->n * d->c, hw = d->h * d->w, np = planes * oh * ow;
+      float *x = pool_ties(planes * hw, nans), *y[2] = {rnd(np, 1), rnd(np, 2)};
+      int32_t *am[2] = {malloc((size_t)np * sizeof(int32_t)), malloc((size_t)np * sizeof(int32_t))};
+      for (int k = 0; k < 2; k++) {
+        cr_assert_eq(kern_gemm_force_isa(k ? KERN_ISA_AUTO : KERN_ISA_SCALAR), 0);
+        cr_assert_eq(kern_maxpool2d_fwd(d, x, y[k], am[k]), NNRT_OK);
+      }
+      kern_gemm_force_isa(KERN_ISA_AUTO);
+      cr_assert_eq(memcmp(am[0], am[1], (size_t)np * sizeof(int32_t)), 0, "case %zu nans %d", i, nans);
+      cr_assert_eq(memcmp(y[0], y[1], (size_t)np * sizeof(float)), 0, "case %zu nans %d", i, nans);
+      for (int64_t p = 0; p < planes && !nans; p++)
+        for (int64_t o = 0; o < oh * ow; o++) {
+          int32_t arg;
+          float want = pool_max_ref(d, x + p * hw, o / ow, o % ow, &arg);
+          cr_assert_eq(y[1][p * oh * ow + o], want);
+          cr_assert_eq(am[1][p * oh * ow + o], arg, "case %zu plane %lld out %lld", i, (long long)p,
+                       (long long)o);
+        }
+      for (int64_t o = 0; o < np && nans; o++) /* a window holding a NaN yields it */
+        if (isnan(x[am[1][o] + (o / (oh * ow)) * hw]))
+          cr_assert(isnan(y[1][o]));
+      free(x), free(y[0]), free(y[1]), free(am[0]), free(am[1]);
+    }
 }
