@@ -132,6 +132,10 @@ int64_t kern_conv2d_workspace(const kern_conv2d *d);
 /* y = conv(x, w) + bias (bias f32[oc] or NULL). */
 int kern_conv2d_fwd(const kern_conv2d *d, const float *x, const float *w, const float *bias,
                     float *y, float *ws);
+/* y = act(conv(x, w) + bias), act NNRT_ACT_NONE or NNRT_ACT_RELU (else NNRT_EINVAL),
+ * applied while each GEMM tile is in registers: the fused conv+bias+relu of fuse.c. */
+int kern_conv2d_fwd_act(const kern_conv2d *d, const float *x, const float *w, const float *bias,
+                        int act, float *y, float *ws);
 /* dx = conv^T(dy, w): overwrites dx f32[n, c, h, w]. */
 int kern_conv2d_bwd_data(const kern_conv2d *d, const float *dy, const float *w, float *dx,
                          float *ws);
@@ -143,6 +147,8 @@ int kern_conv2d_bwd_filter(const kern_conv2d *d, const float *x, const float *dy
 int64_t nnrt_conv2d_workspace(const int64_t *geom);
 int nnrt_conv2d_fwd(const int64_t *geom, const float *x, const float *w, const float *bias,
                     float *y, float *ws);
+int nnrt_conv2d_fwd_ex(const int64_t *geom, const float *x, const float *w, const float *bias,
+                       float *y, float *ws, int act);
 int nnrt_conv2d_bwd_data(const int64_t *geom, const float *dy, const float *w, float *dx,
                          float *ws);
 int nnrt_conv2d_bwd_filter(const int64_t *geom, const float *x, const float *dy, float *dw,
