@@ -20,6 +20,8 @@
  *      outside it; later members use earlier members' expressions (an LSTM cell's c and
  *      h). A concat of such values is stored in place by their nest.
  *   4. Scan bodies: carry j = add(carry formal j, matmul) accumulates onto the carry.
+ *   5. Convolution epilogues: conv2d + bias[C, 1, 1] (+ relu) is one nnrt_conv2d_fwd_ex
+ *      call, the bias and relu applied per GEMM tile, as in 1.
  * Random ops, scans and calls stay opaque. */
 #include "fuse.h"
 
@@ -163,6 +165,21 @@ static void carry_accumulate(const IrGraph *g, fuse_info *fz, const users *u, in
   }
 }
 
+/* Producer output mo absorbs the bias add c (with bias b) and the relu after it, when every
+ * other use of c is a mask gt(c, 0): those masks then read the relu's output. */
+static void bias_epilogue(const IrGraph *g, fuse_info *fz, const users *u, IrVal mo, const IrNode *c, IrVal b) {
+  fz->epi[mo] = c->out[0], fz->epi_bias[mo] = b;
+  fz->skip[c->out[0]] = 1;
+  const IrNode *r = relu_user(g, fz, u, c->out[0]);
+  if (!r)
+    return;
+  fz->epi[mo] = r->out[0], fz->epi_act[mo] = 1;
+  fz->skip[r->out[0]] = 1;
+  for (int j = 0; j < g->nnodes; j++) /* relu's backward masks read relu(x) > 0 */
+    if (g->nodes[j] != r && g->nodes[j]->nin > 0 && g->nodes[j]->in[0] == c->out[0])
+      fz->sub0[g->nodes[j]->out[0]] = r->out[0];
+}
+
 static void gemm_patterns(const IrGraph *g, fuse_info *fz, const users *u) {
   for (int i = 0; i < g->nnodes; i++) {
     const IrNode *n = g->nodes[i];
@@ -202,19 +219,57 @@ static void gemm_patterns(const IrGraph *g, fuse_info *fz, const users *u) {
       fz->skip[c->out[0]] = 1;
       continue;
     }
-    IrVal b = bias_of(g, c, m), mo = n->out[0];
-    if (b < 0)
+    IrVal b = bias_of(g, c, m);
+    if (b >= 0)
+      bias_epilogue(g, fz, u, n->out[0], c, b);
+  }
+}
+
+/* A bias add on a conv2d result m f32[N, C, H, W]: the other operand is f32 [C, 1, 1] or
+ * [1, C, 1, 1] (one bias per output channel, as nn.Conv2d's b[:, None, None]). */
+static IrVal conv_bias_of(const IrGraph *g, const IrNode *a, IrVal m) {
+  if (a->op != OP_ADD || a->nin != 2 || !ir_shape_eq(shape_of(g, a->out[0]), shape_of(g, m)))
+    return -1;
+  IrVal b = a->in[0] == m ? a->in[1] : a->in[0];
+  if (b == m || ir_type(g, b)->dtype != IR_F32)
+    return -1;
+  const IrShape *bs = shape_of(g, b);
+  int64_t C = shape_of(g, m)->dim[1];
+  int r = bs->rank;
+  if ((r != 3 && r != 4) || (r == 4 && bs->dim[0] != 1))
+    return -1;
+  return bs->dim[r - 3] == C && bs->dim[r - 2] == 1 && bs->dim[r - 1] == 1 ? b : -1;
+}
+
+/* The value holding v's data in the same order, computed before node n: v itself, or
+ * what v reshapes or slices whole (nn.Conv2d's bias is reshape(slice(b)), traced after
+ * the conv); -1 when there is none. */
+static IrVal stored_before(const IrGraph *g, IrVal v, const IrNode *n) {
+  for (;;) {
+    const IrNode *p = ir_producer(g, v);
+    if (p->op == OP_PARAM || p->op == OP_INPUT || p->op == OP_CONST || p->id < n->id)
+      return v;
+    if (p->op == OP_RESHAPE || (p->op == OP_SLICE && ir_shape_eq(shape_of(g, p->in[0]), shape_of(g, v))))
+      v = p->in[0];
+    else
+      return -1;
+  }
+}
+
+/* Convolution epilogues: an f32 conv2d whose only use is add(., bias[C, 1, 1]), optionally
+ * followed by relu, is one nnrt_conv2d_fwd_ex call writing the last value (the runtime
+ * applies bias and relu to each GEMM tile in registers). */
+static void conv_patterns(const IrGraph *g, fuse_info *fz, const users *u) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const IrNode *n = g->nodes[i];
+    if (n->op != OP_CONV2D || ir_type(g, n->out[0])->dtype != IR_F32 || !cg_abi_has("nnrt_conv2d_fwd_ex"))
       continue;
-    fz->epi[mo] = c->out[0], fz->epi_bias[mo] = b;
-    fz->skip[c->out[0]] = 1;
-    const IrNode *r = relu_user(g, fz, u, c->out[0]);
-    if (r) {
-      fz->epi[mo] = r->out[0], fz->epi_act[mo] = 1;
-      fz->skip[r->out[0]] = 1;
-      for (int j = 0; j < g->nnodes; j++) /* relu's backward masks read relu(x) > 0 */
-        if (g->nodes[j] != r && g->nodes[j]->nin > 0 && g->nodes[j]->in[0] == c->out[0])
-          fz->sub0[g->nodes[j]->out[0]] = r->out[0];
-    }
+    const IrNode *c = only_user(g, fz, u, n->out[0]);
+    IrVal b = c ? conv_bias_of(g, c, n->out[0]) : -1;
+    if (b >= 0)
+      b = stored_before(g, b, n);
+    if (b >= 0)
+      bias_epilogue(g, fz, u, n->out[0], c, b);
   }
 }
 
@@ -378,6 +433,7 @@ fuse_info *fuse_analyze(const IrGraph *g, int ncarry) {
   for (int i = 0; i < g->nouts; i++)
     fz->uses[g->outs[i]]++, u.out[g->outs[i]] = 1;
   gemm_patterns(g, fz, &u);
+  conv_patterns(g, fz, &u);
   carry_accumulate(g, fz, &u, ncarry);
   inline_values(g, fz, &u);
   absorb_concats(g, fz, &u);

@@ -46,7 +46,8 @@ typedef struct fuse_info {
   uint8_t *inl;       /* [nvals] 1: computed as an expression inside its consumers */
   IrVal *tsrc;        /* [nvals] v = transpose of the last two dims of tsrc[v], else -1 */
   IrVal *mmt;         /* [nvals] matmul output whose only use is a transpose: that value, else -1 */
-  IrVal *epi;         /* [nvals] matmul output -> the value its accumulation/bias/relu yields, else -1 */
+  IrVal *epi;         /* [nvals] matmul or conv2d output -> the value its accumulation/bias/relu
+                         yields, else -1 */
   IrVal *epi_bias;    /* [nvals] the bias of that epilogue, else -1 */
   int *epi_act;       /* [nvals] 1: relu after the bias */
   IrVal *acc;         /* [nvals] matmul output m2 of add(m1, m2): m2 accumulates onto m1's buffer

@@ -719,12 +719,33 @@ static int conv_call(lower_ctx *L, const char *fn, const int64_t *g, int a, int 
   return 0;
 }
 
+/* conv2d with fuse.c's epilogue: act(conv(x, w) + bias) written into the epilogue's value. */
+static int conv_fused(lower_ctx *L, const IrNode *n, const int64_t *g, int xb, int wb) {
+  const fuse_info *fz = L->fz;
+  IrVal m = n->out[0];
+  int64_t wsn = nnrt_conv2d_workspace(g);
+  if (wsn <= 0)
+    return lower_fail(L, "invalid convolution geometry");
+  int gb = geom_buf(L, g, 12), ws = lower_tmp(L, "conv_ws", KIR_F32, wsn);
+  int bias = lower_in(L, fz->epi_bias[m]), o = lower_out(L, fz->epi[m]);
+  kir_call(L->f, fz->epi_act[m] ? "conv2d_bias_relu" : "conv2d_bias", "nnrt_conv2d_fwd_ex");
+  kir_arg_buf(L->f, gb), kir_arg_buf(L->f, xb), kir_arg_buf(L->f, wb), kir_arg_buf(L->f, bias);
+  kir_arg_buf(L->f, o), kir_arg_buf(L->f, ws);
+  kir_arg_i64(L->f, fz->epi_act[m] ? NNRT_ACT_RELU : NNRT_ACT_NONE);
+  return 0;
+}
+
 static int r_conv(lower_ctx *L, const IrNode *n) {
   const IrShape *x = shp(L, n->in[0]), *w = shp(L, n->in[1]), *y = shp(L, n->out[0]);
   const int64_t *a = n->attr.ints;
-  int xb = lower_in(L, n->in[0]), wb = lower_in(L, n->in[1]), o = lower_out(L, n->out[0]);
+  int xb = lower_in(L, n->in[0]), wb = lower_in(L, n->in[1]);
   if (vt(L, n->out[0])->dtype != IR_F32)
     return lower_fail(L, "only f32 convolutions are lowered");
+  if (n->op == OP_CONV2D && L->fz && L->fz->epi[n->out[0]] >= 0) {
+    int64_t g[12] = {x->dim[0], x->dim[1], x->dim[2], x->dim[3], w->dim[0], w->dim[2], w->dim[3], a[0], a[1], a[2], a[3], 1};
+    return conv_fused(L, n, g, xb, wb);
+  }
+  int o = lower_out(L, n->out[0]);
   switch (n->op) {
   case OP_CONV1D: {
     int64_t g[12] = {x->dim[0], x->dim[1], 1, x->dim[2], w->dim[0], 1, w->dim[2], 1, a[0], 0, a[1], 1};

@@ -195,6 +195,39 @@ static IrGraph *conv_bias_relu(void) {
   return g;
 }
 
+/* nn.Conv2d's trace: conv2d(x, w) + reshape(slice(b[8]), [8, 1, 1]) (the bias made after
+ * the conv), strided and padded, then relu (with_relu) and the gradients of mean(y^2)
+ * wrt w, b, x. */
+static IrGraph *conv_layer(int with_relu) {
+  IrGraph *g = ir_graph_new();
+  IrVal x = ir_input(g, "x", IR_F32, sh(4, 3, 5, 11, 9));
+  IrVal w = ir_param(g, "w", IR_F32, sh(4, 8, 5, 3, 3), "glorot");
+  IrVal b = ir_param(g, "b", IR_F32, sh(1, 8, 0, 0, 0), "zeros");
+  IrVal c = ir_conv2d(g, x, w, 2, 1, 1, 0);
+  IrVal bs = ir_reshape(g, ir_slice(g, b, (int64_t[]){0}, (int64_t[]){8}), sh(3, 8, 1, 1, 0));
+  IrVal y = ir_binary(g, OP_ADD, c, bs);
+  if (with_relu)
+    y = ir_unary(g, OP_RELU, y);
+  IrVal outs[4] = {y};
+  IrVal loss = ir_reduce(g, OP_MEAN, ir_binary(g, OP_MUL, y, y), 4, (int[]){0, 1, 2, 3}, 0);
+  IrVal wrt[3] = {w, b, x};
+  cr_assert_eq(ad_grad(g, loss, 3, wrt, outs + 1), 0, "%s", ir_errmsg(g));
+  ir_set_outputs(g, 4, outs);
+  return g;
+}
+
+/* The callee of the first kernel of g fused (the forward convolution), and its last argument. */
+static void first_call(IrGraph *g, char *callee, size_t n, int64_t *last) {
+  lower_plan p;
+  set_opts(1, 1);
+  lower_ok(g, &p);
+  const kir_kernel *K = &p.f->kernel[0];
+  cr_assert_eq(K->kind, KIR_CALL);
+  snprintf(callee, n, "%s", K->callee);
+  *last = p.f->arg[K->arg0 + K->narg - 1].i;
+  lower_plan_free(&p);
+}
+
 /* ----------------------------------------------------------------- tests ---- */
 
 Test(fuse, lstm_cell_forward_is_gemms_plus_one_kernel) {
@@ -241,14 +274,34 @@ Test(fuse, mlp_layer_training_agrees) {
   ir_graph_free(g);
 }
 
-Test(fuse, conv_bias_relu_is_conv_plus_one_kernel) {
+Test(fuse, conv_bias_relu_is_one_kernel) {
   IrGraph *g = conv_bias_relu();
   counts f = count(g, 1), u = count(g, 0);
   cr_expect_eq(f.calls, 1, "%d convolution calls", f.calls);
-  cr_expect_eq(f.loops, 1, "%d loop kernels (bias + relu)", f.loops);
+  cr_expect_eq(f.loops, 0, "%d loop kernels (bias + relu are the conv's epilogue)", f.loops);
   cr_expect_eq(u.loops, 2);
+  char callee[64];
+  int64_t act;
+  first_call(g, callee, sizeof callee, &act);
+  cr_expect_str_eq(callee, "nnrt_conv2d_fwd_ex");
+  cr_expect_eq(act, 1, "the relu epilogue");
   agree(g);
   ir_graph_free(g);
+}
+
+Test(fuse, conv_layer_training_agrees) {
+  for (int relu = 0; relu < 2; relu++) {
+    IrGraph *g = conv_layer(relu);
+    counts f = count(g, 1), u = count(g, 0);
+    cr_expect_lt(f.loops, u.loops, "fused %d loop kernels, unfused %d", f.loops, u.loops);
+    char callee[64];
+    int64_t act;
+    first_call(g, callee, sizeof callee, &act);
+    cr_expect_str_eq(callee, "nnrt_conv2d_fwd_ex", "relu %d: %s", relu, callee);
+    cr_expect_eq(act, relu);
+    agree(g);
+    ir_graph_free(g);
+  }
 }
 
 Test(fuse, reduction_absorbs_elementwise_inputs) {
