@@ -990,8 +990,8 @@ static int r_put_along_add(lower_ctx *L, const IrNode *n) {
  * site records the callee and the types (host.c resolves it when the plan is bound). */
 static int r_host_call(lower_ctx *L, const IrNode *n) {
   if (L->in_scan)
-    return lower_fail(L, "host function '%s': a call inside a scan body is not lowered yet "
-                      "(the interpreter runs it)", n->name);
+    return lower_fail(L, "host function '%s': a call inside a scan body is not compiled yet "
+                      "(only the interpreter runs it); call it outside the scan", n->name);
   lower_plan *p = L->plan;
   lower_host *h = realloc(p->host, sizeof *h * (size_t)(p->nhost + 1));
   if (!h)

@@ -18,6 +18,7 @@ static const char *SRC =
     "  fn env(s: f32[N, 4], a: i32[N]) -> (f32[N], bool[N]) = reward(s * 2, a)\n"
     "  fn lin(x: f32[B, 4]) -> f32[B, 4] = x @ W\n"
     "  fn cut(x: f32[B, 4]) -> f32[B, 4] = stop_gradient(swish_host(x @ W))\n"
+    "  fn roll(xs: f32[B, T, 4]) -> f32[B, T, 4] = scan fn(x, h) { return swish_host(x + h) } over xs along T from zeros(B, 4)\n"
     "}\n"
     "train M {\n"
     "  data = npy(x = \"x.npy\", y = \"y.npy\", x_shape = (4,), y_shape = (4,))\n"
@@ -313,4 +314,31 @@ Test(host, registration_errors) {
   s.args[0].rank = 9;
   cr_expect_eq(nnc_register_fn(C, "f", &s, swish, NULL), NNC_EINVAL);
   cr_expect_str_eq(nnc_errmsg(C), "host function 'f': argument 1 has rank 9 or dtype f32");
+}
+
+/* Inside a scan body: the interpreter runs the calls (h_t = swish(x_t + h_{t-1})); the
+ * JIT does not lower them yet and says so. */
+Test(host, a_call_inside_a_scan_body) {
+  register_all();
+  nnc_model *m;
+  cr_assert_eq(compile("lin(batch.x) - cast(batch.y, f32)", &m), NNC_OK, "%s", nnc_errmsg(C));
+  float xs[12] = {0.5f, -1, 2, 0.25f, -0.5f, 1.5f, 0, -2, 1, 1, 1, 1};   /* [1, 3, 4] */
+  int64_t xd[3] = {1, 3, 4};
+  nnrt_tensor *x, *y = NULL;
+  nnc_tensor_wrap(C, NNRT_F32, 3, xd, xs, &x);
+  double got[12], *res[2] = {got, NULL};
+  interp(m, "M.roll", 1, (const nnrt_tensor *const *)&x, res);
+  cr_expect_eq(calls, 3);
+  float h[4] = {0};
+  for (int t = 0; t < 3; t++)
+    for (int j = 0; j < 4; j++) {
+      float z = xs[4 * t + j] + h[j];
+      h[j] = z / (1.0f + expf(-z));
+      cr_expect_float_eq(got[4 * t + j], h[j], 1e-6, "[%d, %d] interpreter %g, C %g", t, j, got[4 * t + j], h[j]);
+    }
+  expect_error(nnc_run(m, "M.roll", 1, (const nnrt_tensor *const *)&x, 1, &y), NNC_EBACKEND,
+               "node %3 (host_call): host function 'swish_host': a call inside a scan body is not compiled yet "
+               "(only the interpreter runs it); call it outside the scan", 0, 0);
+  nnrt_tensor_free(x);
+  nnc_model_free(m);
 }
