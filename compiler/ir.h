@@ -125,6 +125,8 @@ typedef struct IrGraph {
   int failed;
   char err[512];
   int err_node;     /* 1 + id of the node the error is about (autodiff: a host call); 0 none */
+  int keep_products; /* autodiff of a scan stacks its carry-dependent matmul products rather
+                        than recomputing them in the backward (scan.c); set by the tracer */
 } IrGraph;
 
 /* One op's row of the op table (filled from ops.def). */

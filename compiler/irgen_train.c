@@ -305,6 +305,7 @@ int irg_build(Lang *L, const IrgSettings *s, const IrgOptions *o, IrgProgram *p)
     if (!trace_items(&t, te, s, p) && p->loss != IR_NONE) {
       if (hoist && scan_pass(p, ir_scan_hoist))   /* before autodiff: the gradients follow */
         irg_error(&t, s->train->span, "hoisting scan inputs: %s", ir_errmsg(t.g));
+      t.g->keep_products = hoist;   /* the same switch: never under a memory budget */
       p->nparams = ir_leaves(t.g, OP_PARAM, NULL, 0);
       p->params = calloc(p->nparams + 1, sizeof(IrVal));
       p->grads = calloc(p->nparams + 1, sizeof(IrVal));

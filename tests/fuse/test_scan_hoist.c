@@ -3,7 +3,8 @@
  * without the pass. The forward values are bit-identical (the same dot products in the
  * same order), the gradients agree within 1e-5 relative (the hoisted dW sums over t*b in
  * one GEMM instead of per step); per step the scan bodies run fewer GEMMs. Then
- * ir_scan_pretranspose: the bodies' products by Wh^T read a transpose made once. */
+ * ir_scan_pretranspose: the bodies' products by Wh^T read a transpose made once; and
+ * keep_products (scan.c): the backward reads h Wh^T stored by the forward. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ static IrGraph *body(void) {
 
 /* loss = mean(hs^2) + its gradients wrt the leaves (xs included); hoist: run the pass
  * before autodiff. Outputs: loss, final h, then the gradients. */
-static IrGraph *model(int ax, int hoist, int pretranspose) {
+static IrGraph *model(int ax, int hoist, int pretranspose, int products) {
   IrGraph *g = ir_graph_new();
   IrShape xs_sh = ax == 1 ? ir_shape(3, D(B, T, I)) : ir_shape(3, D(T, B, I));
   IrVal lv[NLEAF] = {ir_input(g, "xs", IR_F32, xs_sh), ir_input(g, "h0", IR_F32, ir_shape(2, D(B, H))),
@@ -77,12 +78,13 @@ static IrGraph *model(int ax, int hoist, int pretranspose) {
     free(vm);
   }
   IrVal gr[NLEAF];
+  g->keep_products = products;
   cr_assert_eq(ad_grad(g, loss, NLEAF, lv, gr), 0, "%s", ir_errmsg(g));
   ir_set_outputs(g, NLEAF, gr);
   if (pretranspose) {
     int ns = 0;
     cr_assert_eq(ir_scan_pretranspose(g, NULL, NULL, &ns), 0, "%s", ir_errmsg(g));
-    cr_assert_eq(ns, 2, "the forward and the backward scan multiply by Wh^T");
+    cr_assert_eq(ns, products ? 1 : 2, "the forward (and the recomputing backward) multiply by Wh^T");
   }
   char msg[512];
   cr_assert_eq(ir_verify(g, "test", msg, sizeof msg), 0, "%s", msg);
@@ -207,13 +209,14 @@ static void agree(IrGraph *g0, IrGraph *g1, int exact_fwd) {
 }
 
 static void check_axis(int ax) {
-  IrGraph *g0 = model(ax, 0, 0), *g1 = model(ax, 1, 0), *g2 = model(ax, 1, 1);
+  IrGraph *g0 = model(ax, 0, 0, 0), *g1 = model(ax, 1, 0, 0), *g2 = model(ax, 1, 1, 0), *g3 = model(ax, 1, 1, 1);
   cr_assert_eq(body_matmuls(g0), 2);
   cr_assert_eq(body_matmuls(g1), 1, "x Wx^T left the forward body");
   agree(g0, g1, 1);
   cr_assert_eq(body_transposed_b(g1), 2, "h Wh^T forward and recomputed backward");
   cr_assert_eq(body_transposed_b(g2), 0, "both read transpose(Wh) made before the scans");
   agree(g1, g2, 1);
+  agree(g2, g3, 1);
   lower_options fused = {0};
   lower_set_options(&fused);
   int f0, b0, k0, f1, b1, k1;
@@ -225,7 +228,12 @@ static void check_axis(int ax) {
   cr_assert_eq(b0, 6); /* recompute x Wx, h Wh; dh, dx; dWh, dWx */
   cr_assert_eq(b1, 3); /* recompute h Wh; dh; dWh */
   cr_assert_lt(k1, k0);
-  ir_graph_free(g0), ir_graph_free(g1), ir_graph_free(g2);
+  int f3, b3, k3;
+  step_gemms(g3, &f3, &b3, &k3);
+  cr_log_info("axis %d, stored products: per step %d+%d GEMMs, %d kernels", ax, f3, b3, k3);
+  cr_assert_eq(f3, 1);
+  cr_assert_eq(b3, 2, "h Wh^T is read from the forward's stack, not recomputed");
+  ir_graph_free(g0), ir_graph_free(g1), ir_graph_free(g2), ir_graph_free(g3);
 }
 
 Test(scan_hoist, lstm_along_axis_1_agrees_and_runs_fewer_gemms) { check_axis(1); }
