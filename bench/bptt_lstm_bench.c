@@ -1,11 +1,18 @@
 /* bptt_lstm_bench.c — memory-budgeted BPTT on an LSTM (hidden 256, batch 16, input 64):
- * time per training step (loss + all gradients) and peak resident memory for plain BPTT,
- * the cheapest policy at budgets of 50 %, 10 % and 5 % of plain BPTT's activation memory
- * (T saved carries), and sqrt(T) checkpointing (Chen et al. 2016, fewest slots). Each
- * configuration runs in its own child process so that VmHWM (/proc/self/status) is its own
- * peak. Not a test. Usage: bptt_lstm_bench [T ...] [--steps=N] [--only=SUBSTRING of the configurations' names]
- * (default T = 100 1000 5000, 5 timed steps; plain BPTT always runs, as the base)
- * One line per configuration, as a Markdown table row (bench/bptt_run.sh collects them). */
+ * time per training step (loss + all gradients) and memory for plain BPTT, the cheapest
+ * policy at budgets of 50 %, 10 % and 5 % of plain BPTT's activation memory (T saved
+ * carries) over the fixed part, sqrt(T) checkpointing (Chen et al. 2016, fewest slots),
+ * and (T <= 1000) the executor running store-all, whose time against plain's is the
+ * executor's own overhead. Each configuration runs in its own child process. Columns:
+ * step / CPU ms: medians of the timed steps (wall, process CPU); peak RSS: VmHWM of the
+ * child, compiling included; step RSS: what the runs added (VmHWM reset by clear_refs
+ * after binding, minus VmRSS then: the arena and results are first touched by the runs);
+ * predicted peak: the budget chooser's, from the measuring lowering (docs/bptt.md);
+ * measured peak: the final plan's bytes (leaves, results, planned arena) less the slot
+ * units the executor never used (plain: all its bytes); arena: the planned arena.
+ * Not a test. Usage: bptt_lstm_bench [T ...] [--steps=N] [--only=SUBSTRING of a
+ * configuration's name] (default T = 100 1000 5000, 5 timed steps; plain BPTT always runs,
+ * as the base). One Markdown table row per configuration (bench/bptt_run.sh). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,16 +34,27 @@ static double clk(clockid_t id) {
 }
 static double now(void) { return clk(CLOCK_MONOTONIC); }
 
-static long vm_hwm_kb(void) {
+/* "VmHWM:" (peak) or "VmRSS:" (now) of /proc/self/status in KiB, -1 if unknown. */
+static long vm_kb(const char *key) {
   FILE *f = fopen("/proc/self/status", "r");
   char line[256];
   long kb = -1;
   while (f && fgets(line, sizeof line, f))
-    if (!strncmp(line, "VmHWM:", 6))
-      kb = strtol(line + 6, NULL, 10);
+    if (!strncmp(line, key, strlen(key)))
+      kb = strtol(line + strlen(key), NULL, 10);
   if (f)
     fclose(f);
   return kb;
+}
+static long vm_hwm_kb(void) { return vm_kb("VmHWM:"); }
+
+/* Resets VmHWM to the current RSS (Linux >= 4.0: clear_refs "5"); 0 on success. */
+static int reset_hwm(void) {
+  FILE *f = fopen("/proc/self/clear_refs", "w");
+  int ok = f && fputs("5", f) >= 0;
+  if (f && fclose(f))
+    ok = 0;
+  return ok ? 0 : -1;
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -95,6 +113,7 @@ static IrGraph *model(int T, IrVal *leaves, int *nl) {
 typedef struct result {
   double compile_s, step_s, cpu_s; /* medians over the timed steps */
   long hwm_kb;
+  long step_kb;                    /* RSS the runs added: peak during them - RSS before, -1 */
   int64_t arena_bytes, step_bytes; /* the planned arena; + leaves and results */
   lscan_stats st;
   int nscan;
@@ -120,6 +139,8 @@ static void run(int T, const lscan_options *o, int steps, result *res) {
     exec_bind(x, leaves[i], m);
   }
   char msg[256];
+  /* the arena and the results are not touched yet: what the runs add is the step's */
+  long hwm0 = vm_hwm_kb(), rss0 = vm_kb("VmRSS:"), ok = reset_hwm() == 0;
   exec_run(x, 1, 0, msg, sizeof msg); /* warm-up */
   double wall[64], cpu[64];
   if (steps > 64)
@@ -137,7 +158,9 @@ static void run(int T, const lscan_options *o, int steps, result *res) {
     res->step_bytes += ir_numel(&ir_type(g, leaves[i])->shape) * 4;
   for (int i = 0; i < g->nouts; i++)
     res->step_bytes += ir_numel(&ir_type(g, g->outs[i])->shape) * 4;
-  res->hwm_kb = vm_hwm_kb();
+  long hwm1 = vm_hwm_kb();
+  res->step_kb = ok && rss0 >= 0 ? hwm1 - rss0 : -1;
+  res->hwm_kb = hwm0 > hwm1 ? hwm0 : hwm1; /* the process's peak, compiling included */
   res->nscan = lscan_count(exec_bptt(x));
   if (res->nscan)
     lscan_get_stats(exec_bptt(x), 0, &res->st);
@@ -178,8 +201,8 @@ int main(int argc, char **argv) {
     Ts[0] = 100, Ts[1] = 1000, Ts[2] = 5000, nT = 3;
   uint64_t hid = 2ull * B * H * 4;
   printf("| T | config | policy | slots | fwd body runs | step ms | CPU ms | x plain (CPU) | peak RSS MB | "
-         "predicted peak MB | planned peak MB | arena MB | activations MB |\n"
-         "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+         "step RSS MB | predicted peak MB | measured peak MB | arena MB | activations MB |\n"
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int ti = 0; ti < nT; ti++) {
     int T = Ts[ti];
     result base, probe, r;
@@ -192,9 +215,9 @@ int main(int argc, char **argv) {
     }
     uint64_t fixed = probe.st.peak_bytes - (uint64_t)probe.st.peak_units * hid;
     uint64_t act = (uint64_t)T * hid / 2 * 2; /* plain BPTT keeps T carries (h, c) */
-    printf("| %d | plain BPTT | (repeat) | %d | %d | %.1f | %.1f | 1.00 | %.1f | | %.1f | %.1f | %.2f |\n", T, T, T,
-           base.step_s * 1e3, base.cpu_s * 1e3, base.hwm_kb / 1024.0, base.step_bytes / 1e6, base.arena_bytes / 1e6,
-           act / 1e6);
+    printf("| %d | plain BPTT | (repeat) | %d | %d | %.1f | %.1f | 1.00 | %.1f | %.1f | | %.1f | %.1f | %.2f |\n", T,
+           T, T, base.step_s * 1e3, base.cpu_s * 1e3, base.hwm_kb / 1024.0, base.step_kb / 1024.0,
+           base.step_bytes / 1e6, base.arena_bytes / 1e6, act / 1e6);
     fflush(stdout);
     const struct { const char *name; int pct; int kind; } cfg[] = {
       {"budget 50%", 50, 0}, {"budget 10%", 10, 0}, {"budget 5%", 5, 0}, {"sqrt(T)", 0, 1},
@@ -212,10 +235,11 @@ int main(int argc, char **argv) {
         printf("| %d | %s | error: %s |\n", T, cfg[c].name, r.err);
         continue;
       }
-      printf("| %d | %s | %s | %d | %lld | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f | %.2f |\n", T, cfg[c].name,
-             r.nscan ? bp_policy_name(r.st.choice.policy) : "(repeat)", r.st.choice.m, (long long)r.st.forwards,
-             r.step_s * 1e3, r.cpu_s * 1e3, r.cpu_s / base.cpu_s, r.hwm_kb / 1024.0, r.st.choice.peak_bytes / 1e6,
-             r.st.peak_bytes / 1e6, r.arena_bytes / 1e6, (double)r.st.peak_units * hid / 1e6);
+      printf("| %d | %s | %s | %d | %lld | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |\n", T,
+             cfg[c].name, r.nscan ? bp_policy_name(r.st.choice.policy) : "(repeat)", r.st.choice.m,
+             (long long)r.st.forwards, r.step_s * 1e3, r.cpu_s * 1e3, r.cpu_s / base.cpu_s, r.hwm_kb / 1024.0,
+             r.step_kb / 1024.0, r.st.choice.peak_bytes / 1e6, r.st.peak_bytes / 1e6, r.arena_bytes / 1e6,
+             (double)r.st.peak_units * hid / 1e6);
       fflush(stdout);
     }
   }
