@@ -786,9 +786,12 @@ static int choose_all(const lscan_plan *P, lscan_pick **out, char *msg, size_t c
   all = fixed; /* a plain scan keeps its T carries instead of slots */
   for (int i = 0; i < P->n; i++)
     all += (k[i].plain ? P->p[i].T : k[i].choice.m) * P->p[i].unit_bytes;
-  for (int i = 0; i < P->n; i++)
+  for (int i = 0; i < P->n; i++) {
+    if (k[i].plain) /* the repeat keeps T carries: that is its peak (--dump=bptt) */
+      k[i].choice.peak_units = (int)P->p[i].T;
     k[i].choice.peak_bytes =
-        (uint64_t)(k[i].plain ? all : all - (int64_t)(k[i].choice.m - k[i].choice.peak_units) * P->p[i].unit_bytes);
+        (uint64_t)(all - (int64_t)(k[i].plain ? 0 : k[i].choice.m - k[i].choice.peak_units) * P->p[i].unit_bytes);
+  }
   *out = k;
   return 0;
 }
