@@ -313,6 +313,8 @@ static int has_train(const Node *file) {
 
 /* Checks the parsed file, reads its train declaration, creates the params. */
 static int finish(nnc_model *m) {
+  /* a tree the parser could not finish for want of memory is not checked */
+  if (api_lang_oom(m)) return api_fail(m->ctx, NNC_ENOMEM, "out of memory while parsing");
   if (!m->file || diag_error_count(m->L) || lang_check(m->L, m->file)) return api_fail_diags(m, "compiling");
   if (has_train(m->file)) {
     if (irg_settings(m->L, m->file, m->opt.model, &m->s)) return api_fail_diags(m, "reading the train declaration");

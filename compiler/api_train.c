@@ -121,9 +121,14 @@ static int build_train(nnc_model *m, IrgField *f, int nf, const char *key, ApiPr
     outs[1 + p.nmetrics + i] = p.grads[i];
     gp[1 + p.nmetrics + i] = q ? (int)(q - m->p) : -1;
   }
-  ir_set_outputs(p.g, no, outs);
+  int rc = ir_set_outputs(p.g, no, outs) ? api_fail(m->ctx, NNC_EBACKEND, "tracing the train declaration: %s", ir_errmsg(p.g)) : NNC_OK;
   free(outs);
-  int rc = api_prog_build(m, key, "train_step", &p, out);
+  if (rc) {
+    api_free(m->ctx, gp);
+    irg_program_free(&p);
+    return rc;
+  }
+  rc = api_prog_build(m, key, "train_step", &p, out);
   if (rc) api_free(m->ctx, gp);
   else (*out)->grad_param = gp;
   return rc;

@@ -20,9 +20,16 @@
 
 /* ------------------------------------------------------------------ values */
 
+/* A new value of kind k. Out of memory, the trace fails (reported) and the value is a
+ * scratch one that callers may fill in but that is never used: their trace is discarded. */
 Val *irg_val(Tr *t, VKind k) {
+  static _Thread_local Val oom_sink;
   Val *v = lang_alloc(t->L, sizeof *v);
-  if (!v) return NULL;
+  if (!v) {
+    irg_error(t, t->at, "out of memory");
+    memset(&oom_sink, 0, sizeof oom_sink);
+    v = &oom_sink;
+  }
   v->k = k;
   v->v = IR_NONE;
   return v;
@@ -46,6 +53,7 @@ Val *irg_tensor(Tr *t, IrVal x) {
   if (x == IR_NONE) return irg_fail_ir(t);
   note_spans(t);
   Val *v = irg_val(t, VK_TENSOR);
+  if (!v) return NULL;
   v->v = x;
   v->g = t->g;
   return v;
@@ -53,19 +61,21 @@ Val *irg_tensor(Tr *t, IrVal x) {
 
 Val *irg_int(Tr *t, int64_t i) {
   Val *v = irg_val(t, VK_INT);
-  v->i = i;
+  if (v) v->i = i;
   return v;
 }
 
 Val *irg_float(Tr *t, double f) {
   Val *v = irg_val(t, VK_FLOAT);
-  v->f = f;
+  if (v) v->f = f;
   return v;
 }
 
 Val *irg_tuple(Tr *t, int n, Val **el) {
   Val *v = irg_val(t, VK_TUPLE);
+  if (!v) return NULL;
   v->el = lang_alloc(t->L, sizeof(Val *) * (n ? n : 1));
+  if (!v->el) return irg_error(t, t->at, "out of memory");
   if (n) memcpy(v->el, el, sizeof(Val *) * n);
   v->n = n;
   return v;
@@ -343,7 +353,7 @@ Node *irg_member_fn(Inst *in, const char *name) {
 /* Binds the generic dims of a declared argument type to the actual tensor's shape, so
  * that `zeros(B, hidden)` inside the body knows B. */
 void irg_bind_dims(Tr *t, Env *e, Node *ty, Val *actual) {
-  if (!ty || ty->kind != N_TTENSOR || !actual || actual->k != VK_TENSOR) return;
+  if (!ty || ty->kind != N_TTENSOR || !actual || actual->k != VK_TENSOR || actual->v == IR_NONE) return;
   const IrType *at = ir_type(actual->g, actual->v);
   if (at->shape.rank != ty->nkids) return;
   for (int i = 0; i < ty->nkids; i++) {

@@ -320,7 +320,11 @@ static Val *call_custom_grad(Tr *t, Node *fn, Node *rule, Env *home, Val **args,
   if (!fwd) return NULL;
   if (!y || y->k != VK_TENSOR) { ir_graph_free(fwd); return irg_error(t, fn->span, "a custom-gradient function must return one tensor"); }
   IrVal yv = irg_use(t, y);
-  ir_set_outputs(fwd, 1, &yv);
+  if (ir_set_outputs(fwd, 1, &yv)) {
+    Val *e = irg_error(t, fn->span, "%s", ir_errmsg(fwd));
+    ir_graph_free(fwd);
+    return e;
+  }
   /* backward formals: x..., y, gy; the rule names x... and gy */
   Tr b = *t;
   b.g = ir_graph_new();
@@ -346,7 +350,12 @@ static Val *call_custom_grad(Tr *t, Node *fn, Node *rule, Env *home, Val **args,
     return r ? irg_error(t, rule->span, "gradient rule must return one gradient per argument and use only its arguments") : NULL;
   }
   for (int i = 0; i < nr; i++) outs[i] = irg_use(&b, r->k == VK_TUPLE ? r->el[i] : r);
-  ir_set_outputs(b.g, nr, outs);
+  if (ir_set_outputs(b.g, nr, outs)) {
+    Val *e = irg_error(t, rule->span, "%s", ir_errmsg(b.g));
+    ir_graph_free(fwd);
+    ir_graph_free(b.g);
+    return e;
+  }
   return irg_tensor(t, ir_custom_grad(t->g, nargs, in, fwd, b.g));
 }
 
@@ -528,6 +537,12 @@ static Val *eval_scan(Tr *t, Env *e, Node *n) {
     if (!dummy) { args[na] = irg_val(&b, VK_TENSOR); args[na]->g = b.g; args[na++]->v = f; }
   }
   for (int i = 0; i < nc; i++) { args[na] = irg_val(&b, VK_TENSOR); args[na]->g = b.g; args[na++]->v = cf[i]; }
+  if (b.failed || b.g->failed) {   /* out of memory making the formals */
+    Val *err = b.failed ? NULL : irg_error(t, n->span, "%s", ir_errmsg(b.g));
+    t->failed |= b.failed;
+    ir_graph_free(b.g);
+    return err;
+  }
   Val *r = irg_call_value(&b, step, args, na, NULL, NULL, 0, n);
   t->failed |= b.failed;
   Val *rs[2 * MAXC];
@@ -540,7 +555,11 @@ static Val *eval_scan(Tr *t, Env *e, Node *n) {
   int no = 0;
   for (int i = 0; i < nc; i++) outs[no++] = irg_use(&b, rs[i]);
   for (int i = 0; i < nr; i++) outs[no++] = irg_use(&b, rs[i]);   /* stacked carries, then outputs */
-  ir_set_outputs(b.g, no, outs);
+  if (ir_set_outputs(b.g, no, outs)) {
+    Val *err = irg_error(t, n->span, "%s", ir_errmsg(b.g));
+    ir_graph_free(b.g);
+    return err;
+  }
   /* loop invariants, in formal order */
   IrVal consts[64];
   int nk = b.ncaps;

@@ -78,7 +78,7 @@ static int trace_call(Tr *t, Node *file, const IrgFnRef *ref, int nin, const IrD
   IrVal outs[64];
   int no = 0;
   if (collect_outputs(t, r, outs, &no, 64)) return -1;
-  ir_set_outputs(t->g, no, outs);
+  if (ir_set_outputs(t->g, no, outs)) return irg_fail_ir(t), -1;
   (void)p;
   return 0;
 }

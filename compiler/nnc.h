@@ -27,9 +27,12 @@
  * its loops in parallel on the runtime's OpenMP pool (nnrt_set_threads is process-wide).
  *
  * Memory: the host allocator given to nnc_ctx_create serves the context, models, their
- * weights, compiled functions' arenas and every tensor made through the ctx. The front end
- * and LLVM use malloc while compiling. nnc_planned_memory says how many bytes one run of a
- * function needs (its scratch arena plus results) before anything is run.
+ * weights, compiled functions' arenas and every tensor made through the ctx. The front end,
+ * the compiler's passes and LLVM use malloc while compiling; a failed allocation of nnc's
+ * is NNC_ENOMEM (a few optional ones take a slower path instead) and leaves the ctx and
+ * model usable (tests/api/test_allocsweep.c).
+ * nnc_planned_memory says how many bytes one run of a function needs (its scratch arena
+ * plus results) before anything is run.
  */
 #ifndef NNC_H
 #define NNC_H
