@@ -253,7 +253,7 @@ static int ensure_model(Sess *s) {
   if (rc || s->m) return rc;
   nnc_options o = {.seed = 7, .no_cache = s->no_cache, .import_paths = import_paths};
   const char *src = s->src ? s->src : SRC;
-  return nnc_compile_string(s->c, s->src ? "rnn.nn" : "lin.nn", src, strlen(src), &o, &s->m);
+  return nnc_compile_string(s->c, s->src ? "other.nn" : "lin.nn", src, strlen(src), &o, &s->m);
 }
 
 static int ensure_inputs(Sess *s) {
@@ -383,16 +383,34 @@ static int sc_weights(Sess *s) {
   return NNC_OK;
 }
 
-static int host_scale(void *ud, int nin, const nnrt_tensor *const *in, int nout, nnrt_tensor **out) { return 0; }
+/* y = 2 x */
+static int host_scale(void *ud, int nin, const nnrt_tensor *const *in, int nout, nnrt_tensor **out) {
+  const float *x = nnrt_tensor_data(in[0]);
+  float *y = nnrt_tensor_data(out[0]);
+  for (int64_t i = 0; i < nnrt_tensor_numel(in[0]); i++) y[i] = 2 * x[i];
+  return 0;
+}
 
-/* host functions: register, then compile a source that declares them */
+static const char *HOST_SRC =
+    "extern fn host_scale(x: f32[N]) -> f32[N]\n"
+    "fn scaled(x: f32[N]) -> f32[N] = host_scale(x * 3) + 1\n";
+
+/* host functions: register, compile a source that calls one, run it */
 static int sc_host(Sess *s) {
   int rc = ensure_ctx(s);
   nnc_fn_info sig = {.nargs = 1, .nresults = 1};
   sig.args[0] = sig.results[0] = (nnc_arg){.dtype = NNRT_F32, .rank = 1, .dims = {-1}};
   if (!rc) rc = nnc_register_fn(s->c, "host_scale", &sig, host_scale, NULL);
+  s->src = HOST_SRC;
   if (!rc) rc = ensure_model(s);
-  return rc;
+  int64_t d[1] = {4};
+  if (!rc && !s->x) rc = nnc_tensor_create(s->c, NNRT_F32, 1, d, &s->x);
+  if (!rc) rc = nnc_tensor_fill(s->c, s->x, XV, 4 * sizeof(float));
+  const nnrt_tensor *in[1] = {s->x};
+  if (!rc) rc = nnc_run(s->m, "scaled", 1, in, 1, &s->out);
+  if (rc) return rc;
+  for (int i = 0; i < 4; i++) VERIFY(((float *)nnrt_tensor_data(s->out))[i] == 6 * XV[i] + 1);
+  return NNC_OK;
 }
 
 /* the planned memory of a function before it runs */
@@ -624,7 +642,7 @@ Test(allocsweep, tensors) { sweep("create, wrap, fill, read tensors", sc_tensors
 Test(allocsweep, run) { sweep("run inference", sc_run); }
 Test(allocsweep, train) { sweep("training steps", sc_train); }
 Test(allocsweep, weights) { sweep("save/load weights, file and memory", sc_weights); }
-Test(allocsweep, host_functions) { sweep("register host functions", sc_host); }
+Test(allocsweep, host_functions) { sweep("register and call a host function", sc_host); }
 Test(allocsweep, planned_memory) { sweep("planned memory", sc_planned); }
 Test(allocsweep, scan_and_conv) { sweep("train an LSTM (scan, BPTT), run a convolution", sc_rnn); }
 
