@@ -23,10 +23,11 @@
  * "store every carry" choice made here.
  *
  * With g->keep_products (set by the training tracer when scan hoisting is on, never under
- * a memory budget), the forward also stacks the body's carry-dependent matmul products
- * (h @ Wh^T: extra ys after the user's), and the backward body reads them as step inputs
- * (pr_t, after ds_t) instead of recomputing them: the same values, one GEMM per step less.
- * The recomputation then keeps only the cheap elementwise part. */
+ * a memory budget), the forward also stacks the body's carry-dependent matmul products,
+ * followed through the sums that add invariants to them (x W + h U + b: extra ys after
+ * the user's), and the backward body reads them as step inputs (pr_t, after ds_t) instead
+ * of recomputing them: the same values, one GEMM per step less. The recomputation then
+ * keeps only the cheap elementwise part. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,20 +70,46 @@ static int ensure_saved(IrGraph *g, IrNode *n, const Geo *s)
   return ir_node_add_outputs(g, n, s->nc, t);
 }
 
-/* The body's matmul products that depend on a carry, at most cap; returns the count. */
+/* The sum v + u (or v - u) that is v's only use, with u not depending on a carry and of
+ * v's shape or broadcast to it; NULL if none. */
+static const IrNode *sum_of(const IrGraph *B, IrVal v, const int *uses, const uint8_t *dep)
+{
+  if (uses[v] != 1) return NULL;
+  for (int i = B->vals[v].node + 1; i < B->nnodes; i++) {
+    const IrNode *c = B->nodes[i];
+    if (c->nin != 2 || (c->in[0] != v && c->in[1] != v)) continue;
+    IrVal u = c->in[0] == v ? c->in[1] : c->in[0];
+    int ok = (c->op == OP_ADD || (c->op == OP_SUB && c->in[0] == v)) && u != v && !dep[u] &&
+             ir_shape_eq(&B->vals[c->out[0]].t.shape, &B->vals[v].t.shape);
+    return ok ? c : NULL;
+  }
+  return NULL;
+}
+
+/* The body's matmul products that depend on a carry, each followed through the sums
+ * that only add loop invariants or step inputs to it (x W + h U + b: the pre-activation,
+ * whose recomputation is then all skipped), at most cap; returns the count. */
 static int pick_products(const IrGraph *B, int nc, IrVal *pr, int cap)
 {
   uint8_t *dep = calloc((size_t)B->nvals + 1, 1);
-  int np = 0;
-  if (!dep) return 0;
+  int *uses = calloc((size_t)B->nvals + 1, sizeof *uses), np = 0;
+  if (!dep || !uses) return free(dep), free(uses), 0;
+  for (int i = 0; i < B->nouts; i++) uses[B->outs[i]] += 2; /* a result is never folded on */
+  for (int i = 0; i < B->nnodes; i++)
+    for (int k = 0; k < B->nodes[i]->nin; k++) uses[B->nodes[i]->in[k]]++;
   for (int i = 0; i < B->nnodes; i++) {
     const IrNode *m = B->nodes[i];
     int d = m->op == OP_INPUT && m->attr.ints[IR_MAX_INTS - 1] > 0 && m->attr.ints[IR_MAX_INTS - 1] <= nc;
     for (int k = 0; k < m->nin; k++) d |= dep[m->in[k]];
     for (int k = 0; k < m->nout; k++) dep[m->out[k]] = (uint8_t)d;
-    if (d && m->op == OP_MATMUL && ir_is_float(B->vals[m->out[0]].t.dtype) && np < cap) pr[np++] = m->out[0];
+    if (!d || m->op != OP_MATMUL || !ir_is_float(B->vals[m->out[0]].t.dtype) || np >= cap) continue;
+    IrVal v = m->out[0];
+    for (const IrNode *c; (c = sum_of(B, v, uses, dep));) v = c->out[0];
+    int seen = 0; /* two products summed together end at one value */
+    for (int j = 0; j < np; j++) seen |= pr[j] == v;
+    if (!seen) pr[np++] = v;
   }
-  free(dep);
+  free(dep), free(uses);
   return np;
 }
 
