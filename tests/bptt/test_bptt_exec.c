@@ -13,6 +13,7 @@
 
 #include "bptt_lower.h"
 #include "exec.h"
+#include "fuse.h" /* lower_set_options: without memory planning, without fusion */
 #include "ir.h"
 
 #define D(...) ((const int64_t[]){__VA_ARGS__})
@@ -205,6 +206,21 @@ Test(bptt_exec, every_policy_bitwise_equal_to_plain) {
                                                    {BP_SQRT, 16}, {BP_STORE_ALL, 2 * 23}};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
     same_as_plain(0, 23, cases[i].p, cases[i].m);
+}
+
+/* The checkpointed step with the memory planner off (the bump arena: the shared scratch
+ * range must not overlap anything there either) and with fusion off. Each test runs in
+ * its own worker process, so the process-wide lowering options stay local to it. */
+Test(bptt_exec, without_memory_planning) {
+  lower_set_options(&(lower_options){.no_memplan = 1});
+  same_as_plain(0, 23, BP_REVOLVE, 3);
+  same_as_plain(2, 17, BP_MSM, 6);
+}
+
+Test(bptt_exec, without_fusion) {
+  lower_set_options(&(lower_options){.no_fuse = 1});
+  same_as_plain(0, 23, BP_REVOLVE, 3);
+  same_as_plain(3, 19, BP_SQRT, 12);
 }
 
 Test(bptt_exec, stacked_and_bidirectional) {
