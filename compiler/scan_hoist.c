@@ -26,7 +26,9 @@
  * ir_scan_pretranspose, run after autodiff, is the same kind of motion for weights: a
  * body's matmul by the transpose of a constant (h @ Wh^T) makes the GEMM pack that
  * transpose on every step (libnnrt reads a plain B in place). The transpose is computed
- * once before the scan and enters the body as a new constant. */
+ * once before the scan and enters the body as a new constant. It also drops the step
+ * inputs a body no longer reads (a reverse scan that reads stored products instead of
+ * recomputing from x_t), which the lowering would otherwise copy on every step. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -340,6 +342,26 @@ static int transposed_const(const IrGraph *b, const IrNode *m, int nfirst_k)
   return pos >= nfirst_k ? pos : -1;
 }
 
+/* Marks in drop[] (nx entries) the step inputs scan n's body does not read, unless that
+ * is all of them (the length comes from them); returns how many. */
+static int unused_inputs(const IrNode *n, uint8_t *drop)
+{
+  const IrGraph *b = n->sub[0];
+  int nc = (int)n->attr.ints[0], nx = (int)n->attr.ints[1], nd = 0;
+  for (int j = 0; j < nx; j++) drop[j] = 1;
+  for (int i = 0; i < b->nnodes; i++) {
+    int pos = formal_pos(b->nodes[i]);
+    if (pos < nc || pos >= nc + nx) continue;
+    IrVal v = b->nodes[i]->out[0];
+    for (int k = 0; k < b->nouts; k++) drop[pos - nc] &= b->outs[k] != v;
+    for (int m = i + 1; m < b->nnodes && drop[pos - nc]; m++)
+      for (int k = 0; k < b->nodes[m]->nin; k++) drop[pos - nc] &= b->nodes[m]->in[k] != v;
+  }
+  for (int j = 0; j < nx; j++) nd += drop[j];
+  if (nd == nx) memset(drop, 0, (size_t)nx), nd = 0;
+  return nd;
+}
+
 /* The formal positions of the constants scan n's body multiplies by transposed; count. */
 static int pretranspose_plan(const IrNode *n, int *pos, int cap)
 {
@@ -365,13 +387,14 @@ static int pt_index(const IrGraph *b, const IrNode *m, int k0, const int *pos, i
 
 /* The body of n with formals nin + j holding transpose(constant pos[j]): every matmul by
  * such a transpose reads the new formal untransposed; transposes left unused go. */
-static IrGraph *pretranspose_body(IrGraph *g, const IrNode *n, const int *pos, int np)
+static IrGraph *pretranspose_body(IrGraph *g, const IrNode *n, const int *pos, int np, const uint8_t *drop)
 {
   const IrGraph *b = n->sub[0];
   IrGraph *nb = ir_graph_new();
   IrVal *bm = malloc((size_t)(b->nvals ? b->nvals : 1) * sizeof *bm), kt[16];
   int *uses = calloc((size_t)b->nvals + 1, sizeof *uses);
-  int k0 = (int)(n->attr.ints[0] + n->attr.ints[1]);
+  int nc = (int)n->attr.ints[0], k0 = (int)(n->attr.ints[0] + n->attr.ints[1]), nd = 0;
+  for (int j = 0; j < k0 - nc; j++) nd += drop[j];
   if (!nb || !bm || !uses) {
     ir_fail(g, "out of memory");
     free(bm), free(uses), ir_graph_free(nb);
@@ -389,11 +412,18 @@ static IrGraph *pretranspose_body(IrGraph *g, const IrNode *n, const int *pos, i
       if (formal_pos(b->nodes[i]) == pos[j]) t = *ir_type(b, b->nodes[i]->out[0]);
     int64_t r = t.shape.dim[0];
     t.shape.dim[0] = t.shape.dim[1], t.shape.dim[1] = r;
-    kt[j] = ir_formal(nb, n->nin + j, t);
+    kt[j] = ir_formal(nb, n->nin - nd + j, t);
   }
   for (int i = 0; i < b->nnodes && !nb->failed; i++) {
     const IrNode *m = b->nodes[i];
-    int j = pt_index(b, m, k0, pos, np);
+    int j = pt_index(b, m, k0, pos, np), q = formal_pos(m);
+    if (q >= nc) { /* step inputs after a dropped one, and constants, move down */
+      int shift = 0;
+      for (int x = 0; x < k0 - nc && x < q - nc; x++) shift += drop[x];
+      if (q < k0 && drop[q - nc]) continue;
+      bm[m->out[0]] = ir_formal(nb, q - shift, *ir_type(b, m->out[0]));
+      continue;
+    }
     if (j >= 0) { /* matmul(a, k') with k' = transpose(k) outside */
       bm[m->out[0]] = ir_matmul(nb, bm[m->in[0]], kt[j], (int)m->attr.ints[0], 0);
       continue;
@@ -413,20 +443,23 @@ static IrGraph *pretranspose_body(IrGraph *g, const IrNode *n, const int *pos, i
   return nb;
 }
 
-/* Copies scan n into g with np more constants, transpose(constant pos[j]) each. */
+/* Copies scan n into g with np more constants, transpose(constant pos[j]) each, and
+ * without the step inputs drop[] marks. */
 static int pretranspose_emit(IrGraph *g, const IrGraph *og, const IrNode *n, const int *pos, int np,
-                             IrVal *map)
+                             const uint8_t *drop, IrVal *map)
 {
-  IrGraph *nb = pretranspose_body(g, n, pos, np);
+  IrGraph *nb = pretranspose_body(g, n, pos, np, drop);
   IrVal *in = malloc((size_t)(n->nin + np) * sizeof *in);
   if (!nb || !in) {
     if (nb) ir_fail(g, "out of memory");
     ir_graph_free(nb), free(in);
     return -1;
   }
-  for (int k = 0; k < n->nin; k++) in[k] = map[n->in[k]];
-  for (int j = 0; j < np; j++) in[n->nin + j] = ir_transpose(g, in[pos[j]], (int[]){1, 0});
-  int nc = (int)n->attr.ints[0], nx = (int)n->attr.ints[1], nk = (int)n->attr.ints[2] + np;
+  int nc = (int)n->attr.ints[0], nx = (int)n->attr.ints[1], nk = (int)n->attr.ints[2] + np, q = 0;
+  for (int k = 0; k < n->nin; k++)
+    if (k < nc || k >= nc + nx || !drop[k - nc]) in[q++] = map[n->in[k]];
+  for (int j = 0; j < np; j++) in[q++] = ir_transpose(g, map[n->in[pos[j]]], (int[]){1, 0});
+  nx = q - nc - nk;
   IrNode *s = ir_scan_keep_streams(g, nb, nc, in, nx, in + nc, nk, in + nc + nx, (int)n->attr.ints[3],
                                    (int)n->attr.ints[4]);
   free(in);
@@ -445,9 +478,14 @@ static int pretranspose_emit(IrGraph *g, const IrGraph *og, const IrNode *n, con
 
 static int pretranspose_rewrite(IrGraph *ng, const IrGraph *g, const IrNode *n, IrVal *map)
 {
-  int pos[16], np = pretranspose_plan(n, pos, 16);
-  if (np == 0) return 0;
-  return pretranspose_emit(ng, g, n, pos, np, map) ? -1 : 1;
+  int pos[16], np = pretranspose_plan(n, pos, 16), nd = 0, rc;
+  if (n->op != OP_SCAN || n->attr.ints[1] == 0) return 0; /* ir_scan_len: its length is an attribute */
+  uint8_t *drop = calloc((size_t)n->attr.ints[1], 1);
+  if (!drop) return ir_fail(ng, "out of memory");
+  nd = unused_inputs(n, drop);
+  rc = np + nd == 0 ? 0 : pretranspose_emit(ng, g, n, pos, np, drop, map) ? -1 : 1;
+  free(drop);
+  return rc;
 }
 
 int ir_scan_pretranspose(IrGraph *g, IrVal *vmap, int **origin, int *nscans)
