@@ -545,6 +545,7 @@ static int loop(Run *r, const char *path) {
   for (int64_t e = r->epoch0; e < epochs && !rc; e++) {
     double tl, el, em[IRG_MAX_METRICS], te = now_s();
     rc = train_epoch(r, b, pg, e, &tl);
+    double tt = now_s() - te; /* training only: what PyTorch's benchmark loop times */
     if (rc || r->stopped) break;
     rc = evaluate(r, &el, em);
     if (!rc && r->ckpt[0]) rc = save_checkpoint(r, e + 1, 0);
@@ -562,7 +563,7 @@ static int loop(Run *r, const char *path) {
       fprintf(r->o->out, " (%.3f bits per character)", el / log(2.0));
     for (int i = 0; i < nm; i++)
       if (!isnan(em[i])) fprintf(r->o->out, ", eval %s %.4f", r->ep.metric_name[i], em[i]);
-    fprintf(r->o->out, " (%.1f s)\n", now_s() - te);
+    fprintf(r->o->out, " (%.1f s, train %.1f s)\n", now_s() - te, tt);
     fflush(r->o->out);
   }
   if (!rc) fprintf(r->o->out, "trained %lld steps in %.1f s\n", (long long)r->step, now_s() - t0);

@@ -168,8 +168,9 @@ nnc_epoch() {
     # the process's CPU time includes data loading and compiling: not scaled, not reported
     awk -v s="$3" -v p="$per" '/^trained/ { print $5 * p / s, "null", "null" }' "$work/out.txt"
   else
+    # the training seconds ("train T s)" at the end), like PyTorch's loop: no evaluation
     awk -v c="$cpu" '/^epoch 1:/ { for (i = 1; i <= NF; i++) if ($i == "accuracy") a = $(i + 1)
-      t = $(NF - 1); gsub(/\(/, "", t); print t, a, c }' "$work/out.txt"
+      t = $(NF - 1); print t, a, c }' "$work/out.txt"
   fi
 }
 sec_models() {
@@ -197,7 +198,8 @@ sec_models() {
   { machine
     echo "- Seconds per epoch (MLP batch 128, CNN batch 64) and accuracy on the 10,000 test images"
     echo "  after that one epoch; medians of $runs runs. nnc: \`nnc examples/fashion_{mlp,cnn}.nn --epochs=1\`"
-    echo "  with OMP_NUM_THREADS = threads (its \"epoch 1: ... (S s)\" line; CPU = the whole process,"
+    echo "  with OMP_NUM_THREADS = threads (its \"epoch 1: ... (S s, train T s)\" line: T, the training"
+    echo "  alone, as PyTorch's loop is timed; CPU = the whole process,"
     echo "  data loading, compile and evaluation included; not given for scaled epochs). PyTorch:"
     echo "  bench/torch_models.py, the same"
     echo "  models, optimizer and batches, its fastest setting on as many cores."

@@ -44,6 +44,23 @@ Test(train, mlp_learns_in_a_few_steps, .timeout = 120) {
   cr_assert_eq(access(cmd, R_OK), 0, "weights were saved");
 }
 
+/* The epoch line gives the epoch's seconds and, last, the training alone (no evaluation):
+ * "epoch 1: train loss L, eval loss E, eval accuracy A (S s, train T s)", T <= S. */
+Test(train, epoch_line_gives_training_seconds, .timeout = 240) {
+  char d[64], cmd[1024], out[1 << 16];
+  tmpdir(d, sizeof d);
+  snprintf(cmd, sizeof cmd, "cd %s && %s %s --epochs=1 --no-save 2>&1", d, NNC, MLP);
+  cr_assert_eq(run(cmd, out, sizeof out), 0, "%s", out);
+  const char *line = strstr(out, "epoch 1: train loss ");
+  cr_assert_not_null(line, "%s", out);
+  const char *eol = strchr(line, '\n'), *p = line, *q;
+  while ((q = strstr(p + 1, " (")) && (!eol || q < eol))
+    p = q; /* the last " (" of the line */
+  double s = -1, t = -1;
+  cr_assert_eq(sscanf(p, " (%lf s, train %lf s)", &s, &t), 2, "%.*s", (int)(eol ? eol - line : 200), line);
+  cr_expect(t > 0 && t <= s, "train %g s, epoch %g s", t, s);
+}
+
 Test(train, same_seed_same_weights, .timeout = 120) {
   char d[64], cmd[1024], out[1 << 14], a[128], b[128];
   tmpdir(d, sizeof d);
