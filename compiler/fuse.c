@@ -88,7 +88,8 @@ static IrVal bias_of(const IrGraph *g, const IrNode *a, IrVal m) {
   if (a->op != OP_ADD || a->nin != 2 || !ir_shape_eq(shape_of(g, a->out[0]), shape_of(g, m)))
     return -1;
   IrVal b = a->in[0] == m ? a->in[1] : a->in[0];
-  if (b == m || ir_type(g, b)->dtype != IR_F32)
+  /* with one row, another product [1, N] has a bias's shape: it is the add(m1, m2) case */
+  if (b == m || ir_type(g, b)->dtype != IR_F32 || ir_producer(g, b)->op == OP_MATMUL)
     return -1;
   const IrShape *bs = shape_of(g, b);
   int64_t N = shape_of(g, m)->dim[1];

@@ -277,3 +277,26 @@ Test(scan_hoist, nothing_to_hoist_leaves_the_graph) {
   cr_assert_eq(g->nnodes, n);
   ir_graph_free(g);
 }
+
+/* Regression (the LSTM step at B = 1 with -fno-scan-hoist: "invalid kernel IR: kernel
+ * matmul_bias: argument 13 names no buffer"): with one row, the product x Wx^T [1, N] has
+ * a bias's shape, and the fusion took it as h Wh^T's bias while also accumulating it. */
+Test(scan_hoist, one_row_product_sum_is_not_a_bias) {
+  enum { N = 192, K = 48 };
+  IrGraph *g = ir_graph_new();
+  IrVal x = ir_input(g, "x", IR_F32, ir_shape(2, D(1, K))), h = ir_input(g, "h", IR_F32, ir_shape(2, D(1, K)));
+  IrVal wx = ir_input(g, "wx", IR_F32, ir_shape(2, D(N, K))), wh = ir_input(g, "wh", IR_F32, ir_shape(2, D(N, K)));
+  IrVal b = ir_input(g, "b", IR_F32, ir_shape(1, D(N)));
+  IrVal z = ir_binary(g, OP_ADD, ir_binary(g, OP_ADD, ir_matmul(g, x, wx, 0, 1), ir_matmul(g, h, wh, 0, 1)), b);
+  IrVal y = ir_unary(g, OP_TANH, z);
+  ir_set_outputs(g, 1, &y);
+  lower_options fused = {0};
+  lower_set_options(&fused);
+  int64_t n0, n1;
+  double *a = eval(g, 0, &n0), *c = eval(g, 1, &n1);
+  cr_assert_eq(n0, n1);
+  for (int64_t i = 0; i < n0; i++)
+    cr_assert(fabs(a[i] - c[i]) <= 1e-5 * fabs(a[i]) + 1e-6, "output %lld: %.9g vs %.9g", (long long)i, a[i], c[i]);
+  free(a), free(c);
+  ir_graph_free(g);
+}
