@@ -554,6 +554,10 @@ void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
     gemm_scale(&g);
     return;
   }
+  if (!gemm_kc && gemm_small_mnk > 0 && /* few rows: B in place (gemm_small.c) */
+      kern_sgemm_smallm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                        bias_col, bias_row, act))
+    return;
   gemm_plan(&g);
   if (g.nt > 1)
     gemm_parallel(&g);

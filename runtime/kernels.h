@@ -1,6 +1,7 @@
 /* kernels.h: the dense kernels of libnnrt, the part generated code calls for heavy math.
  *
  *   gemm.c, gemm_avx512.c, gemm_avx2.c  BLIS-style packed SGEMM with fused epilogue
+ *   gemm_small.c                        products of <= 8 rows (batch-1 layers) with B in place
  *   conv.c                              NCHW 2-D convolution (im2col + SGEMM), fwd and both bwd
  *   pool.c                              max / average pooling, fwd and bwd
  *   vmath.c                             vectorized expf / tanhf / sigmoid over arrays
@@ -73,6 +74,15 @@ void nnrt_sgemm_ex(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, fl
 void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                 int64_t ldc, const float *bias_col, const float *bias_row, int act);
+
+/* Products with at most KERN_SMALLM_MAX rows (gemm_small.c): B read in place, never packed.
+ * Same arguments and result as kern_sgemm; returns 1 iff it computed C, 0 when the
+ * problem is not one it takes (then C is untouched). */
+#define KERN_SMALLM_MAX 8
+int kern_sgemm_smallm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                      float *C, int64_t ldc, const float *bias_col, const float *bias_row,
+                      int act);
 
 /* ---- micro-kernel interface (gemm*.c only) ---- */
 typedef struct kern_epi {
