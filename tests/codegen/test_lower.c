@@ -441,6 +441,27 @@ Test(lower, convolution_matches_interpreter) {
   finish(g, gw, "conv_wgrad", 0);
 }
 
+/* relu(conv2d(x, w) + reshape(slice(b))): nn.Conv2d's trace, one nnrt_conv2d_fwd_ex call
+ * with the bias and relu in the GEMM epilogue (fuse.c), alone and with the gradients of
+ * sum(y^2) wrt w, b and x (its relu masks read the fused output). */
+Test(lower, fused_conv_bias_relu_matches_interpreter) {
+  for (int grad = 0; grad < 2; grad++) {
+    IrGraph *g = ir_graph_new();
+    IrVal x = ir_param(g, "x", IR_F32, sh4(3, 2, 9, 8), "zeros"), w = ir_param(g, "w", IR_F32, sh4(5, 2, 3, 3), "glorot");
+    IrVal b = ir_param(g, "b", IR_F32, sh(1, 5, 0, 0), "zeros");
+    IrVal bs = ir_reshape(g, ir_slice(g, b, (int64_t[]){0}, (int64_t[]){5}), sh(3, 5, 1, 1));
+    IrVal y = ir_unary(g, OP_RELU, ir_binary(g, OP_ADD, ir_conv2d(g, x, w, 1, 2, 1, 0), bs));
+    IrVal outs[4] = {y}, wrt[3] = {w, b, x};
+    if (grad) {
+      IrVal loss = ir_reduce(g, OP_SUM, ir_binary(g, OP_MUL, y, y), 4, (int[]){0, 1, 2, 3}, 0);
+      cr_assert_eq(ad_grad(g, loss, 3, wrt, outs + 1), 0, "%s", ir_errmsg(g));
+    }
+    ir_set_outputs(g, grad ? 4 : 1, outs);
+    check_graph(g, grad ? "conv_bias_relu_grad" : "conv_bias_relu", 0);
+    ir_graph_free(g);
+  }
+}
+
 Test(lower, pooling_matches_interpreter) {
   for (int k = 0; k < 2; k++) {
     IrOp op = k ? OP_AVGPOOL2D : OP_MAXPOOL2D;
