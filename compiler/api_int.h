@@ -41,6 +41,8 @@ typedef struct cache_stats {
   int hit;              /* 1: the object came from the disk cache (no LLVM passes/codegen) */
   double compile_ms;    /* cg_build + optimise + emit (0 on a hit) */
   double load_ms;       /* linking the object in memory and looking up the entry */
+  double cpu_ir_ms, cpu_opt_ms, cpu_emit_ms;   /* this thread's CPU time building LLVM IR,
+                                                  in the default<On> pipeline, emitting */
   uint64_t key[2];
 } cache_stats;
 

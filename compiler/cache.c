@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <llvm-c/Error.h>
@@ -82,7 +83,8 @@ static int make_key(const kir_func *f, const cg_options *o, jit_opt_level opt, u
   key_str(k, NNC_VERSION);
   key_str(k, LLVM_VERSION_STRING);
   host_cpu(k);
-  int oo[4] = {o ? o->strict_fp : 0, o ? o->vector_width : 0, o ? o->no_parallel : 0, (int)opt};
+  int oo[5] = {o ? o->strict_fp : 0, o ? o->vector_width : 0, o ? o->no_parallel : 0, (int)opt,
+               o ? o->no_share_kernels : 0};
   key_add(k, oo, sizeof oo);
   return 0;
 }
@@ -223,16 +225,27 @@ void cache_obj_free(cache_obj *c) {
 
 /* ------------------------------------------------------------------ compiling */
 
-/* Builds, optimises and emits f as an object (malloc'ed into *buf). */
+/* This thread's CPU time in milliseconds (--time-passes: wall time is noisy on a shared machine). */
+static double cpu_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* Builds, optimises and emits f as an object (malloc'ed into *buf); st gets the CPU times. */
 static int build_object(const kir_func *f, const cg_options *o, jit_opt_level opt, char **buf, size_t *len,
-                        char *msg, size_t cap) {
+                        cache_stats *st, char *msg, size_t cap) {
   jit_t *j = NULL;
   jit_options jo = {.opt = opt};
   if (jit_create(&j, &jo, msg, cap)) return -1;
   LLVMModuleRef m = NULL;
+  double t0 = cpu_ms();
   int rc = cg_build(j, f, o, &m);
+  double t1 = cpu_ms();
   if (!rc) rc = jit_optimize(j, m);
+  double t2 = cpu_ms();
   if (!rc) rc = jit_emit(j, m, JIT_EMIT_OBJ, buf, len);
+  st->cpu_ir_ms = t1 - t0, st->cpu_opt_ms = t2 - t1, st->cpu_emit_ms = cpu_ms() - t2;
   if (rc) failf(msg, cap, "%s%s", "code generation: ", jit_errmsg(j));
   if (m) LLVMDisposeModule(m);
   jit_destroy(j);
@@ -256,7 +269,7 @@ int cache_compile(const kir_func *f, const cg_options *o, jit_opt_level opt, int
   char *buf = keyed ? read_all(path, &len) : NULL;
   st->hit = buf != NULL;
   double t0 = jit_now_ms();
-  if (!buf && build_object(f, o, opt, &buf, &len, msg, cap)) return -1;
+  if (!buf && build_object(f, o, opt, &buf, &len, st, msg, cap)) return -1;
   st->compile_ms = jit_now_ms() - t0;
   if (!st->hit && keyed) store(path, buf, len);
   t0 = jit_now_ms();

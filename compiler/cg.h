@@ -101,6 +101,8 @@ typedef struct cg_options {
   int strict_fp;      /* 1: no contract (FMA) and no reassociation of reductions */
   int vector_width;   /* prefer-vector-width in bits; 0 = 512 */
   int no_parallel;    /* 1: run parallel dims serially (no nnrt_parallel_for) */
+  int no_share_kernels;   /* 1: one LLVM function per loop kernel even when two are identical
+                             but for their buffers (-fno-share-kernels; codegen.c) */
 } cg_options;
 
 /* The compiled form of a kir_func: void name(void **slots). */

@@ -23,6 +23,8 @@
 
 #include <llvm/Config/llvm-config.h>
 
+#define CG_MAX_LIFT 8   /* random streams of one kernel passed as arguments */
+
 typedef struct cg {
   jit_t *j;
   cg_ir x;
@@ -37,6 +39,9 @@ typedef struct cg {
   LLVMValueRef *acc;        /* [nstore] accumulator allocas */
   LLVMValueRef accval;      /* finished accumulator while emitting a post expression */
   LLVMValueRef t;           /* the repeat step inside the kernel being emitted (i64) */
+  const int *lift;          /* [nlift] constant expressions passed as parameters (shared kernels) */
+  int nlift;
+  LLVMValueRef liftv[CG_MAX_LIFT];
   int failed;
 } cg;
 
@@ -226,6 +231,14 @@ static LLVMValueRef emit_op(cg *c, const kir_expr *e) {
   return v;
 }
 
+/* The parameter holding constant expression id in a shared kernel, or NULL. */
+static LLVMValueRef lifted(cg *c, int id) {
+  for (int i = 0; i < c->nlift; i++)
+    if (c->lift[i] == id)
+      return c->liftv[i];
+  return NULL;
+}
+
 static LLVMValueRef emit_expr(cg *c, int id) {
   if (c->memo[id])
     return c->memo[id];
@@ -236,7 +249,7 @@ static LLVMValueRef emit_expr(cg *c, int id) {
   case KX_IV: v = c->iv[e->iv]; break;
   case KX_LOAD: v = emit_load(c, e); break;
   case KX_ACC: v = c->accval; break;
-  case KX_AFFINE: v = affine(c, &e->idx); break;
+  case KX_AFFINE: v = lifted(c, id) ? lifted(c, id) : affine(c, &e->idx); break;
   case KX_RT: v = emit_rt(c, e); break;
   case KX_OP: v = emit_op(c, e); break;
   case KX_CAST: {
@@ -456,6 +469,8 @@ static LLVMValueRef emit_loop_fn(cg *c, int ki, const bufset *s) {
   ps[np++] = c->i64;
   ps[np++] = c->i64;
   ps[np++] = c->i64; /* t */
+  for (int i = 0; i < c->nlift; i++)
+    ps[np++] = c->i64;   /* random streams (shared kernels) */
   char name[2 * KIR_NAME + 16];
   snprintf(name, sizeof name, "%s.%s.%d", c->f->name, k->name, ki);
   c->k = k;
@@ -469,6 +484,8 @@ static LLVMValueRef emit_loop_fn(cg *c, int ki, const bufset *s) {
       c->acc[st] = entry_alloca(c, ty(c, value_dt(c, &c->f->store[st])), "acc");
   LLVMValueRef lo = LLVMGetParam(c->fn, s->n), hi = LLVMGetParam(c->fn, s->n + 1);
   c->t = LLVMGetParam(c->fn, s->n + 2);
+  for (int i = 0; i < c->nlift; i++)
+    c->liftv[i] = LLVMGetParam(c->fn, s->n + 3 + i);
   if (k->rank == 0) { /* one point: run once when the range is non-empty */
     LLVMBasicBlockRef once = LLVMAppendBasicBlockInContext(c->x.C, c->fn, "once");
     LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(c->x.C, c->fn, "exit");
@@ -489,7 +506,7 @@ static LLVMValueRef emit_par_fn(cg *c, LLVMValueRef kfn, int n) {
   snprintf(name, sizeof name, "%s.par", LLVMGetValueName(kfn));
   LLVMTypeRef ps[3] = {c->ptr, c->i64, c->i64};
   c->fn = new_fn(c, name, LLVMFunctionType(c->vd, ps, 3, 0), 1);
-  LLVMValueRef args[67];
+  LLVMValueRef args[67 + CG_MAX_LIFT];
   for (int i = 0; i < n; i++) {
     LLVMValueRef idx = ci64(c, i);
     LLVMValueRef p = LLVMBuildInBoundsGEP2(c->x.B, c->ptr, LLVMGetParam(c->fn, 0), &idx, 1, "");
@@ -500,7 +517,12 @@ static LLVMValueRef emit_par_fn(cg *c, LLVMValueRef kfn, int n) {
   LLVMValueRef idx = ci64(c, n); /* ctx[n] holds t */
   LLVMValueRef tp = LLVMBuildLoad2(c->x.B, c->ptr, LLVMBuildInBoundsGEP2(c->x.B, c->ptr, LLVMGetParam(c->fn, 0), &idx, 1, ""), "");
   args[n + 2] = LLVMBuildPtrToInt(c->x.B, tp, c->i64, "t");
-  LLVMBuildCall2(c->x.B, LLVMGlobalGetValueType(kfn), kfn, args, n + 3, "");
+  for (int i = 0; i < c->nlift; i++) {   /* ctx[n + 1 + i]: the streams */
+    LLVMValueRef li = ci64(c, n + 1 + i);
+    LLVMValueRef lp = LLVMBuildLoad2(c->x.B, c->ptr, LLVMBuildInBoundsGEP2(c->x.B, c->ptr, LLVMGetParam(c->fn, 0), &li, 1, ""), "");
+    args[n + 3 + i] = LLVMBuildPtrToInt(c->x.B, lp, c->i64, "");
+  }
+  LLVMBuildCall2(c->x.B, LLVMGlobalGetValueType(kfn), kfn, args, n + 3 + c->nlift, "");
   LLVMBuildRetVoid(c->x.B);
   return c->fn;
 }
@@ -510,8 +532,9 @@ static LLVMValueRef emit_par_fn(cg *c, LLVMValueRef kfn, int n) {
 typedef struct driver {
   LLVMValueRef fn;
   LLVMValueRef *ptrs;  /* [nbuf] buffer pointers computed from slots */
-  LLVMValueRef ctx;    /* [65 x ptr] alloca for parallel contexts (pointers, then t) */
+  LLVMValueRef ctx;    /* [65 + CG_MAX_LIFT x ptr] alloca for parallel contexts (pointers, t, streams) */
   LLVMValueRef t;      /* the current repeat step (i64 0 outside repeats) */
+  struct kcache *kc;   /* identical kernels share a function (NULL: -fno-share-kernels) */
 } driver;
 
 static LLVMValueRef runtime_fn(cg *c, const char *name, LLVMTypeRef *fty) {
@@ -524,26 +547,277 @@ static LLVMValueRef runtime_fn(cg *c, const char *name, LLVMTypeRef *fty) {
   return fn ? fn : LLVMAddFunction(c->x.M, name, *fty);
 }
 
-static void call_loop_kernel(cg *c, driver *dv, int ki, const bufset *s, LLVMBasicBlockRef at) {
+/* ---------------------------------------------------- identical kernels ---- */
+
+/* Kernels that differ only in which buffers they touch (the 20 unrolled copies of one scan
+ * step in MC dropout, the same layer applied twice) share one LLVM function: LLVM's passes
+ * and instruction selection then run once per distinct kernel, not once per kernel. A
+ * kernel's key is its structure with buffers numbered by first use (the order of its
+ * parameters) and expressions by first visit (a DAG, not a tree: linear in its size):
+ * dims, stores, expressions with their constants and index strides, the parameters'
+ * dtypes and noalias flags, and whether it runs in parallel. Equal keys emit equal code.
+ * The one constant left out of the key is the stream of a random draw (the stream operand
+ * of a KX_RT when it is a constant): it becomes an i64 argument, so the masks of unrolled
+ * MC-dropout samples, which differ only in their stream, share a function too. */
+typedef struct keybuf {
+  int64_t *w;
+  int n, cap;
+  int lift[CG_MAX_LIFT];        /* the random streams' expressions (constants, passed as */
+  int64_t liftval[CG_MAX_LIFT]; /* arguments: dropout masks that differ only in their stream */
+  int nlift;                    /* share a function) */
+  int *seen;        /* [nexpr] first-visit number, -1 */
+  const int *local; /* [nbuf] parameter index */
+} keybuf;
+
+static void kput(keybuf *kb, int64_t v) {
+  if (kb->n == kb->cap) {
+    int cap = kb->cap ? 2 * kb->cap : 256;
+    int64_t *w = realloc(kb->w, sizeof *w * (size_t)cap);
+    if (!w) {
+      kb->n = -1;   /* out of memory: no key, the kernel is emitted on its own */
+      return;
+    }
+    kb->w = w, kb->cap = cap;
+  }
+  if (kb->n >= 0)
+    kb->w[kb->n++] = v;
+}
+static void kput_f(keybuf *kb, double f) {
+  int64_t v;
+  memcpy(&v, &f, sizeof v);
+  kput(kb, v);
+}
+static void key_index(keybuf *kb, const kir_index *x, int rank) {
+  kput(kb, x->offset);
+  kput(kb, x->tstride);
+  for (int d = 0; d < rank; d++)
+    kput(kb, x->stride[d]);
+}
+static void key_expr(keybuf *kb, const kir_func *f, int rank, int id);
+static void key_dyn(keybuf *kb, const kir_func *f, int rank, const kir_dyn *d) {
+  kput(kb, d->expr >= 0);
+  if (d->expr >= 0) {
+    key_expr(kb, f, rank, d->expr);
+    kput(kb, d->stride);
+    kput(kb, d->limit);
+  }
+}
+/* Is expression id a constant i64 (an affine index with no loop terms)? */
+static int const_affine(const kir_func *f, int rank, int id) {
+  const kir_expr *e = &f->expr[id];
+  if (e->kind != KX_AFFINE || e->idx.tstride)
+    return 0;
+  for (int d = 0; d < rank; d++)
+    if (e->idx.stride[d])
+      return 0;
+  return 1;
+}
+/* A random draw's stream: lifted into an argument when constant (at most CG_MAX_LIFT). */
+static void key_stream(keybuf *kb, const kir_func *f, int rank, int id) {
+  if (id < 0 || !const_affine(f, rank, id) || kb->nlift == CG_MAX_LIFT) {
+    key_expr(kb, f, rank, id);
+    return;
+  }
+  for (int i = 0; i < kb->nlift; i++)
+    if (kb->lift[i] == id) {
+      kput(kb, -1000 - i);
+      return;
+    }
+  kput(kb, -1000 - kb->nlift);
+  kb->lift[kb->nlift] = id;
+  kb->liftval[kb->nlift++] = f->expr[id].idx.offset;
+}
+static void key_expr(keybuf *kb, const kir_func *f, int rank, int id) {
+  if (id < 0) {
+    kput(kb, -1);
+    return;
+  }
+  if (kb->seen[id] >= 0) {
+    kput(kb, -2 - kb->seen[id]);
+    return;
+  }
+  kb->seen[id] = kb->n;
+  const kir_expr *e = &f->expr[id];
+  kput(kb, e->kind);
+  kput(kb, e->dt);
+  int n = 0;
+  switch (e->kind) {
+  case KX_CONST: kir_dtype_is_float(e->dt) ? kput_f(kb, e->f) : kput(kb, e->i); break;
+  case KX_IV: kput(kb, e->iv); break;
+  case KX_LOAD:
+    kput(kb, kb->local[e->buf]);
+    key_index(kb, &e->idx, rank);
+    key_dyn(kb, f, rank, &e->dyn);
+    break;
+  case KX_ACC: break;
+  case KX_AFFINE: key_index(kb, &e->idx, rank); break;
+  case KX_RT:
+    kput(kb, e->op);
+    key_expr(kb, f, rank, e->arg[0]);
+    key_stream(kb, f, rank, e->arg[1]);
+    key_expr(kb, f, rank, e->arg[2]);
+    break;
+  case KX_OP: kput(kb, e->op), kput_f(kb, e->p0), kput_f(kb, e->p1), n = kir_scalars[e->op].arity; break;
+  case KX_CAST: n = 1; break;
+  }
+  for (int i = 0; i < n; i++)
+    key_expr(kb, f, rank, e->arg[i]);
+}
+
+/* The key of loop kernel k over its buffers s (kb->n < 0: none). */
+static void kernel_key(cg *c, const kir_kernel *k, const bufset *s, int par, keybuf *kb, int *local) {
+  const kir_func *f = c->f;
+  kb->n = 0;
+  kb->nlift = 0;
+  kb->local = local;
+  for (int i = 0; i < s->n; i++) {
+    int alias = 0;
+    for (int j = 0; j < s->n; j++)
+      alias |= j != i && overlap(f, s->ids[i], s->ids[j]);
+    local[s->ids[i]] = i;
+    kput(kb, f->buf[s->ids[i]].dt * 2 + alias);
+  }
+  kput(kb, par);
+  kput(kb, k->rank);
+  for (int d = 0; d < k->rank; d++)
+    kput(kb, k->dim[d].extent * 4 + k->dim[d].parallel * 2 + k->dim[d].reduce);
+  for (int i = k->store0; i < k->store0 + k->nstore; i++) {
+    const kir_store *st = &f->store[i];
+    kput(kb, local[st->buf]);
+    key_index(kb, &st->idx, k->rank);
+    kput(kb, st->red);
+    kput(kb, st->accum);
+    key_dyn(kb, f, k->rank, &st->dyn);
+    key_expr(kb, f, k->rank, st->value);
+    key_expr(kb, f, k->rank, st->post);
+  }
+  for (int i = 0; i < f->nexpr; i++)   /* the next key starts from scratch */
+    kb->seen[i] = -1;
+}
+
+typedef struct kshared {
+  int64_t *key;
+  int n;
+  uint64_t hash;
+  LLVMValueRef kfn, pfn, sfn;   /* loop function, its parallel wrapper, its serial wrapper */
+} kshared;
+
+typedef struct kcache {
+  kshared *e;
+  int n, cap;
+  keybuf kb;
+  int *local;
+} kcache;
+
+static uint64_t key_hash(const int64_t *w, int n) {
+  uint64_t h = 1469598103934665603ull;
+  for (int i = 0; i < n; i++)
+    h = (h ^ (uint64_t)w[i]) * 1099511628211ull;
+  return h;
+}
+
+/* The entry with kb's key, or a new empty one (NULL: out of memory or no key). */
+static kshared *kcache_find(kcache *kc) {
+  if (kc->kb.n < 0)
+    return NULL;
+  uint64_t h = key_hash(kc->kb.w, kc->kb.n);
+  for (int i = 0; i < kc->n; i++)
+    if (kc->e[i].hash == h && kc->e[i].n == kc->kb.n && !memcmp(kc->e[i].key, kc->kb.w, sizeof *kc->kb.w * (size_t)kc->kb.n))
+      return &kc->e[i];
+  if (kc->n == kc->cap) {
+    int cap = kc->cap ? 2 * kc->cap : 64;
+    kshared *e = realloc(kc->e, sizeof *e * (size_t)cap);
+    if (!e)
+      return NULL;
+    kc->e = e, kc->cap = cap;
+  }
+  int64_t *key = malloc(sizeof *key * (size_t)kc->kb.n + 1);
+  if (!key)
+    return NULL;
+  memcpy(key, kc->kb.w, sizeof *key * (size_t)kc->kb.n);
+  kc->e[kc->n] = (kshared){.key = key, .n = kc->kb.n, .hash = h};
+  return &kc->e[kc->n++];
+}
+
+static void kcache_free(kcache *kc) {
+  for (int i = 0; i < kc->n; i++)
+    free(kc->e[i].key);
+  free(kc->e);
+  free(kc->kb.w);
+  free(kc->kb.seen);
+  free(kc->local);
+}
+
+/* void f.<k>.seq(ptr..., i64 t) { f.<k>(ptr..., 0, n0, t); }, not inlined: the second and
+ * later uses of a serial kernel call it (the loop inlined once into it, trip count known). */
+static LLVMValueRef emit_seq_fn(cg *c, LLVMValueRef kfn, int n, int64_t n0) {
+  char name[256];
+  snprintf(name, sizeof name, "%s.seq", LLVMGetValueName(kfn));
+  LLVMTypeRef ps[67 + CG_MAX_LIFT];
+  for (int i = 0; i < n; i++)
+    ps[i] = c->ptr;
+  for (int i = 0; i <= c->nlift; i++)
+    ps[n + i] = c->i64;   /* t, then the streams */
+  LLVMValueRef fn = new_fn(c, name, LLVMFunctionType(c->vd, ps, n + 1 + c->nlift, 0), 1);
+  add_attr(c, fn, LLVMAttributeFunctionIndex, "noinline");
+  LLVMValueRef args[67 + CG_MAX_LIFT];
+  for (int i = 0; i < n; i++)
+    args[i] = LLVMGetParam(fn, i);
+  args[n] = ci64(c, 0);
+  args[n + 1] = ci64(c, n0);
+  args[n + 2] = LLVMGetParam(fn, n);
+  for (int i = 0; i < c->nlift; i++)
+    args[n + 3 + i] = LLVMGetParam(fn, n + 1 + i);
+  LLVMBuildCall2(c->x.B, LLVMGlobalGetValueType(kfn), kfn, args, n + 3 + c->nlift, "");
+  LLVMBuildRetVoid(c->x.B);
+  return fn;
+}
+
+static void call_loop_kernel(cg *c, driver *dv, kcache *kc, int ki, const bufset *s, LLVMBasicBlockRef at) {
   const kir_kernel *k = &c->f->kernel[ki];
-  LLVMValueRef kfn = emit_loop_fn(c, ki, s);
   int64_t n0 = k->rank ? k->dim[0].extent : 1;
   int par = k->rank && k->dim[0].parallel && !c->o.no_parallel && n0 > 1;
-  LLVMValueRef pfn = par ? emit_par_fn(c, kfn, s->n) : NULL;
+  kshared *sh = NULL;
+  c->nlift = 0;
+  if (kc) {
+    kernel_key(c, k, s, par, &kc->kb, kc->local);
+    sh = kcache_find(kc);
+    c->lift = kc->kb.lift, c->nlift = kc->kb.nlift;
+  }
+  LLVMValueRef kfn = sh && sh->kfn ? sh->kfn : emit_loop_fn(c, ki, s), sfn = NULL;
+  LLVMValueRef pfn = !par ? NULL : sh && sh->pfn ? sh->pfn : emit_par_fn(c, kfn, s->n);
+  if (sh && sh->kfn && !par)
+    sfn = sh->sfn ? sh->sfn : (sh->sfn = emit_seq_fn(c, kfn, s->n, n0));
+  if (sh)
+    sh->kfn = kfn, sh->pfn = pfn;
   LLVMPositionBuilderAtEnd(c->x.B, at);
   c->fn = dv->fn;
-  LLVMValueRef args[67];
+  int nl = c->nlift;
+  c->nlift = 0;
+  const int64_t *lv = kc ? kc->kb.liftval : NULL;
+  LLVMValueRef args[67 + CG_MAX_LIFT];
   for (int i = 0; i < s->n; i++)
     args[i] = dv->ptrs[s->ids[i]];
+  if (sfn) {
+    args[s->n] = dv->t;
+    for (int i = 0; i < nl; i++)
+      args[s->n + 1 + i] = ci64(c, lv[i]);
+    LLVMBuildCall2(c->x.B, LLVMGlobalGetValueType(sfn), sfn, args, s->n + 1 + nl, "");
+    return;
+  }
   if (!par) {
     args[s->n] = ci64(c, 0);
     args[s->n + 1] = ci64(c, n0);
     args[s->n + 2] = dv->t;
-    LLVMBuildCall2(c->x.B, LLVMGlobalGetValueType(kfn), kfn, args, s->n + 3, "");
+    for (int i = 0; i < nl; i++)
+      args[s->n + 3 + i] = ci64(c, lv[i]);
+    LLVMBuildCall2(c->x.B, LLVMGlobalGetValueType(kfn), kfn, args, s->n + 3 + nl, "");
     return;
   }
   args[s->n] = LLVMBuildIntToPtr(c->x.B, dv->t, c->ptr, "");
-  for (int i = 0; i <= s->n; i++) {
+  for (int i = 0; i < nl; i++)   /* ctx: pointers, t, streams */
+    args[s->n + 1 + i] = LLVMConstIntToPtr(ci64(c, lv[i]), c->ptr);
+  for (int i = 0; i <= s->n + nl; i++) {
     LLVMValueRef idx = ci64(c, i);
     LLVMBuildStore(c->x.B, args[i], LLVMBuildInBoundsGEP2(c->x.B, c->ptr, dv->ctx, &idx, 1, ""));
   }
@@ -627,7 +901,7 @@ static void driver_prologue(cg *c, driver *dv) {
   if (!slot)
     fail(c, "out of memory in %s", "codegen");
   free(slot);
-  dv->ctx = LLVMBuildAlloca(c->x.B, LLVMArrayType2(c->ptr, 65), "ctx");
+  dv->ctx = LLVMBuildAlloca(c->x.B, LLVMArrayType2(c->ptr, 65 + CG_MAX_LIFT), "ctx");
   dv->t = ci64(c, 0);
 }
 
@@ -662,7 +936,7 @@ static void emit_range(cg *c, driver *dv, bufset *s, int from, int to) {
         fail(c, "kernel %s touches more than 64 buffers", k->name);
         return;
       }
-      call_loop_kernel(c, dv, ki, s, at);
+      call_loop_kernel(c, dv, dv->kc, ki, s, at);
     }
   }
 }
@@ -674,10 +948,19 @@ static void emit_driver(cg *c, bufset *s) {
     fail(c, "out of memory in %s", "codegen");
     return;
   }
+  kcache kc = {0};
+  if (!c->o.no_share_kernels) {
+    kc.kb.seen = malloc(sizeof *kc.kb.seen * (size_t)c->f->nexpr + 1);
+    kc.local = calloc((size_t)c->f->nbuf + 1, sizeof *kc.local);
+    for (int i = 0; kc.kb.seen && i < c->f->nexpr; i++)
+      kc.kb.seen[i] = -1;
+    dv.kc = kc.kb.seen && kc.local ? &kc : NULL;
+  }
   dv.fn = c->fn = new_fn(c, c->f->name, LLVMFunctionType(c->vd, &c->ptr, 1, 0), 0);
   driver_prologue(c, &dv);
   emit_range(c, &dv, s, 0, c->f->nkernel);
   LLVMBuildRetVoid(c->x.B);
+  kcache_free(&kc);
   free(dv.ptrs);
 }
 

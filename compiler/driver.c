@@ -70,6 +70,12 @@ static double now_s(void) {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static double cpu_s(void) {   /* this thread's CPU time: --time-passes */
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int error(Run *r, const char *fmt, const char *what) {
   fprintf(r->o->err, "nnc: error: ");
   fprintf(r->o->err, fmt, what);
@@ -155,6 +161,17 @@ static int bptt_options(Run *r, const IrgProgram *p, lscan_options *o) {
                          sizeof r->msg);
 }
 
+/* --time-passes: one line per compiled function, CPU seconds per stage. */
+static void time_passes(FILE *out, const char *fn, int64_t bs, int traced, int nodes, double trace, double passes,
+                        ExecStats st) {
+  double lower = st.cpu_lower_ms / 1e3, ir = st.cpu_ir_ms / 1e3, opt = st.cpu_opt_ms / 1e3,
+         emit = st.cpu_emit_ms / 1e3;
+  fprintf(out, "time-passes %s (batch %lld, %d nodes traced, %d after passes): trace+autodiff %.3f, "
+               "simplify+cse %.3f, lower %.3f, llvm-ir %.3f, llvm-opt %.3f, llvm-emit %.3f, total %.3f CPU s%s\n",
+          fn, (long long)bs, traced, nodes, trace, passes, lower, ir, opt, emit,
+          trace + passes + lower + ir + opt + emit, st.cache_hit ? " (from the compile cache)" : "");
+}
+
 static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data *d) {
   IrgField f[2];
   for (int i = 0; i < d->nfields; i++) {
@@ -167,7 +184,10 @@ static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data
   int budget = training && (r->o->memory_budget || r->s.memory_budget);
   IrgOptions io = {.hosts = &cli_hosts, .training = training, .with_grads = training, .fields = f,
                    .nfields = d->nfields, .no_scan_hoist = budget};
+  double c0 = cpu_s();
   if (irg_build(r->L, &r->s, &io, p)) return 1;   /* diagnostics are in L */
+  double c_trace = cpu_s() - c0;
+  int traced = p->g->nnodes;
   IrVal outs[2 + IRG_MAX_METRICS + 1024];
   int no = 0;
   outs[no++] = p->loss;
@@ -188,6 +208,7 @@ static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data
     if (ir_simplify(p->g, &po) || ir_cse(p->g)) return error(r, "optimizing the graph: %s", ir_errmsg(p->g));
     for (int i = 0; i < p->nparams; i++) p->params[i] = ir_find_leaf(p->g, names[i]);
   }
+  double c_passes = cpu_s() - c0 - c_trace;
   if (r->o->dump && !strcmp(r->o->dump, "graph")) {
     ir_print(p->g, r->o->out);
     return 0;
@@ -197,6 +218,8 @@ static int build(Run *r, IrgProgram *p, Exec **x, int training, int64_t bs, Data
   int xrc = exec_create_bptt(p->g, r->o->interp ? EXEC_INTERP : EXEC_JIT, training ? "train_step" : "eval_step",
                              &bo, x, r->msg, sizeof r->msg);
   if (xrc) return error(r, "%s", r->msg);
+  if (r->o->time_passes) time_passes(r->o->out, training ? "train_step" : "eval_step", bs, traced, p->g->nnodes,
+                                     c_trace, c_passes, exec_stats(*x));
   if (r->o->dump && (!strcmp(r->o->dump, "llvm") || !strcmp(r->o->dump, "llvm-opt") || !strcmp(r->o->dump, "asm"))) {
     if (exec_print_llvm(*x, r->o->dump, r->o->out, r->msg, sizeof r->msg)) return error(r, "%s", r->msg);
   } else if (r->o->dump) {

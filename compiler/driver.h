@@ -26,6 +26,7 @@ typedef struct DrvOptions {
   uint64_t memory_budget; /* --memory-budget (bytes); 0: the declaration's memory_budget */
   const char *bptt_policy;/* --bptt-policy: NULL = the cheapest that fits the budget */
   int dump_bptt;          /* --dump=bptt: each scan's plan, then what the executor measured */
+  int time_passes;        /* --time-passes: CPU seconds per compile stage of each function */
   FILE *out;              /* progress and results (stdout) */
   FILE *err;              /* diagnostics (stderr) */
 } DrvOptions;

@@ -2,6 +2,7 @@
  * interpreter, behind one buffer-based interface (exec.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api_int.h"   /* cache_compile: compiled objects cached on disk */
 #include "bptt_lower.h"   /* checkpointed scans: their step functions and executor */
@@ -83,16 +84,24 @@ static int collect(Exec *x) {
   return 0;
 }
 
+static double cpu_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
 static int create_jit(Exec *x, const char *name, const lscan_options *bo, char *msg, size_t cap) {
-  double t0 = jit_now_ms();
+  double t0 = jit_now_ms(), c0 = cpu_ms();
   if (lscan_lower_graph(x->g, name, bo, &x->plan, msg, cap)) return -1;
   x->stats.lower_ms = jit_now_ms() - t0;
-  cg_options co = {0};
+  x->stats.cpu_lower_ms = cpu_ms() - c0;
+  cg_options co = {.no_share_kernels = lower_get_options()->no_share_kernels};
   cache_stats st;
   t0 = jit_now_ms();
   if (cache_compile(x->plan.f, &co, JIT_O2, getenv("NNC_NO_CACHE") == NULL, &x->obj, &x->fn, &st, msg, cap))
     return -1;
   x->stats.cache_hit = st.hit;
+  x->stats.cpu_ir_ms = st.cpu_ir_ms, x->stats.cpu_opt_ms = st.cpu_opt_ms, x->stats.cpu_emit_ms = st.cpu_emit_ms;
   x->stats.compile_ms = jit_now_ms() - t0;
   x->slots = calloc(x->plan.nslots + 1, sizeof(void *));
   if (!x->slots) return fail(msg, cap, "exec", "out of memory");
@@ -191,7 +200,7 @@ int exec_print_llvm(const Exec *x, const char *what, FILE *out, char *msg, size_
   jit_options jo = {0};
   jo.opt = JIT_O2;
   if (jit_create(&j, &jo, msg, cap)) return -1;
-  cg_options co = {0};
+  cg_options co = {.no_share_kernels = lower_get_options()->no_share_kernels};
   int rc = cg_dump(j, x->plan.f, &co, what, out);
   if (rc) fail(msg, cap, "dump", jit_errmsg(j));
   jit_destroy(j);

@@ -17,6 +17,9 @@ typedef struct ExecStats {
   int64_t arena_bytes;           /* temporaries of one run */
   int cache_hit;                 /* 1: the machine code came from the compile cache (no LLVM
                                     passes or code generation ran) */
+  double cpu_lower_ms, cpu_ir_ms, cpu_opt_ms, cpu_emit_ms;   /* this thread's CPU time: lowering
+                  (fusion, memory planning), building LLVM IR, LLVM's passes, instruction
+                  selection and emitting the object (--time-passes) */
 } ExecStats;
 
 /* Prepares g (whose outputs are g->outs) for running. The graph must outlive the Exec.

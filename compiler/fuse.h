@@ -23,6 +23,7 @@ typedef struct lower_options {
   int no_memplan;     /* keep the bump arena (one buffer per value, no reuse) */
   FILE *dump_memory;  /* --dump=memory: the plan of every lowered function is written here */
   int no_scan_hoist;  /* -fno-scan-hoist: keep scans' input projections inside (scan_hoist.c) */
+  int no_share_kernels;   /* -fno-share-kernels: no LLVM function shared by identical kernels */
 } lower_options;
 
 /* Process-wide, like the BPTT options (set once by the CLI before compiling). */

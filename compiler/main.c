@@ -116,6 +116,7 @@ static int opt_check_numerics(Cli *c, const char *v) { (void)v; c->run.check_num
 static int opt_no_save(Cli *c, const char *v) { (void)v; c->run.no_save = 1; return 1; }
 static int opt_interp(Cli *c, const char *v) { (void)v; c->run.interp = 1; return 1; }
 static int opt_no_opt(Cli *c, const char *v) { (void)v; c->run.no_passes = 1; return 1; }
+static int opt_time_passes(Cli *c, const char *v) { (void)v; c->run.time_passes = 1; return 1; }
 static int opt_memory_budget(Cli *c, const char *v) {
   return lscan_parse_bytes(v, &c->run.memory_budget) == 0 && c->run.memory_budget > 0;
 }
@@ -131,6 +132,13 @@ static int opt_emit_llvm(Cli *c, const char *v) { (void)v; c->mode = MODE_AOT; c
 static int opt_out(Cli *c, const char *v) { c->out = v; return *v != '\0'; }
 static int opt_batch(Cli *c, const char *v) { return int_value(v, &c->batch) && c->batch > 0; }
 static int opt_no_cache(Cli *c, const char *v) { (void)v; return setenv("NNC_NO_CACHE", "1", 1) == 0; }
+static int opt_no_share_kernels(Cli *c, const char *v) {
+  (void)c, (void)v;
+  lower_options lo = *lower_get_options();
+  lo.no_share_kernels = 1;
+  lower_set_options(&lo);
+  return 1;
+}
 static int opt_no_fuse(Cli *c, const char *v) {
   (void)c, (void)v;
   lower_options lo = *lower_get_options();
@@ -178,8 +186,11 @@ static const Option options[] = {
   {"--resume", 0, opt_resume, "continue from the checkpoint (--checkpoint=, the declaration's, "
                               "or FILE's stem.ckpt)"},
   {"--interp", 0, opt_interp, "run the reference interpreter instead of the LLVM JIT (slow)"},
+  {"--time-passes", 0, opt_time_passes, "print the CPU seconds of each compile stage of each function"},
   {"-fno-opt", 0, opt_no_opt, "skip the graph passes (simplify, CSE)"},
   {"-fno-fuse", 0, opt_no_fuse, "one kernel per graph node (no operator fusion; docs/codegen.md)"},
+  {"-fno-share-kernels", 0, opt_no_share_kernels, "one LLVM function per kernel even when kernels are identical "
+                                                    "but for their buffers (docs/codegen.md)"},
   {"-fno-scan-hoist", 0, opt_no_scan_hoist, "keep scans' input projections in the loop (docs/codegen.md)"},
   {"-c", 0, opt_emit_obj, "compile FILE's model functions to an object (-o PATH) and a header"},
   {"-S", 0, opt_emit_asm, "like -c, writing assembly"},
