@@ -117,31 +117,46 @@ KERN_AVX512 SM_INLINE void sm512_rows_tile(const sm_job *g, int64_t i, int64_t j
         sm512_store(g, i + r, j + 16 * v, acc[r][v], m[v]);
 }
 
-/* dots order: rows [i, i + R) (op(A) rows contiguous) x columns [j, j + P), P exact. */
+/* One k step of 16 (lanes past m zero) of the dots tile. */
+KERN_AVX512 SM_INLINE void sm512_dots_step(__m512 acc[4][8], const float *const *ar,
+                                           const float *const *br, int64_t k, __mmask16 m,
+                                           const int R, const int P)
+{
+  __m512 av[4];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; r++)
+    av[r] = _mm512_maskz_loadu_ps(m, ar[r] + k);
+#pragma GCC unroll 8
+  for (int p = 0; p < P; p++) {
+    __m512 bp = _mm512_maskz_loadu_ps(m, br[p] + k);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+      acc[r][p] = _mm512_fmadd_ps(av[r], bp, acc[r][p]);
+  }
+}
+
+/* dots order: rows [i, i + R) (op(A) rows contiguous) x columns [j, j + P), P exact. The
+ * loop is unmasked but for the last K % 16 steps: the same sums as a masked loop. */
 KERN_AVX512 SM_INLINE void sm512_dots_tile(const sm_job *g, int64_t i, int64_t j, const int R,
                                            const int P)
 {
   __m512 acc[4][8];
+  const float *ar[4], *br[8];
 #pragma GCC unroll 4
-  for (int r = 0; r < R; r++)
+  for (int r = 0; r < R; r++) {
+    ar[r] = g->a + (i + r) * g->ars;
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++)
       acc[r][p] = _mm512_setzero_ps();
-  const float *a = g->a + i * g->ars, *b = g->b + j * g->bcs;
-  for (int64_t k = 0; k < g->K; k += 16) {
-    __mmask16 m = g->K - k >= 16 ? (__mmask16)0xffff : sm512_mask(g->K - k);
-    __m512 av[4];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-      av[r] = _mm512_maskz_loadu_ps(m, a + r * g->ars + k);
-#pragma GCC unroll 8
-    for (int p = 0; p < P; p++) {
-      __m512 bp = _mm512_maskz_loadu_ps(m, b + p * g->bcs + k);
-#pragma GCC unroll 4
-      for (int r = 0; r < R; r++)
-        acc[r][p] = _mm512_fmadd_ps(av[r], bp, acc[r][p]);
-    }
   }
+#pragma GCC unroll 8
+  for (int p = 0; p < P; p++)
+    br[p] = g->b + (j + p) * g->bcs;
+  int64_t k = 0;
+  for (; k + 16 <= g->K; k += 16)
+    sm512_dots_step(acc, ar, br, k, (__mmask16)0xffff, R, P);
+  if (k < g->K)
+    sm512_dots_step(acc, ar, br, k, sm512_mask(g->K - k), R, P);
 #pragma GCC unroll 4
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
