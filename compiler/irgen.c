@@ -155,6 +155,7 @@ IrVal irg_use(Tr *t, Val *v) {
   c->parent_val = outer;
   c->pos = t->nformals;
   c->formal = ir_formal(t->g, t->nformals++, *ir_type(o->g, outer));
+  if (c->formal == IR_NONE) return IR_NONE;   /* out of memory: not captured */
   c->next = t->caps;
   t->caps = c;
   t->ncaps++;

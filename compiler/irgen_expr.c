@@ -172,6 +172,7 @@ static Val *member_of(Tr *t, Val *o, const char *name, Span sp) {
   case VK_TENSOR:
     if (!strcmp(name, "T")) {
       IrVal x = irg_use(t, o);
+      if (x == IR_NONE) return irg_fail_ir(t);
       int r = ir_type(t->g, x)->shape.rank;
       if (r < 2) return irg_error(t, sp, ".T needs a tensor of rank 2 or more");
       int perm[IR_MAX_RANK];
@@ -191,6 +192,7 @@ static Val *member_of(Tr *t, Val *o, const char *name, Span sp) {
 /* Subscripts of a tensor: ints drop an axis, slices keep it, None adds one, ... fills. */
 static Val *index_tensor(Tr *t, Env *e, Node *n, Val *o) {
   IrVal x = irg_use(t, o);
+  if (x == IR_NONE) return irg_fail_ir(t);
   const IrShape sh = ir_type(t->g, x)->shape, *s = &sh;   /* a copy: the type table moves */
   int64_t start[IR_MAX_RANK], end[IR_MAX_RANK];
   int64_t outd[IR_MAX_RANK * 2];
@@ -314,6 +316,7 @@ static Val *call_custom_grad(Tr *t, Node *fn, Node *rule, Env *home, Val **args,
   for (int i = 0; i < nargs; i++) {
     if (args[i]->k != VK_TENSOR) return irg_error(t, t->at, "custom-gradient functions take tensors only");
     in[i] = irg_use(t, args[i]);
+    if (in[i] == IR_NONE) return irg_fail_ir(t);
   }
   Val *y;
   IrGraph *fwd = trace_sub(t, fn, home, args, nargs, &y);

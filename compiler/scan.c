@@ -130,7 +130,8 @@ static int add_products(IrGraph *g, IrNode *n, Geo *s)
     sh->dim[s->ax] = n->attr.ints[6];
     sh->rank++;
   }
-  if (ir_set_outputs(B, np, pr) || ir_node_add_outputs(g, n, np, t)) return -1;
+  if (ir_set_outputs(B, np, pr)) return ir_fail(g, "%s", ir_errmsg(B));   /* the body's message, in g */
+  if (ir_node_add_outputs(g, n, np, t)) return -1;
   s->np = np;
   return 0;
 }

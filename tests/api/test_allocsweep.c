@@ -531,6 +531,17 @@ static int try_once(const char *what, Scenario sc, long n, Stats *st) {
   sess_free(&s);
   H.tracking = 0;
   long printed = release();
+  if (trace && (H.live || H.hlive || retry || printed || (failed && rc && rc != NNC_ENOMEM))) { /* where the failed allocation was */
+    FILE *f = fopen(trace, "a");
+    if (f && failed) fprintf(f, "failed allocation:\n"), fflush(f), backtrace_symbols_fd(H.where, H.nwhere, fileno(f));
+    for (size_t i = 0; f && sites && H.live && i < SET_CAP; i++)
+      if (H.set[i] && H.set[i] != TOMB) {
+        fprintf(f, "leaked block %p allocated at:\n", H.set[i]);
+        fflush(f);
+        backtrace_symbols_fd(sites[i], SITE_DEPTH, fileno(f));
+      }
+    if (f) fclose(f);
+  }
   st->tries++;
   cr_assert_geq(rc, -999, "%s: allocation %ld failed: a wrong result with status OK (check at line %d)", what, n,
                 -rc - 1000);
@@ -551,17 +562,6 @@ static int try_once(const char *what, Scenario sc, long n, Stats *st) {
     st->total = count;
   }
   cr_assert_eq(retry, NNC_OK, "%s: the retry after allocation %ld failed: %s (%s)", what, n, nnc_strstatus(retry), rmsg);
-  if (trace && (H.live || H.hlive || retry || printed)) { /* where the failed allocation was */
-    FILE *f = fopen(trace, "a");
-    if (f && failed) fprintf(f, "failed allocation:\n"), fflush(f), backtrace_symbols_fd(H.where, H.nwhere, fileno(f));
-    for (size_t i = 0; f && sites && H.live && i < SET_CAP; i++)
-      if (H.set[i] && H.set[i] != TOMB) {
-        fprintf(f, "leaked block %p allocated at:\n", H.set[i]);
-        fflush(f);
-        backtrace_symbols_fd(sites[i], SITE_DEPTH, fileno(f));
-      }
-    if (f) fclose(f);
-  }
   cr_assert_geq(H.used, 0, "%s: the live-pointer set overflowed", what);
   cr_assert_eq(H.live, 0, "%s: allocation %ld failed: %ld blocks of nnc's own allocations leaked", what, n, H.live);
   cr_assert_eq(H.hlive, 0, "%s: allocation %ld failed: %ld host-allocator blocks leaked", what, n, H.hlive);
