@@ -157,3 +157,15 @@ Test(gemm_small, thread_count_independent)
     free(A), free(B), free(bias), free(C1), free(C2), free(C3);
   }
 }
+
+/* With B past SM_B_L2 floats (N K > 256 Ki) the AVX-512 dots order takes up to 8 rows at
+ * once: M 5..8, both layouts of A, every epilogue. */
+Test(gemm_small, eight_row_groups_on_large_b)
+{
+  for (int64_t M = 1; M <= 8; M++)
+    for (int ta = 0; ta < 2; ta++) {
+      scase g = {ta, 1, M, 131, 2003, 1.5f, -1.0f, 1, 1, NNRT_ACT_RELU};
+      double w = run_case(&g);
+      cr_expect(w <= 1.0, "ta %d M %ld: error %.3g x bound", ta, (long)M, w);
+    }
+}
