@@ -77,7 +77,8 @@ void kern_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
 
 /* Products with at most KERN_SMALLM_MAX rows (gemm_small.c): B read in place, never packed.
  * Same arguments and result as kern_sgemm; returns 1 iff it computed C, 0 when the
- * problem is not one it takes (then C is untouched). */
+ * problem is not one it takes (then C is untouched). kern_sgemm calls it first unless a
+ * blocking override or a negative small limit is set (tests of the blocked driver). */
 #define KERN_SMALLM_MAX 8
 int kern_sgemm_smallm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
