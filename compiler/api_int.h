@@ -58,6 +58,15 @@ int cache_dir(char *buf, size_t cap);
 int cache_compile(const kir_func *f, const cg_options *o, jit_opt_level opt, int use_cache,
                   cache_obj **obj, cg_entry *fn, cache_stats *st, char *msg, size_t cap);
 void cache_obj_free(cache_obj *c);
+/* Side files next to the objects (the BPTT plans of lower_scan.c), named by a key that
+ * hashes the nnc version, `what` (the file's kind and format) and what cache_key_add adds:
+ * every input that the stored result depends on. cache_side_get returns the file's bytes
+ * (malloc'd, the caller frees) or NULL on a miss; cache_side_put is best effort (a write
+ * that fails only costs a later miss). Thread-safe (temp file, then rename). */
+void cache_key_init(uint64_t k[2], const char *what);
+void cache_key_add(uint64_t k[2], const void *data, size_t n);
+char *cache_side_get(const uint64_t k[2], const char *ext, size_t *len);
+void cache_side_put(const uint64_t k[2], const char *ext, const void *buf, size_t len);
 
 /* ------------------------------------------------------------------ api*.c */
 

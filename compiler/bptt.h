@@ -86,6 +86,8 @@ const char *bp_errmsg(const bp_ctx *c);   /* message of the last failed call, or
 /* Tables are cached per (policy, alpha); a request that fits a cached table (T and m no
  * larger) reuses it. Counts the tables computed since bp_ctx_new (for tests). */
 int bp_tables_built(const bp_ctx *c);
+/* Tables computed by every bp_ctx of this process (thread-safe; for tests of the cache). */
+long bp_tables_built_total(void);
 
 /* Predicted forward ops of policy p for T steps, m slots, internal size alpha.
  * BP_ERR_BUDGET when the policy cannot run in m slots (e.g. store-all, sqrt). */
@@ -137,6 +139,15 @@ typedef struct {
  * to the earlier policy in bp_policy order). BP_ERR_BUDGET when nothing allowed fits; the
  * message names the minimum budget in bytes. */
 int bp_choose(bp_ctx *c, const bp_budget *b, unsigned allowed, bp_choice *out);
+
+/* ---- persisting a plan (the compile cache keeps it next to the objects) ----------- */
+/* Encodes a choice and its schedule as bytes (malloc'd into *buf, owned by the caller):
+ * a cached re-run then needs no DP table. BP_ERR_NOMEM when out of memory. */
+int bp_plan_encode(const bp_choice *ch, const bp_schedule *s, unsigned char **buf, size_t *len);
+/* Decodes bp_plan_encode's bytes into *ch and *s (owned by the caller on BP_OK) and checks
+ * them: the format, the fields' agreement and the schedule itself (bp_simulate: forwards,
+ * peak). BP_ERR_INVALID (c's message says why) for anything else, e.g. a truncated file. */
+int bp_plan_decode(bp_ctx *c, const unsigned char *buf, size_t len, bp_choice *ch, bp_schedule *s);
 
 /* --dump=bptt: one scan's plan (policy and source, stored steps of the first sweep when a
  * schedule is given, recomputation, predicted peak). Writes to f; returns BP_OK. */

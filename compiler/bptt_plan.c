@@ -112,6 +112,10 @@ const char *bp_errmsg(const bp_ctx *c) { return c ? c->msg : "out of memory"; }
 
 int bp_tables_built(const bp_ctx *c) { return c->built; }
 
+static long tables_total;   /* every context's tables (atomic) */
+
+long bp_tables_built_total(void) { return __atomic_load_n(&tables_total, __ATOMIC_RELAXED); }
+
 long bp_revolve_fallbacks(const bp_ctx *c) { return c->revolve_fallbacks; }
 
 static int check_args(bp_ctx *c, bp_policy p, int T, int m, int alpha) {
@@ -352,6 +356,7 @@ static int table_build(bp_ctx *c, bp_table *tb, bp_policy p, int T, int M, int a
     for (int l = 0; l < layers; l++) fill_col(tb, l, m, rev);
   free(rev);
   c->built++;
+  __atomic_fetch_add(&tables_total, 1, __ATOMIC_RELAXED);
   return BP_OK;
 }
 
@@ -809,6 +814,87 @@ int bp_choose(bp_ctx *c, const bp_budget *b, unsigned allowed, bp_choice *out) {
   out->T = b->T, out->m = m, out->alpha = alpha, out->peak_units = s.peak_units;
   out->peak_bytes = b->fixed_bytes + (uint64_t)s.peak_units * b->hidden_bytes;
   bp_schedule_free(&s);
+  return BP_OK;
+}
+
+/* ---- persisting a plan -------------------------------------------------------------- */
+
+/* Format: the magic, then little-endian int64 fields (the choice, the schedule's header,
+ * n), then n actions of three int64 (op, step, slot). Plain and slow-to-grow on purpose:
+ * at T = 1000 a schedule is a few thousand actions. */
+static const char plan_magic[8] = {'N', 'N', 'C', 'B', 'P', 'T', '1', '\n'};
+enum { PLAN_HEAD = 12 };
+
+static void put64(unsigned char *p, int64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)((uint64_t)v >> (8 * i));
+}
+
+static int64_t get64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+  return (int64_t)v;
+}
+
+int bp_plan_encode(const bp_choice *ch, const bp_schedule *s, unsigned char **buf, size_t *len) {
+  size_t n = 8 + 8 * (PLAN_HEAD + 3 * s->n);
+  unsigned char *b = malloc(n);
+  if (!b) return BP_ERR_NOMEM;
+  int64_t head[PLAN_HEAD] = {ch->policy, ch->T, ch->m, ch->alpha, ch->forwards, ch->peak_units,
+                             (int64_t)ch->peak_bytes, s->policy, s->forwards, s->peak_units,
+                             (int64_t)s->n, s->m};
+  memcpy(b, plan_magic, 8);
+  for (int i = 0; i < PLAN_HEAD; i++) put64(b + 8 + 8 * i, head[i]);
+  unsigned char *p = b + 8 + 8 * PLAN_HEAD;
+  for (size_t i = 0; i < s->n; i++, p += 24) {
+    put64(p, s->acts[i].op);
+    put64(p + 8, s->acts[i].step);
+    put64(p + 16, s->acts[i].slot);
+  }
+  *buf = b, *len = n;
+  return BP_OK;
+}
+
+/* The header's fields in range and consistent with each other; NULL or what is wrong. */
+static const char *plan_head_ok(const int64_t *h, size_t len) {
+  if (h[0] < 0 || h[0] >= BP_POLICY_COUNT || h[7] != h[0]) return "policy";
+  if (h[1] < 0 || h[1] > BP_MAX_T || h[2] < 1 || h[2] > INT32_MAX || h[3] < 1 ||
+      h[3] > INT32_MAX / 2 || h[11] != h[2])
+    return "T, m or alpha";
+  if (h[10] < 0 || (uint64_t)h[10] != (len - 8 - 8 * PLAN_HEAD) / 24 ||
+      (len - 8 - 8 * PLAN_HEAD) % 24)
+    return "length";
+  return NULL;
+}
+
+int bp_plan_decode(bp_ctx *c, const unsigned char *buf, size_t len, bp_choice *ch, bp_schedule *s) {
+  memset(ch, 0, sizeof *ch);
+  memset(s, 0, sizeof *s);
+  int64_t h[PLAN_HEAD];
+  if (len < 8 + 8 * PLAN_HEAD || memcmp(buf, plan_magic, 8))
+    return fail(c, BP_ERR_INVALID, "not a BPTT plan");
+  for (int i = 0; i < PLAN_HEAD; i++) h[i] = get64(buf + 8 + 8 * i);
+  const char *why = plan_head_ok(h, len);
+  if (why) return fail(c, BP_ERR_INVALID, "BPTT plan: bad %s", why);
+  bp_schedule d = {.policy = (bp_policy)h[7], .T = (int)h[1], .m = (int)h[2], .alpha = (int)h[3],
+                   .n = (size_t)h[10], .cap = (size_t)h[10]};
+  d.acts = malloc((d.n ? d.n : 1) * sizeof *d.acts);
+  if (!d.acts) return fail(c, BP_ERR_NOMEM, "out of memory for a BPTT plan");
+  const unsigned char *p = buf + 8 + 8 * PLAN_HEAD;
+  for (size_t i = 0; i < d.n; i++, p += 24) {
+    int64_t op = get64(p), step = get64(p + 8), slot = get64(p + 16);
+    if (op < 0 || op > BP_FREE || step < 0 || step > d.T || slot < -1 || slot >= d.m)
+      return bp_schedule_free(&d), fail(c, BP_ERR_INVALID, "BPTT plan: bad action %zu", i);
+    d.acts[i] = (bp_action){(uint8_t)op, (int32_t)step, (int32_t)slot};
+  }
+  bp_sim_stats st;
+  int rc = bp_simulate(c, &d, &st);
+  if (rc == BP_OK && (st.forwards != h[8] || st.peak_units != h[9]))
+    rc = fail(c, BP_ERR_INVALID, "BPTT plan: forwards or peak differ from the header");
+  if (rc != BP_OK) return bp_schedule_free(&d), rc;
+  d.forwards = h[8], d.peak_units = (int)h[9];
+  *ch = (bp_choice){(bp_policy)h[0], (int)h[1], (int)h[2], (int)h[3], h[4], (int)h[5],
+                    (uint64_t)h[6]};
+  *s = d;
   return BP_OK;
 }
 

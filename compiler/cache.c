@@ -110,12 +110,14 @@ static int make_dirs(char *dir) {
   return mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-static int obj_path(const uint64_t k[2], char *buf, size_t cap) {
+static int file_path(const uint64_t k[2], const char *ext, char *buf, size_t cap) {
   char dir[3072];
   if (cache_dir(dir, sizeof dir) || make_dirs(dir)) return -1;
-  return snprintf(buf, cap, "%s/%016llx%016llx.o", dir, (unsigned long long)k[0], (unsigned long long)k[1]) <
-                 (int)cap ? 0 : -1;
+  return snprintf(buf, cap, "%s/%016llx%016llx.%s", dir, (unsigned long long)k[0], (unsigned long long)k[1],
+                  ext) < (int)cap ? 0 : -1;
 }
+
+static int obj_path(const uint64_t k[2], char *buf, size_t cap) { return file_path(k, "o", buf, cap); }
 
 /* ------------------------------------------------------------------ files */
 
@@ -147,6 +149,28 @@ static void store(const char *path, const char *buf, size_t len) {
   size_t w = fwrite(buf, 1, len, f);
   if (fclose(f) == 0 && w == len && rename(tmp, path) == 0) return;
   unlink(tmp);
+}
+
+/* ------------------------------------------------------------------ side files */
+
+void cache_key_init(uint64_t k[2], const char *what) {
+  k[0] = 0xcbf29ce484222325ull;
+  k[1] = 0x84222325cbf29ce4ull;
+  key_str(k, NNC_VERSION);
+  key_str(k, what);
+}
+
+void cache_key_add(uint64_t k[2], const void *data, size_t n) { key_add(k, data, n); }
+
+char *cache_side_get(const uint64_t k[2], const char *ext, size_t *len) {
+  char path[4096];
+  *len = 0;
+  return file_path(k, ext, path, sizeof path) ? NULL : read_all(path, len);
+}
+
+void cache_side_put(const uint64_t k[2], const char *ext, const void *buf, size_t len) {
+  char path[4096];
+  if (!file_path(k, ext, path, sizeof path)) store(path, buf, len);
 }
 
 /* ------------------------------------------------------------------ the loader */

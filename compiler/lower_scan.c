@@ -322,14 +322,53 @@ static int cheapest(bp_ctx *c, lscan_pick *k, int T, unsigned allowed) {
   return best < 0 ? BP_ERR_BUDGET : BP_OK;
 }
 
+/* The compile cache's key of choose's result: every input it depends on. */
+static void plan_key(const lscan_options *o, uint64_t fixed, int nscans, int T, uint64_t hid, uint64_t key[2]) {
+  int64_t in[8] = {o->policy, o->allowed, (int64_t)o->budget_bytes, (int64_t)fixed, nscans, T, (int64_t)hid, 2};
+  cache_key_init(key, "bptt plan 1: policy allowed budget fixed nscans T hidden alpha");
+  cache_key_add(key, in, sizeof in);
+}
+
+/* A plan that an earlier compile stored under key (its DP tables are not rebuilt: at
+ * T = 1000 they took most of a cached re-run). 1 on a hit; 0 on a miss or a bad file. */
+static int plan_load(bp_ctx *c, const uint64_t key[2], int T, lscan_pick *k) {
+  size_t len;
+  unsigned char *buf = (unsigned char *)cache_side_get(key, "bptt", &len);
+  if (!buf)
+    return 0;
+  int ok = bp_plan_decode(c, buf, len, &k->choice, &k->sched) == BP_OK && k->choice.T == T;
+  free(buf);
+  if (!ok)
+    bp_schedule_free(&k->sched);
+  return ok;
+}
+
+static void plan_store(const uint64_t key[2], const lscan_pick *k) {
+  unsigned char *buf;
+  size_t len;
+  if (bp_plan_encode(&k->choice, &k->sched, &buf, &len) != BP_OK)
+    return;
+  cache_side_put(key, "bptt", buf, len);
+  free(buf);
+}
+
 /* Budget mode: the choice for one scan of T steps, `hid` bytes per slot unit, when the
  * rest of the training step takes `fixed` bytes (measured on a lowering) and nscans scans
- * share what the budget leaves equally. 0, or -1 with msg (a budget below the minimum). */
+ * share what the budget leaves equally; from the compile cache when it holds it. 0, or
+ * -1 with msg (a budget below the minimum). */
 static int choose(const lscan_options *o, uint64_t fixed, int nscans, int T, uint64_t hid, lscan_pick *k, char *msg,
                   size_t cap) {
   bp_ctx *c = bp_ctx_new();
   if (!c)
     return snprintf(msg, cap, "bptt: out of memory"), -1;
+  uint64_t key[2];
+  int use_cache = getenv("NNC_NO_CACHE") == NULL;
+  plan_key(o, fixed, nscans, T, hid, key);
+  if (use_cache && plan_load(c, key, T, k)) {
+    k->plain = k->choice.policy == BP_STORE_ALL && o->policy < 0;
+    bp_ctx_free(c);
+    return 0;
+  }
   uint64_t B = o->budget_bytes, share = B > fixed ? (B - fixed) / (uint64_t)nscans : 0;
   bp_budget b = {.T = T, .hidden_bytes = hid, .internal_bytes = 2 * hid, .fixed_bytes = fixed,
                  .budget_bytes = B > fixed ? fixed + share : B};
@@ -342,6 +381,8 @@ static int choose(const lscan_options *o, uint64_t fixed, int nscans, int T, uin
   if (rc == BP_OK) {
     k->choice.peak_units = k->sched.peak_units;
     k->plain = k->choice.policy == BP_STORE_ALL && o->policy < 0;
+    if (use_cache)
+      plan_store(key, k);
   } else
     snprintf(msg, cap, "bptt: %s", bp_errmsg(c));
   bp_ctx_free(c);

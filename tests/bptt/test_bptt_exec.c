@@ -6,10 +6,12 @@
  * units never exceed the slots planned; budgets pick a plan that fits, and a budget below
  * the minimum is an error naming the minimum in bytes. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bptt_lower.h"
 #include "exec.h"
@@ -367,4 +369,92 @@ Test(bptt_exec, size_and_policy_options) {
   cr_expect(lscan_configure(0, "msm", 0, NULL, &o, msg, sizeof msg) == 0 && o.active && o.policy == BP_MSM);
   cr_expect(lscan_configure(0, NULL, 0, NULL, &o, msg, sizeof msg) == 0 && !o.active,
             "no budget, no policy: plain BPTT");
+}
+
+static int truncate_file(const char *path) { return truncate(path, 40) == 0; }
+
+/* Counts the compile cache's BPTT plans in dir; with cut, cuts each to 40 bytes (broken). */
+static int plans_in(const char *dir, int cut) {
+  DIR *d = opendir(dir);
+  int n = 0;
+  for (struct dirent *e; d && (e = readdir(d));) {
+    size_t k = strlen(e->d_name);
+    if (k < 5 || strcmp(e->d_name + k - 5, ".bptt"))
+      continue;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    n += cut ? truncate_file(path) : 1;
+  }
+  if (d)
+    closedir(d);
+  return n;
+}
+
+/* A cached re-run of a budgeted model takes its plan from the compile cache: no DP table
+ * is built again, and the plan and the gradients are the same bit for bit. A change of
+ * budget misses; a broken plan file is ignored (planned again); NNC_NO_CACHE plans. */
+Test(bptt_exec, cached_rerun_builds_no_dp_table) {
+  char dir[] = "/tmp/nnc-bptt-cache-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  setenv("NNC_CACHE_DIR", dir, 1);
+  unsetenv("NNC_NO_CACHE");
+  enum { T = 120 };
+  uint64_t hid = 2 * B * H * 4;
+  lscan_options o = {.active = 1, .policy = BP_REVOLVE, .slots = 4};
+  int n[2], c[2];
+  lscan_stats st[2][1];
+  char err[512];
+  float *a = run(0, T, &o, &n[0], st[0], &c[0], err);
+  cr_assert(a, "%s", err);
+  free(a);
+  uint64_t fixed = st[0][0].peak_bytes - (uint64_t)st[0][0].peak_units * hid;
+  o = (lscan_options){.active = 1, .policy = -1, .budget_bytes = fixed + 14 * hid};
+  float *out[2];
+  long built[3];
+  built[0] = bp_tables_built_total();
+  for (int i = 0; i < 2; i++) {
+    out[i] = run(0, T, &o, &n[i], st[i], &c[i], err);
+    cr_assert(out[i], "%s", err);
+    built[i + 1] = bp_tables_built_total();
+  }
+  cr_expect_gt(built[1], built[0], "the first compile plans with DP tables");
+  cr_expect_eq(built[2], built[1], "the cached re-run built %ld DP tables", built[2] - built[1]);
+  cr_expect_eq(plans_in(dir, 0), 1, "one plan stored");
+  cr_assert(c[0] == 1 && c[1] == 1);
+  cr_expect(n[0] == n[1] && !memcmp(out[0], out[1], sizeof(float) * (size_t)n[0]), "results differ");
+  cr_expect(!memcmp(&st[0][0].choice, &st[1][0].choice, sizeof st[0][0].choice), "the same choice");
+  cr_expect(st[0][0].forwards == st[1][0].forwards && st[0][0].peak_units == st[1][0].peak_units);
+  free(out[1]);
+  o.budget_bytes += hid; /* another budget: another key */
+  out[1] = run(0, T, &o, &n[1], st[1], &c[1], err);
+  cr_assert(out[1], "%s", err);
+  free(out[1]);
+  cr_expect_gt(bp_tables_built_total(), built[2], "a changed budget plans again");
+  cr_expect_eq(plans_in(dir, 0), 2);
+  o.budget_bytes -= hid; /* the first plan's file, broken: ignored, planned again */
+  cr_expect_eq(plans_in(dir, 1), 2);
+  long before = bp_tables_built_total();
+  out[1] = run(0, T, &o, &n[1], st[1], &c[1], err);
+  cr_assert(out[1], "%s", err);
+  cr_expect_gt(bp_tables_built_total(), before, "a broken plan file is planned again");
+  cr_expect(!memcmp(out[0], out[1], sizeof(float) * (size_t)n[0]), "results differ after a broken file");
+  free(out[1]);
+  setenv("NNC_NO_CACHE", "1", 1); /* no cache: planned every time */
+  before = bp_tables_built_total();
+  out[1] = run(0, T, &o, &n[1], st[1], &c[1], err);
+  cr_assert(out[1], "%s", err);
+  free(out[1]);
+  cr_expect_gt(bp_tables_built_total(), before, "NNC_NO_CACHE plans");
+  free(out[0]);
+  unsetenv("NNC_NO_CACHE");
+  DIR *d = opendir(dir); /* clean up: the objects and plans of this test */
+  for (struct dirent *e; d && (e = readdir(d));) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (e->d_name[0] != '.')
+      unlink(path);
+  }
+  if (d)
+    closedir(d);
+  rmdir(dir);
 }

@@ -197,3 +197,40 @@ Test(bptt_budget, too_big_to_plan) {
   cr_expect_eq(bp_tables_built(c), 0);
   bp_ctx_free(c);
 }
+
+/* A plan persisted for the compile cache decodes to the same choice and schedule; bytes
+ * that are truncated, from another format or describe a broken schedule are refused. */
+Test(bptt_budget, plan_encode_decode) {
+  bp_ctx *c = bp_ctx_new();
+  bp_choice ch, ch2;
+  bp_budget b = scan100((1 << 20) + 30 * 4096);
+  cr_assert_eq(bp_choose(c, &b, BP_ALL_POLICIES, &ch), BP_OK);
+  bp_schedule s, s2;
+  cr_assert_eq(bp_schedule_build(c, ch.policy, ch.T, ch.m, ch.alpha, &s), BP_OK);
+  unsigned char *buf;
+  size_t len;
+  cr_assert_eq(bp_plan_encode(&ch, &s, &buf, &len), BP_OK);
+  cr_assert_eq(bp_plan_decode(c, buf, len, &ch2, &s2), BP_OK, "%s", bp_errmsg(c));
+  cr_expect(!memcmp(&ch, &ch2, sizeof ch), "the choice round-trips");
+  cr_expect(s2.n == s.n && s2.forwards == s.forwards && s2.peak_units == s.peak_units &&
+            s2.policy == s.policy && s2.T == s.T && s2.m == s.m && s2.alpha == s.alpha);
+  for (size_t i = 0; i < s.n && i < s2.n; i++)
+    cr_assert(s.acts[i].op == s2.acts[i].op && s.acts[i].step == s2.acts[i].step &&
+              s.acts[i].slot == s2.acts[i].slot, "action %zu", i);
+  bp_schedule_free(&s2);
+  cr_expect_eq(bp_plan_decode(c, buf, len - 24, &ch2, &s2), BP_ERR_INVALID, "one action short");
+  cr_expect(strstr(bp_errmsg(c), "bad length"), "%s", bp_errmsg(c));
+  cr_expect_eq(bp_plan_decode(c, buf, 20, &ch2, &s2), BP_ERR_INVALID, "truncated header");
+  buf[0] = 'X';
+  cr_expect_eq(bp_plan_decode(c, buf, len, &ch2, &s2), BP_ERR_INVALID);
+  cr_expect_str_eq(bp_errmsg(c), "not a BPTT plan");
+  buf[0] = 'N';
+  size_t last = len - 24;   /* the final FREE(0, 0) becomes FREE(1, 0): a broken schedule */
+  buf[last + 8] = 1;
+  cr_expect_eq(bp_plan_decode(c, buf, len, &ch2, &s2), BP_ERR_INVALID);
+  cr_expect(strstr(bp_errmsg(c), "FREE of a slot that does not hold that step"), "%s", bp_errmsg(c));
+  cr_expect(s2.acts == NULL && s2.n == 0, "nothing is handed out on failure");
+  free(buf);
+  bp_schedule_free(&s);
+  bp_ctx_free(c);
+}
