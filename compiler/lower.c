@@ -230,7 +230,7 @@ int lower_sub(lower_ctx *L, const IrGraph *sub, const int *formals, int nformals
   int ncarry = saved && saved->op == OP_SCAN && saved->sub[0] == sub ? (int)saved->attr.ints[0] : 0;
   C.fz = rc == 0 && !lower_get_options()->no_fuse ? fuse_analyze(sub, ncarry) : NULL;
   for (int i = 0; rc == 0 && i < sub->nnodes; i++)
-    rc = lower_node(&C, i);
+    rc = kir_ok(C.f) ? lower_node(&C, i) : lower_fail(L, "out of memory building kernels");
   fuse_free(C.fz);
   for (int i = 0; rc == 0 && i < sub->nouts; i++)
     results[i] = C.buf[sub->outs[i]];

@@ -647,12 +647,12 @@ Test(allocsweep, planned_memory) { sweep("planned memory", sc_planned); }
 Test(allocsweep, scan_and_conv) { sweep("train an LSTM (scan, BPTT), run a convolution", sc_rnn); }
 
 Test(allocsweep, run_without_cache) {
-  if (!full_sweep()) cr_skip_test("NNC_ALLOCSWEEP=full: LLVM code generation on every try");
+  if (!full_sweep()) teardown(), cr_skip_test("NNC_ALLOCSWEEP=full: LLVM code generation on every try");
   sweep("run inference, no compile cache", sc_run_no_cache);
 }
 
 Test(allocsweep, emit) {
-  if (!full_sweep()) cr_skip_test("NNC_ALLOCSWEEP=full: LLVM code generation on every try");
+  if (!full_sweep()) teardown(), cr_skip_test("NNC_ALLOCSWEEP=full: LLVM code generation on every try");
   sweep("AOT emit", sc_emit);
 }
 
