@@ -462,7 +462,7 @@ static void param_attrs(cg *c, LLVMValueRef fn, const bufset *s) {
 /* void f.<k>(ptr..., i64 b, i64 e): the loop nest of kernel k. */
 static LLVMValueRef emit_loop_fn(cg *c, int ki, const bufset *s) {
   const kir_kernel *k = &c->f->kernel[ki];
-  LLVMTypeRef ps[KIR_MAX_RANK + 64];
+  LLVMTypeRef ps[64 + 3 + CG_MAX_LIFT];   /* pointers, begin, end, t, streams */
   int np = 0;
   for (int i = 0; i < s->n && np < 64; i++)
     ps[np++] = c->ptr;

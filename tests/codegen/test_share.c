@@ -210,3 +210,33 @@ static void check_draws(int flags) {
 
 Test(share, random_streams_are_arguments_serial) { check_draws(0); }
 Test(share, random_streams_are_arguments_parallel) { check_draws(KIR_PAR); }
+
+/* The widest kernel (64 buffers) with random streams: its parameters fit (pointers,
+ * begin, end, t, streams), twice, serial, the copies shared. */
+Test(share, widest_kernel_with_streams) {
+  int64_t n = 8;
+  kir_func *f = kir_new("wide", 65);
+  int S = kir_buffer(f, "seed", KIR_I64, 0, 0, 1), B[63];
+  for (int i = 0; i < 63; i++)
+    B[i] = kir_buffer(f, "b", KIR_F32, 1 + i, 0, n);
+  int O[2] = {kir_buffer(f, "o0", KIR_F32, 64, 0, n), kir_buffer(f, "o1", KIR_F32, 64, 0, n)};
+  for (int k = 0; k < 2; k++) {
+    kir_loop(f, "wide", 1, &n, NULL);
+    kir_index x = kir_index_bcast(1, 1, &n);
+    int v = kir_rt(f, KIR_RT_UNIFORM, kir_load(f, S, kir_index_zero()), kir_affine(f, (kir_index){.offset = 9 + k}),
+                   kir_affine(f, x));
+    for (int i = 0; i < 62; i++)
+      v = kir_op2(f, SC_ADD, v, kir_load(f, B[i], x));
+    kir_store_to(f, O[k], x, v, KIR_RED_NONE, -1);
+  }
+  cr_assert_eq(loop_fns(f, NULL), 1);
+  static float bufs[63][8], o[8];
+  int64_t seed = 1;
+  void *slots[65] = {&seed};
+  for (int i = 0; i < 63; i++)
+    slots[1 + i] = bufs[i];
+  slots[64] = o;
+  compile(f, NULL)(slots);
+  cr_assert(o[0] > 0 && o[0] < 1, "%g", o[0]);
+  kir_free(f);
+}
