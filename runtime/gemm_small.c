@@ -47,7 +47,7 @@ typedef struct sm_job {
   float alpha, beta;
   const float *bias_col, *bias_row;
   int relu;
-  int rows; /* rows per group: 4, or 8 (AVX-512 dots, B past SM_B_L2) */
+  int rows; /* rows per group: 4, or 8 (AVX-512: rows order, or dots with B past SM_B_L2) */
 } sm_job;
 
 /* The epilogue of one element, in gemm_store_tile's order. */
@@ -91,12 +91,12 @@ KERN_AVX512 SM_INLINE void sm512_store(const sm_job *g, int64_t i, int64_t j, __
 KERN_AVX512 SM_INLINE void sm512_rows_tile(const sm_job *g, int64_t i, int64_t j, const int R,
                                            const int V)
 {
-  __m512 acc[4][8];
+  __m512 acc[8][8];
   __mmask16 m[8];
 #pragma GCC unroll 8
   for (int v = 0; v < V; v++) {
     m[v] = sm512_mask(g->N - j - 16 * v);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
       acc[r][v] = _mm512_setzero_ps();
   }
@@ -106,7 +106,7 @@ KERN_AVX512 SM_INLINE void sm512_rows_tile(const sm_job *g, int64_t i, int64_t j
 #pragma GCC unroll 8
     for (int v = 0; v < V; v++)
       bv[v] = _mm512_maskz_loadu_ps(m[v], b + 16 * v);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
       __m512 ar = _mm512_set1_ps(a[r * g->ars]);
 #pragma GCC unroll 8
@@ -114,7 +114,7 @@ KERN_AVX512 SM_INLINE void sm512_rows_tile(const sm_job *g, int64_t i, int64_t j
         acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
     }
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
     for (int v = 0; v < V; v++)
@@ -171,16 +171,20 @@ KERN_AVX512 SM_INLINE void sm512_dots_tile(const sm_job *g, int64_t i, int64_t j
     }
 }
 
-/* Rows [i, i + R) against columns [j0, j1). Wide tiles break the FMA dependency chains:
- * 8 accumulators for one or two rows. */
+/* Rows [i, i + R) against columns [j0, j1), R <= 8 (B read once for M <= 8). Wide tiles
+ * break the FMA dependency chains: 8 accumulators for one or two rows; 16 up to 8 rows. */
 KERN_AVX512 static void sm512_rows(const sm_job *g, int64_t i, int R, int64_t j0, int64_t j1)
 {
-  for (int64_t j = j0; j < j1; j += (R <= 2 ? 128 : 64))
+  for (int64_t j = j0; j < j1; j += (R <= 2 ? 128 : R <= 4 ? 64 : 32))
     switch (R) {
     case 1: sm512_rows_tile(g, i, j, 1, 8); break;
     case 2: sm512_rows_tile(g, i, j, 2, 8); break;
     case 3: sm512_rows_tile(g, i, j, 3, 4); break;
-    default: sm512_rows_tile(g, i, j, 4, 4); break;
+    case 4: sm512_rows_tile(g, i, j, 4, 4); break;
+    case 5: sm512_rows_tile(g, i, j, 5, 2); break;
+    case 6: sm512_rows_tile(g, i, j, 6, 2); break;
+    case 7: sm512_rows_tile(g, i, j, 7, 2); break;
+    default: sm512_rows_tile(g, i, j, 8, 2); break;
     }
 }
 
@@ -403,7 +407,7 @@ int kern_sgemm_smallm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
               bias_col, bias_row, act == NNRT_ACT_RELU, 4};
   int isa = kern_gemm_isa();
   int dots = trans_b && isa != KERN_ISA_SCALAR;
-  if (dots && isa == KERN_ISA_AVX512 && (double)N * K > SM_B_L2)
+  if (isa == KERN_ISA_AVX512 && (!dots || (double)N * K > SM_B_L2))
     g.rows = 8;
   float stack[SM_ASTACK], *pa = NULL;
   if (dots && g.acs != 1) { /* op(A) rows strided: pack them, M K floats */
