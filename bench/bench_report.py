@@ -10,8 +10,8 @@ the section's Markdown table on stdout and appends its issue-4 targets to SUMMAR
 
 Same thread count in each row: nnc with OMP_NUM_THREADS = n is compared with PyTorch's
 fastest setting that uses n cores (1: torch 1 thread + OpenBLAS 1; 2: the faster of torch
-1 thread + OpenBLAS 2 and torch 2 threads). A target's summary line uses the thread count
-at which PyTorch was fastest (the anchor at its best), with nnc at that same count.
+1 thread + OpenBLAS 2 and torch 2 threads). A target's summary line gives the ratio at
+every thread count measured, and its verdict says at which counts the target is met.
 """
 import json
 import sys
@@ -78,11 +78,29 @@ def verdict(r, limit):
     return "n/a" if r is None else ("met" if r <= limit else "missed by %.0f %%" % (100 * (r / limit - 1)))
 
 
-def anchor_threads(rows, bench, impl, counts, shape=None):
-    """The thread count at which PyTorch's bench/impl was fastest."""
-    best = [(torch_best(rows, bench, impl, n, shape), n) for n in counts]
-    best = [(b["median"], n) for b, n in best if b]
-    return min(best)[1] if best else None
+def per_count(rows, bench, nimpl, timpl, counts, target, shape=None):
+    """The summary's "measured" and "verdict" over every thread count: each count's ratio
+    nnc / PyTorch (both on n cores); met where the ratio is within the target."""
+    got = []
+    for n in counts:
+        a, t = nnc_line(rows, bench, nimpl, n, shape), torch_best(rows, bench, timpl, n, shape)
+        r = ratio(a and a["median"], t and t["median"])
+        if r is not None:
+            got.append((n, r, a, t))
+    if not got:
+        return "-", "n/a", []
+    thr = lambda n: "%d thread%s" % (n, "" if n == 1 else "s")
+    measured = ", ".join("%s (%s)" % (fmt(r), thr(n)) for n, r, _, _ in got)
+    met = [n for n, r, _, _ in got if r <= target]
+    missed = [(n, r) for n, r, _, _ in got if r > target]
+    if not missed:
+        v = "met"
+    elif not met:
+        v = "; ".join("%s with %s" % (verdict(r, target), thr(n)) for n, r in missed)
+    else:
+        v = "met with %s; %s" % (", ".join(thr(n) for n in met),
+                                 "; ".join("%s with %s" % (verdict(r, target), thr(n)) for n, r in missed))
+    return measured, v, got
 
 
 def thread_counts(rows, bench):
@@ -109,18 +127,15 @@ def models(rows, out):
                 name, n, fmt(a and a["median"]), fmt(cpu(a)), fmt(acc(a), 4),
                 fmt(t and t["median"]), fmt(cpu(t)), t["threads"] if t else "-", fmt(acc(t), 4),
                 fmt(ratio(a and a["median"], t and t["median"]))))
-        n = anchor_threads(rows, bench, "pytorch", counts)
-        a = nnc_line(rows, bench, "nnc", n) if n else None
-        t = torch_best(rows, bench, "pytorch", n) if n else None
-        r = ratio(a and a["median"], t and t["median"])
-        v = verdict(r, target)
-        da = None if acc(a) is None or acc(t) is None else 100 * (acc(a) - acc(t))
-        if r is not None and da is None:
+        measured, v, got = per_count(rows, bench, "nnc", "pytorch", counts, target)
+        das = [100 * (acc(a) - acc(t)) for _, _, a, t in got if acc(a) is not None and acc(t) is not None]
+        if got and not das:
             v += " (accuracy not measured)"
-        elif da is not None and abs(da) > 1 and v == "met":
-            v = "missed: accuracy %+.1f points" % da
-        out.append("%s epoch <= %.1fx PyTorch at equal accuracy|%s (threads: %s)%s|%s" % (
-            name, target, fmt(r), n or "-", "" if da is None else ", accuracy %+.1f points" % da, v))
+        elif das and max(abs(d) for d in das) > 1:
+            v = "missed: accuracy differs by more than 1 point"
+        if das:
+            measured += "; accuracy %s points" % " / ".join("%+.1f" % d for d in das)
+        out.append("%s epoch <= %.1fx PyTorch at equal accuracy|%s|%s" % (name, target, measured, v))
 
 
 LSTM_SHAPES = [[32, 100, 128, 256], [32, 100, 256, 512], [1, 100, 128, 256]]
@@ -142,13 +157,10 @@ def lstm(rows, out):
                 fmt(f and f["median"], 1), fmt(cpu(f), 1), f["threads"] if f else "-", fmt(c and c["median"], 1),
                 c["threads"] if c else "-", fmt(ratio(am, f and f["median"])), fmt(ratio(am, c and c["median"]))))
         target = 0.3 if shape[0] == 1 else 0.6
-        n = anchor_threads(rows, "lstm_step", "pytorch_fused", counts, shape)
-        a = nnc_line(rows, "lstm_step", "nnc", n, shape) if n else None
-        f = torch_best(rows, "lstm_step", "pytorch_fused", n, shape) if n else None
-        r = ratio(a and a["median"], f and f["median"])
-        v = "n/a: nnc failed (see the section)" if f and not a else verdict(r, target)
-        out.append("LSTM step (%s) <= %.1fx nn.LSTM|%s (threads: %s)|%s" % (
-            ", ".join(map(str, shape)), target, fmt(r), n or "-", v))
+        measured, v, got = per_count(rows, "lstm_step", "nnc", "pytorch_fused", counts, target, shape)
+        if not got and any(torch_best(rows, "lstm_step", "pytorch_fused", n, shape) for n in counts):
+            v = "n/a: nnc failed (see the section)"
+        out.append("LSTM step (%s) <= %.1fx nn.LSTM|%s|%s" % (", ".join(map(str, shape)), target, measured, v))
 
 
 def latency(rows, out):
@@ -162,13 +174,9 @@ def latency(rows, out):
             print("| %s | %d | %s | %s | %s | %s | %s | %s |" % (
                 names[impl], n, fmt(a and a["median"], 1), fmt(cpu(a), 1),
                 fmt(t and t["median"], 1), fmt(cpu(t), 1), t["threads"] if t else "-", fmt(ratio(a and a["median"], t and t["median"]))))
-    n = anchor_threads(rows, "mlp_latency", "pytorch", counts)
-    t = torch_best(rows, "mlp_latency", "pytorch", n) if n else None
     for impl in ("nnc_jit", "nnc_aot"):
-        a = nnc_line(rows, "mlp_latency", impl, n) if n else None
-        r = ratio(a and a["median"], t and t["median"])
-        out.append("MLP batch-1 inference, %s <= 0.3x PyTorch|%s (threads: %s)|%s" % (
-            names[impl], fmt(r), n or "-", verdict(r, 0.3)))
+        measured, v, _ = per_count(rows, "mlp_latency", impl, "pytorch", counts, 0.3)
+        out.append("MLP batch-1 inference, %s <= 0.3x PyTorch|%s|%s" % (names[impl], measured, v))
 
 
 def main():

@@ -34,6 +34,10 @@ QUICK=${QUICK:-0}
 THREADS=${THREADS:-1 2}
 DOC=${NNC_BENCH_DOC:-$ROOT/docs/benchmarks.md}
 PY=/usr/bin/python3
+# The commit measured, taken before this script writes docs/benchmarks.md (its own writes
+# must not mark the tree dirty); "-dirty" when other tracked files differ from HEAD.
+REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+git -C "$ROOT" diff --quiet HEAD -- . ':!docs/benchmarks.md' 2>/dev/null || REV="$REV-dirty"
 ALL="gemm models lstm latency compile bptt"
 
 sections=${*:-}
@@ -72,7 +76,7 @@ $PY -c 'import torch' 2>/dev/null && have_torch=1
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 machine() {
   echo "- Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) vCPUs ($(grep -o -w -E 'avx512f|avx2|fma' /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//')), $(uname -r);"
-  echo "  measured $(date -u '+%Y-%m-%d %H:%M UTC') at nnc $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?');"
+  echo "  measured $(date -u '+%Y-%m-%d %H:%M UTC') at nnc $REV;"
   echo "  load average before the section: $(cut -d' ' -f1-3 /proc/loadavg).$( [ "$QUICK" = 1 ] && echo ' QUICK=1 (a smoke test: few runs; not a measurement).')"
 }
 # torch_json SETTINGS ONLY [extra args]: PyTorch's JSON lines, one process per setting
@@ -371,7 +375,8 @@ fi
   echo
   echo "Ratios are nnc / anchor (lower is better, except sgemm where it is nnc's share of OpenBLAS's"
   echo "GFLOP/s), medians from one run of each section, the same thread count on both sides; a"
-  echo "PyTorch target uses the thread count at which PyTorch was fastest. Last run: $(date -u '+%Y-%m-%d %H:%M UTC'),"
+  echo "PyTorch target gives its ratio at every thread count measured (each side on as many cores)"
+  echo "and says at which it is met. Last run: $(date -u '+%Y-%m-%d %H:%M UTC'),"
   echo "sections \`$(echo $sections)\`$( [ "$QUICK" = 1 ] && echo ', QUICK=1 (smoke test, not a measurement)')."
   echo
   echo "| target | measured | verdict | section |"
