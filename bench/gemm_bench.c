@@ -81,6 +81,18 @@ static double bench_run(const bench_mats *m, int lib)
   return flops * reps / t * 1e-9;
 }
 
+/* With several threads, waits 0.3 s before a timed run so that the other library's idle
+ * workers have gone to sleep: after a call OpenBLAS's workers spin (sched_yield) for 2^28
+ * TSC cycles (~0.13 s at 2.1 GHz, longer than a 20 ms run), libgomp's for GOMP_SPINCOUNT.
+ * Without the pause, on 2 vCPUs the nnc run right after an OpenBLAS run shared its cores
+ * with a spinning OpenBLAS worker and measured 34 instead of ~225 GFLOP/s at n = 512. */
+static void bench_settle(int threads)
+{
+  struct timespec ts = {0, 300000000L};
+  if (threads > 1)
+    nanosleep(&ts, NULL);
+}
+
 /* Max relative difference between the two libraries' results (sanity check). */
 static double bench_check(bench_mats *m)
 {
@@ -111,8 +123,10 @@ static void bench_size(const bench_opts *o, int64_t n, int have_blas)
   if (have_blas)
     bench_run(&m, 1);
   for (int r = 0; r < o->runs; r++)
-    for (int lib = 0; lib <= have_blas; lib++)
+    for (int lib = 0; lib <= have_blas; lib++) {
+      bench_settle(o->threads);
       g[lib][r] = bench_run(&m, lib);
+    }
   qsort(g[0], o->runs, sizeof(double), bench_cmp);
   int pick = o->best ? o->runs - 1 : o->runs / 2; /* the best run, or the median */
   double nnc = g[0][pick];
