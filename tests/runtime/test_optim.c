@@ -83,7 +83,7 @@ Test(optim, rmsprop_plain_momentum_decay)
 
 Test(optim, large_arrays_match_elementwise)
 {
-  enum { N = 100003 };
+  enum { N = 2 * (1 << 18) + 3 }; /* over 2 grains (RT_OPTIM_GRAIN): two threads */
   static float w[N], g[N], m[N], v[N], w1[1], m1[1], v1[1];
   for (int i = 0; i < N; i++) {
     w[i] = (float)(i % 17) * 0.1f - 0.8f;
