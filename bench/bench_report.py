@@ -75,7 +75,12 @@ def ratio(a, b):
 
 
 def verdict(r, limit):
-    return "n/a" if r is None else ("met" if r <= limit else "missed by %.0f %%" % (100 * (r / limit - 1)))
+    if r is None:
+        return "n/a"
+    if r <= limit:
+        return "met"
+    miss = 100 * (r / limit - 1)
+    return "missed by %.*f %%" % (0 if miss >= 1 else 1, miss)
 
 
 def per_count(rows, bench, nimpl, timpl, counts, target, shape=None):
