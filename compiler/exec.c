@@ -37,30 +37,6 @@ static int fail(char *msg, size_t cap, const char *what, const char *why) {
   return -1;
 }
 
-void exec_to_double(IrDType dt, const void *src, double *dst, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
-    switch (dt) {
-    case IR_F32: dst[i] = ((const float *)src)[i]; break;
-    case IR_F64: dst[i] = ((const double *)src)[i]; break;
-    case IR_I32: dst[i] = ((const int32_t *)src)[i]; break;
-    case IR_I64: dst[i] = (double)((const int64_t *)src)[i]; break;
-    default: dst[i] = ((const uint8_t *)src)[i]; break;
-    }
-  }
-}
-
-void exec_from_double(IrDType dt, const double *src, void *dst, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
-    switch (dt) {
-    case IR_F32: ((float *)dst)[i] = (float)src[i]; break;
-    case IR_F64: ((double *)dst)[i] = src[i]; break;
-    case IR_I32: ((int32_t *)dst)[i] = (int32_t)src[i]; break;
-    case IR_I64: ((int64_t *)dst)[i] = (int64_t)src[i]; break;
-    default: ((uint8_t *)dst)[i] = (uint8_t)(src[i] != 0); break;
-    }
-  }
-}
-
 static int64_t val_bytes(const IrGraph *g, IrVal v) {
   const IrType *t = ir_type(g, v);
   return ir_numel(&t->shape) * (int64_t)ir_dtype_size(t->dtype);
@@ -223,7 +199,7 @@ static int run_interp(Exec *x, uint64_t seed, uint64_t step, char *msg, size_t c
     int64_t n = ir_numel(&t->shape);
     double *d = malloc(sizeof(double) * (n ? n : 1));
     if (!d) return fail(msg, cap, "interpreter", "out of memory");
-    exec_to_double(t->dtype, x->leaf_mem[i], d, n);
+    ir_to_double(t->dtype, x->leaf_mem[i], d, n);
     int rc = ir_interp_bind_id(x->I, x->leaves[i], d);
     free(d);
     if (rc) return fail(msg, cap, "interpreter", ir_interp_error(x->I));
@@ -232,7 +208,7 @@ static int run_interp(Exec *x, uint64_t seed, uint64_t step, char *msg, size_t c
   for (int i = 0; i < x->g->nouts; i++) {
     const IrTensor *r = ir_interp_value(x->I, x->g->outs[i]);
     if (!r) return fail(msg, cap, "interpreter", "an output was not computed");
-    exec_from_double(r->t.dtype, r->data, x->outs[i], ir_numel(&r->t.shape));
+    ir_from_double(r->t.dtype, r->data, x->outs[i], ir_numel(&r->t.shape));
   }
   return 0;
 }

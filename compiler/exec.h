@@ -48,8 +48,4 @@ void exec_print_kernels(const Exec *x, FILE *out);
  * Returns 0, or -1 with a message. */
 int exec_print_llvm(const Exec *x, const char *what, FILE *out, char *msg, size_t cap);
 
-/* Converts n elements between a dtype's native layout and double. */
-void exec_to_double(IrDType dt, const void *src, double *dst, int64_t n);
-void exec_from_double(IrDType dt, const double *src, void *dst, int64_t n);
-
 #endif

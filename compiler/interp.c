@@ -857,8 +857,9 @@ static int ev_scan(IrInterp *I, const IrNode *n)
 
 /* ---------------------------------------------------------- host calls ---- */
 
-/* n elements between the interpreter's doubles and a dtype's native layout. */
-static void to_native(IrDType dt, const double *src, void *dst, int64_t n)
+/* n elements between the interpreter's doubles and a dtype's native layout (also used by
+ * exec.c to bind leaves and read results). */
+void ir_from_double(IrDType dt, const double *src, void *dst, int64_t n)
 {
   for (int64_t i = 0; i < n; i++) {
     switch (dt) {
@@ -866,12 +867,12 @@ static void to_native(IrDType dt, const double *src, void *dst, int64_t n)
     case IR_F64: ((double *)dst)[i] = src[i]; break;
     case IR_I32: ((int32_t *)dst)[i] = (int32_t)src[i]; break;
     case IR_I64: ((int64_t *)dst)[i] = (int64_t)src[i]; break;
-    default: ((uint8_t *)dst)[i] = src[i] != 0; break;
+    default: ((uint8_t *)dst)[i] = (uint8_t)(src[i] != 0); break;
     }
   }
 }
 
-static void from_native(IrDType dt, const void *src, double *dst, int64_t n)
+void ir_to_double(IrDType dt, const void *src, double *dst, int64_t n)
 {
   for (int64_t i = 0; i < n; i++) {
     switch (dt) {
@@ -898,12 +899,12 @@ static int ev_host_call(IrInterp *I, const IrNode *n)
     t[i] = x->t;
     int64_t k = numel(x);
     if (!(buf[i] = calloc((size_t)(k ? k : 1), ir_dtype_size(t[i].dtype)))) rc = fail(I, "out of memory");
-    else if (i < n->nin) to_native(t[i].dtype, x->data, buf[i], k);
+    else if (i < n->nin) ir_from_double(t[i].dtype, x->data, buf[i], k);
   }
   char msg[400] = "";
   if (!rc && f->call(f->ud, n->nin, t, buf, n->nout, t + n->nin, buf + n->nin, msg, sizeof msg))
     rc = fail(I, "host function '%s' failed: %s", n->name, msg[0] ? msg : "(no message)");
-  for (int k = 0; k < n->nout && !rc; k++) from_native(t[n->nin + k].dtype, buf[n->nin + k], out(I, n, k)->data, numel(out(I, n, k)));
+  for (int k = 0; k < n->nout && !rc; k++) ir_to_double(t[n->nin + k].dtype, buf[n->nin + k], out(I, n, k)->data, numel(out(I, n, k)));
   for (int i = 0; i < na; i++) free(buf[i]);
   return rc;
 }

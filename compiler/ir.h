@@ -330,6 +330,11 @@ int ir_verify(const IrGraph *g, const char *after_pass, char *msg, size_t cap);
 
 /* -------------------------------------------------------- interp.c ---- */
 
+/* n elements between a dtype's native layout (float, double, int32, int64, one byte per
+ * bool) and the interpreter's doubles. */
+void ir_to_double(IrDType dt, const void *src, double *dst, int64_t n);
+void ir_from_double(IrDType dt, const double *src, void *dst, int64_t n);
+
 /* A tensor as the interpreter holds it: every dtype stored as double (exact for ints
  * up to 2^53; f32 values are rounded to float after every op; bit/bool are 0/1). */
 typedef struct IrTensor {
